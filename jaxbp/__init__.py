@@ -1,0 +1,68 @@
+"""jaxbp: backpropagation three ways, and many small networks at once, in JAX.
+
+Parameters are plain pytrees (a tuple of ``{"W", "b"}`` layers); every function
+is pure, parameters first, configuration keyword-only.
+"""
+
+from ._activations import ACTIVATIONS, Activation
+from ._dtypes import Tolerance, tolerance
+from ._exercises import Exercise, seed_exercise
+from ._gradcheck import (
+    GradCheck,
+    GradComparison,
+    LeafComparison,
+    check_grads,
+    compare_grads,
+    numerical_grad,
+)
+from ._grads import autodiff_grad
+from ._losses import LOSSES, Loss
+from ._manual import manual_grad, manual_value_and_grad
+from ._mlp import SCHEMES, Trace, bce_loss, compute_loss, forward, forward_trace, init_mlp, mse_loss
+from ._train import History, Step, StepInfo, TrainResult, make_step, sgd, sgd_update, train
+from ._tree import Grads, Layer, Params, from_augmented, layer_sizes, to_augmented
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "SCHEMES",
+    "Activation",
+    "Exercise",
+    "GradCheck",
+    "GradComparison",
+    "Grads",
+    "History",
+    "Layer",
+    "LeafComparison",
+    "Loss",
+    "Params",
+    "Step",
+    "StepInfo",
+    "Tolerance",
+    "Trace",
+    "TrainResult",
+    "__version__",
+    "autodiff_grad",
+    "bce_loss",
+    "check_grads",
+    "compare_grads",
+    "compute_loss",
+    "forward",
+    "forward_trace",
+    "from_augmented",
+    "init_mlp",
+    "layer_sizes",
+    "make_step",
+    "manual_grad",
+    "manual_value_and_grad",
+    "mse_loss",
+    "numerical_grad",
+    "seed_exercise",
+    "sgd",
+    "sgd_update",
+    "to_augmented",
+    "tolerance",
+    "train",
+]

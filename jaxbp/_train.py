@@ -1,0 +1,270 @@
+"""Training one network: the seed's update rule, any optax optimizer, a compiled loop.
+
+``sgd_update`` is the exercise's rule ``w' = w - lr * dL/dw`` as a pure function
+and ``sgd`` the same rule as an ``optax.GradientTransformation``. ``make_step``
+compiles one step (gradient by ``jax.grad`` or by hand, then the optimizer);
+``train`` compiles the whole loop, a ``lax.scan`` over steps inside one ``jit``.
+
+Built on the core (``_mlp``, ``_losses``, ``_manual``); knows nothing of many
+networks, files, plots or the command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from ._grads import GRAD_SOURCES, static_activation, value_and_grad_fn
+from ._losses import resolve_loss
+from ._mlp import check_batch
+from ._tree import Grads, Params, check_params, is_concrete
+
+__all__ = ["History", "Step", "StepInfo", "TrainResult", "make_step", "sgd", "sgd_update", "train"]
+
+
+def _check_learning_rate(learning_rate, argname="learning_rate"):
+    if isinstance(learning_rate, bool) or not (
+        isinstance(learning_rate, (int, float)) or hasattr(learning_rate, "dtype")
+    ):
+        raise TypeError(f"{argname} must be a positive number; got {learning_rate!r}")
+    if is_concrete(learning_rate):
+        lr = jnp.asarray(learning_rate)
+        if lr.ndim != 0 or not bool(jnp.isfinite(lr)) or not bool(lr > 0):
+            raise ValueError(f"{argname} must be a positive finite number; got {learning_rate!r}")
+
+
+def sgd_update(params: Params, grads: Grads, learning_rate) -> Params:
+    """The seed exercise's update ``w' = w - lr * dL/dw`` for every leaf.
+
+    Args:
+      params: the network.
+      grads: a gradient tree of the same structure.
+      learning_rate: a positive scalar (may be traced).
+
+    >>> from jaxbp import seed_exercise, manual_grad
+    >>> ex = seed_exercise()
+    >>> new = sgd_update(ex.params, manual_grad(ex.params, ex.x, ex.y), 0.5)
+    >>> new[1]["b"]  # -1 - 0.5 * (z - y)
+    Array([-0.7626413], dtype=float32)
+    """
+    _check_learning_rate(learning_rate)
+    if jax.tree_util.tree_structure(params) != jax.tree_util.tree_structure(grads):
+        raise ValueError(
+            "grads must have the same tree structure as params; got "
+            f"{jax.tree_util.tree_structure(grads)} vs {jax.tree_util.tree_structure(params)}"
+        )
+    return jax.tree_util.tree_map(lambda p, g: p - jnp.asarray(learning_rate, p.dtype) * g, params, grads)
+
+
+def sgd(learning_rate) -> optax.GradientTransformation:
+    """The seed's rule as an optax transformation: updates ``-lr * g``.
+
+    ``optax.apply_updates(params, updates)`` then computes ``w + (-lr g)``, which in
+    IEEE arithmetic is exactly ``w - lr g`` (:func:`sgd_update`).
+    """
+    _check_learning_rate(learning_rate)
+
+    def init(params):
+        del params
+        return optax.EmptyState()
+
+    def update(grads, state, params=None):
+        del params
+        return jax.tree_util.tree_map(lambda g: -jnp.asarray(learning_rate, g.dtype) * g, grads), state
+
+    return optax.GradientTransformation(init, update)
+
+
+def _as_optimizer(optimizer, argname="optimizer") -> optax.GradientTransformation:
+    if isinstance(optimizer, optax.GradientTransformation):
+        return optimizer
+    if isinstance(optimizer, (int, float)) and not isinstance(optimizer, bool):
+        return sgd(optimizer)
+    raise TypeError(
+        f"{argname} must be an optax.GradientTransformation (e.g. optax.adam(1e-2)) or a "
+        f"learning rate for plain SGD; got {type(optimizer).__name__}"
+    )
+
+
+def _check_grad_source(grad):
+    if grad not in GRAD_SOURCES:
+        raise ValueError(f"grad must be one of {GRAD_SOURCES}; got {grad!r}")
+
+
+class StepInfo(NamedTuple):
+    """What one step saw: the loss at the parameters before the update, and ``||dL/dw||``."""
+
+    loss: jax.Array
+    grad_norm: jax.Array
+
+
+def _step(params, opt_state, x, y, *, optimizer, activation, loss, grad):
+    value, grads = value_and_grad_fn(grad)(params, x, y, activation, loss)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    return params, opt_state, StepInfo(loss=value, grad_norm=optax.global_norm(grads))
+
+
+class Step:
+    """A compiled training step, made by :func:`make_step`.
+
+    ``step(params, opt_state, x, y) -> (params, opt_state, StepInfo)``. The
+    ``params`` and ``opt_state`` passed in are donated: their buffers are reused
+    for the result and must not be used again.
+    """
+
+    def __init__(self, optimizer, *, activation, loss, grad):
+        self.optimizer = optimizer
+        self.activation = activation
+        self.loss = loss
+        self.grad = grad
+        self.trace_count = 0  # how many times the step was traced (compiled)
+        self._checked = (None, None)
+
+        def traced(params, opt_state, x, y, activation):
+            self.trace_count += 1
+            return _step(params, opt_state, x, y, optimizer=optimizer, activation=activation, loss=loss, grad=grad)
+
+        self.jitted = jax.jit(traced, donate_argnums=(0, 1), static_argnames=("activation",))
+
+    def init(self, params: Params) -> Any:
+        """The optimizer state for ``params``."""
+        return self.optimizer.init(check_params(params))
+
+    def __call__(self, params: Params, opt_state, x, y):
+        params = check_params(params)
+        activation = static_activation(self.activation, len(params) - 1)
+        if not (x is self._checked[0] and y is self._checked[1]):
+            # Values are checked once per (x, y), not on every step of a loop.
+            x, y = check_batch(params, x, y, resolve_loss(self.loss))
+            self._checked = (x, y)
+        else:
+            x, y = self._checked
+        return self.jitted(params, opt_state, x, y, activation=activation)
+
+
+def make_step(optimizer, *, activation="sigmoid", loss: str = "bce", grad: str = "autodiff") -> Step:
+    """A jitted training step for any optax optimizer, with buffers donated.
+
+    Args:
+      optimizer: an ``optax.GradientTransformation``, or a learning rate for the
+        seed's plain SGD (:func:`sgd`).
+      activation: hidden activation name(s).
+      loss: ``"bce"``, ``"mse"`` or ``"mse_linear"``.
+      grad: ``"autodiff"`` (``jax.grad``) or ``"manual"`` (the hand-written chain rule).
+
+    Returns:
+      :class:`Step`: ``opt_state = step.init(params)``, then
+      ``params, opt_state, info = step(params, opt_state, x, y)``.
+
+    >>> import optax
+    >>> from jaxbp import seed_exercise
+    >>> ex = seed_exercise()
+    >>> step = make_step(optax.sgd(0.5), grad="manual")
+    >>> params, state = ex.params, step.init(ex.params)
+    >>> for _ in range(3):
+    ...     params, state, info = step(params, state, ex.x, ex.y)
+    >>> step.trace_count  # compiled once, reused
+    1
+    """
+    optimizer = _as_optimizer(optimizer)
+    resolve_loss(loss)
+    _check_grad_source(grad)
+    return Step(optimizer, activation=activation, loss=loss, grad=grad)
+
+
+class History(NamedTuple):
+    """Per-step records of a training run, each of shape ``(steps,)``."""
+
+    loss: jax.Array
+    grad_norm: jax.Array
+
+
+class TrainResult(NamedTuple):
+    """Final parameters and optimizer state, the per-step history, and the loss after the last step."""
+
+    params: Params
+    opt_state: Any
+    history: History
+    final_loss: jax.Array
+
+
+@partial(jax.jit, static_argnames=("make_optimizer", "steps", "activation", "loss", "grad"))
+def _train(params, x, y, hyper, *, make_optimizer: Callable, steps, activation, loss, grad):
+    optimizer = make_optimizer(hyper)
+    step = partial(_step, optimizer=optimizer, activation=activation, loss=loss, grad=grad)
+
+    def body(carry, _):
+        params, opt_state = carry
+        params, opt_state, info = step(params, opt_state, x, y)
+        return (params, opt_state), info
+
+    (params, opt_state), infos = jax.lax.scan(body, (params, optimizer.init(params)), length=steps)
+    final_loss, _ = value_and_grad_fn(grad)(params, x, y, activation, loss)
+    return TrainResult(params, opt_state, History(infos.loss, infos.grad_norm), final_loss)
+
+
+class _Fixed(NamedTuple):
+    """A constant optimizer factory, hashable by the optimizer it holds (a jit static)."""
+
+    optimizer: optax.GradientTransformation
+
+    def __call__(self, _):
+        return self.optimizer
+
+
+def train(
+    params: Params,
+    x,
+    y,
+    optimizer,
+    *,
+    steps: int,
+    activation="sigmoid",
+    loss: str = "bce",
+    grad: str = "autodiff",
+) -> TrainResult:
+    """Train one network for ``steps`` full-batch steps, compiled as one program.
+
+    The loop is a ``lax.scan`` inside one ``jit``; its result equals calling
+    :func:`make_step` ``steps`` times from Python.
+
+    Args:
+      params: the initial network (not donated).
+      x: inputs ``(batch, n_in)``; y: labels ``(batch,)`` or ``(batch, n_out)``.
+      optimizer: an ``optax.GradientTransformation`` or a learning rate for plain
+        SGD. A learning rate is passed as data, so other rates reuse the program.
+      steps: the number of updates, >= 1.
+      activation, loss, grad: as for :func:`make_step`.
+
+    Returns:
+      :class:`TrainResult`: ``params``, ``opt_state``, ``history.loss`` and
+      ``history.grad_norm`` of shape ``(steps,)`` (the loss before each update) and
+      ``final_loss`` (after the last).
+
+    >>> from jaxbp import seed_exercise
+    >>> ex = seed_exercise()
+    >>> result = train(ex.params, ex.x, ex.y, 0.5, steps=100)
+    >>> bool(result.final_loss < result.history.loss[0])
+    True
+    """
+    params = check_params(params)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer; got {steps!r}")
+    spec = resolve_loss(loss)
+    _check_grad_source(grad)
+    x, y = check_batch(params, x, y, spec)
+    activation = static_activation(activation, len(params) - 1)
+    if isinstance(optimizer, (int, float)) and not isinstance(optimizer, bool):
+        _check_learning_rate(optimizer, "optimizer")
+        make_optimizer, hyper = sgd, jnp.asarray(optimizer, params[0]["W"].dtype)
+    else:
+        make_optimizer, hyper = _Fixed(_as_optimizer(optimizer)), None
+    return _train(
+        params, x, y, hyper, make_optimizer=make_optimizer, steps=steps, activation=activation, loss=loss, grad=grad
+    )
