@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -51,21 +52,28 @@ def numerical_grad(
     resolve_activations(activation, len(params) - 1)
     if not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
         raise ValueError(f"eps must be a positive finite number; got {eps!r}")
+    activation = activation if isinstance(activation, str) else tuple(activation)
     with jax.enable_x64(True):
-        p64 = jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a), jnp.float64), params)
-        x64 = jnp.asarray(np.asarray(x), jnp.float64)
-        y64 = jnp.asarray(np.asarray(y), jnp.float64)
-        flat, unravel = ravel_pytree(p64)
+        p64, x64, y64 = jax.tree_util.tree_map(
+            lambda a: jnp.asarray(np.asarray(a), jnp.float64), (params, x, y)
+        )
+        return _numerical_grad(p64, x64, y64, jnp.float64(eps), activation=activation, loss=loss)
 
-        def f(v):
-            return _mean_loss(_forward(unravel(v), x64, activation).logits, y64, spec)
 
-        def central(i):
-            e = jnp.zeros_like(flat).at[i].set(eps)
-            return (f(flat + e) - f(flat - e)) / (2 * eps)
+@partial(jax.jit, static_argnames=("activation", "loss"))
+def _numerical_grad(params, x, y, eps, *, activation, loss):
+    spec = resolve_loss(loss)
+    flat, unravel = ravel_pytree(params)
 
-        g = jax.jit(lambda: jax.lax.map(central, jnp.arange(flat.size), batch_size=256))()
-        return unravel(g)
+    def f(v):
+        return _mean_loss(_forward(unravel(v), x, activation).logits, y, spec)
+
+    def central(i):
+        e = jnp.zeros_like(flat).at[i].set(eps)
+        return (f(flat + e) - f(flat - e)) / (2 * eps)
+
+    # lax.map in batches: all directions under vmap, without an n x n matrix in memory.
+    return unravel(jax.lax.map(central, jnp.arange(flat.size), batch_size=256))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,6 +19,7 @@ This module knows nothing of training, files, plots or the command line.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -80,6 +81,13 @@ def manual_value_and_grad(
     """``(loss, gradient)`` from one forward and one hand-written backward pass."""
     params = check_params(params)
     x, y = check_batch(params, x, y, resolve_loss(loss))
+    resolve_activations(activation, len(params) - 1)
+    activation = activation if isinstance(activation, str) else tuple(activation)
+    return _manual_value_and_grad(params, x, y, activation, loss)
+
+
+@partial(jax.jit, static_argnames=("activation", "loss"))
+def _manual_value_and_grad(params, x, y, activation, loss):
     b = backward(params, x, y, activation=activation, loss=loss)
     return b.loss, b.grads
 

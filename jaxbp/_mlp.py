@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -112,18 +113,27 @@ def init_mlp(key, sizes: Sequence[int], *, scheme: str = "glorot_normal", scale=
         s = np.asarray(scale)
         if s.shape != () or not np.isfinite(s) or s <= 0:
             raise ValueError(f"scale must be a positive finite number; got {scale!r}")
-    scale = jnp.asarray(scale, dtype=dtype)
+    return _init_mlp(key, jnp.asarray(scale, dtype=dtype), sizes=sizes, scheme=scheme, dtype=dtype)
+
+
+@partial(jax.jit, static_argnames=("sizes", "scheme", "dtype"))
+def _init_mlp(key, scale, *, sizes, scheme, dtype) -> Params:
     dist, spread, random_bias = SCHEMES[scheme]
     draw = {
         "normal": lambda k, shape: jax.random.normal(k, shape, dtype),
         "uniform": lambda k, shape: jax.random.uniform(k, shape, dtype, minval=-1.0, maxval=1.0),
     }[dist]
-    params = []
-    for layer_key, n_in, n_out in zip(jax.random.split(key, len(sizes) - 1), sizes[:-1], sizes[1:]):
-        k_w, k_b = jax.random.split(layer_key)
-        std = scale * jnp.asarray(spread(n_in, n_out), dtype)
-        W = std * draw(k_w, (n_in, n_out))
-        b = scale * draw(k_b, (n_out,)) if random_bias else jnp.zeros((n_out,), dtype)
+    # One draw for the whole network, sliced by layer: a single random-bits
+    # kernel compiles several times faster than one per weight matrix.
+    shapes = [((n_in, n_out), (n_out,)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    noise = draw(key, (sum(n_in * n_out + n_out for (n_in, n_out), _ in shapes),))
+    params, start = [], 0
+    for (n_in, n_out), _ in shapes:
+        w = noise[start : start + n_in * n_out].reshape(n_in, n_out)
+        b = noise[start + n_in * n_out : start + n_in * n_out + n_out]
+        start += n_in * n_out + n_out
+        W = scale * jnp.asarray(spread(n_in, n_out), dtype) * w
+        b = scale * b if random_bias else jnp.zeros((n_out,), dtype)
         params.append({"W": W, "b": b})
     return tuple(params)
 
@@ -173,9 +183,11 @@ def _check_x(params: Params, x) -> jax.Array:
             f"x must have shape (batch, {n_in}) to match params[0]['W'] of shape "
             f"{tuple(params[0]['W'].shape)}; got shape {tuple(x.shape)}{hint}"
         )
-    if is_concrete(x) and not bool(jnp.all(jnp.isfinite(x))):
-        bad = np.argwhere(~np.isfinite(np.asarray(x)))[0]
-        raise ValueError(f"x must be finite; x[{', '.join(map(str, bad))}] is {np.asarray(x)[tuple(bad)]}")
+    if is_concrete(x):
+        xv = np.asarray(x)
+        if not np.all(np.isfinite(xv)):
+            bad = tuple(np.argwhere(~np.isfinite(xv))[0])
+            raise ValueError(f"x must be finite; x[{', '.join(map(str, bad))}] is {xv[bad]}")
     return x
 
 
@@ -215,10 +227,10 @@ def _forward(params: Params, x: jax.Array, activation) -> Trace:
     h, a = [], []
     inp = x
     for layer, act in zip(params[:-1], acts):
-        h.append(inp @ layer["W"] + layer["b"])
+        h.append(inp @ layer["W"] + layer["b"][None, :])
         a.append(act.fn(h[-1]))
         inp = a[-1]
-    h.append(inp @ params[-1]["W"] + params[-1]["b"])
+    h.append(inp @ params[-1]["W"] + params[-1]["b"][None, :])
     return Trace(x=x, h=tuple(h), a=tuple(a))
 
 

@@ -22,7 +22,7 @@ import optax
 from ._grads import GRAD_SOURCES, static_activation, value_and_grad_fn
 from ._losses import resolve_loss
 from ._mlp import check_batch
-from ._tree import Grads, Params, check_params, is_concrete
+from ._tree import Grads, Params, check_params, is_concrete, tree_norm
 
 __all__ = ["History", "Step", "StepInfo", "TrainResult", "make_step", "sgd", "sgd_update", "train"]
 
@@ -107,7 +107,7 @@ def _step(params, opt_state, x, y, *, optimizer, activation, loss, grad):
     value, grads = value_and_grad_fn(grad)(params, x, y, activation, loss)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
-    return params, opt_state, StepInfo(loss=value, grad_norm=optax.global_norm(grads))
+    return params, opt_state, StepInfo(loss=value, grad_norm=tree_norm(grads))
 
 
 class Step:

@@ -32,6 +32,7 @@ __all__ = [
     "is_concrete",
     "layer_sizes",
     "to_augmented",
+    "tree_norm",
 ]
 
 Layer = dict[str, jax.Array]
@@ -165,3 +166,8 @@ def to_augmented(params: Params) -> list[jax.Array]:
     """The inverse of :func:`from_augmented`: ``concatenate([b[None], W])`` per layer."""
     params = check_params(params)
     return [jnp.concatenate([layer["b"][None, :], layer["W"]], axis=0) for layer in params]
+
+
+def tree_norm(tree) -> jax.Array:
+    """The global L2 norm ``sqrt(sum of squares of every leaf)``."""
+    return jnp.sqrt(sum(jnp.sum(leaf * leaf) for leaf in jax.tree_util.tree_leaves(tree)))
