@@ -157,6 +157,12 @@ from ._dtypes import resolve_dtype
                 f"matrices[{i}] must have shape (n_in + 1, n_out) with row 0 the bias, n_in >= 1 "
                 f"and n_out >= 1; got shape {m.shape}"
             )
+        if params and m.shape[0] != params[-1]["W"].shape[1] + 1:
+            n = params[-1]["W"].shape[1]
+            raise ValueError(
+                f"matrices[{i}] must have {n + 1} rows (the bias row, then one per unit of "
+                f"matrices[{i - 1}], which has {n} columns); got shape {m.shape}"
+            )
         m = jnp.asarray(m, dtype=dtype)
         params.append({"W": m[1:], "b": m[0]})
     return check_params(tuple(params), argname="from_augmented(matrices)")

@@ -1,0 +1,130 @@
+"""Update rules, the compiled step and the compiled loop."""
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+import jaxbp
+from tests.helpers import assert_tree_close, assert_tree_equal, random_batch
+
+
+@pytest.fixture
+def optax_promotion():
+    """optax's Adam mixes int32 step counts with floats, which strict promotion refuses."""
+    with jax.numpy_dtype_promotion("standard"):
+        yield
+
+
+def problem(dtype=np.float64, sizes=(4, 6, 5, 1), seed=0):
+    params = jaxbp.init_mlp(jax.random.key(seed), sizes, scheme="normal", scale=0.8, dtype=dtype)
+    x, y = random_batch(seed, params, 10)
+    return params, x, y
+
+
+def copy(tree):
+    return jax.tree_util.tree_map(lambda a: jax.numpy.array(a, copy=True), tree)
+
+
+def test_sgd_update_is_the_seed_rule():
+    params, x, y = problem()
+    g = jaxbp.manual_grad(params, x, y)
+    new = jaxbp.sgd_update(params, g, 0.25)
+    expected = jax.tree_util.tree_map(lambda p, d: np.asarray(p) - 0.25 * np.asarray(d), params, g)
+    assert_tree_equal(new, expected)
+
+
+def test_sgd_transform_equals_sgd_update_exactly():
+    params, x, y = problem()
+    g = jaxbp.manual_grad(params, x, y)
+    opt = jaxbp.sgd(0.25)
+    updates, _ = opt.update(g, opt.init(params), params)
+    assert_tree_equal(optax.apply_updates(params, updates), jaxbp.sgd_update(params, g, 0.25))
+
+
+@pytest.mark.parametrize("grad", ["autodiff", "manual"])
+def test_step_compiles_once_and_donates(grad, optax_promotion):
+    params, x, y = problem()
+    step = jaxbp.make_step(optax.adam(1e-2), activation="tanh", grad=grad)
+    state = step.init(params)
+    p = copy(params)
+    for _ in range(3):
+        old = p
+        p, state, info = step(p, state, x, y)
+    assert step.trace_count == 1, "the step must not be traced again on later calls"
+    assert step.jitted._cache_size() == 1
+    assert all(leaf.is_deleted() for leaf in jax.tree_util.tree_leaves(old)), "params must be donated"
+    assert np.isfinite(float(info.loss))
+
+
+@pytest.mark.parametrize("grad", ["autodiff", "manual"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_jitted_step_equals_eager(grad, dtype):
+    params, x, y = problem(dtype)
+    step = jaxbp.make_step(0.3, activation="sigmoid", grad=grad)
+    new, _, info = step(copy(params), step.init(params), x, y)
+    # Eager: the loss, the hand-written gradient and the seed's rule, op by op.
+    with jax.disable_jit():
+        g = jaxbp.manual_grad(params, x, y)
+        expected = jaxbp.sgd_update(params, g, 0.3)
+        loss = jaxbp.bce_loss(params, x, y)
+    assert_tree_close(new, expected)
+    np.testing.assert_allclose(info.loss, loss, rtol=jaxbp.tolerance(dtype).rtol)
+    np.testing.assert_allclose(
+        info.grad_norm, np.sqrt(sum(np.sum(np.square(leaf)) for leaf in jax.tree_util.tree_leaves(g))),
+        rtol=jaxbp.tolerance(dtype).rtol,
+    )
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "momentum"])
+@pytest.mark.parametrize("grad", ["autodiff", "manual"])
+def test_train_equals_a_python_loop_of_steps(optimizer, grad, optax_promotion):
+    params, x, y = problem()
+    opt = {"sgd": lambda: 0.5, "adam": lambda: optax.adam(0.05), "momentum": lambda: optax.sgd(0.1, momentum=0.9)}[optimizer]()
+    steps = 25
+    result = jaxbp.train(params, x, y, opt, steps=steps, activation="tanh", grad=grad)
+    step = jaxbp.make_step(opt, activation="tanh", grad=grad)
+    p, state = copy(params), step.init(params)
+    losses, norms = [], []
+    for _ in range(steps):
+        p, state, info = step(p, state, x, y)
+        losses.append(float(info.loss))
+        norms.append(float(info.grad_norm))
+    assert_tree_close(result.params, p)
+    np.testing.assert_allclose(result.history.loss, losses, rtol=1e-12)
+    np.testing.assert_allclose(result.history.grad_norm, norms, rtol=1e-12)
+    np.testing.assert_allclose(result.final_loss, jaxbp.bce_loss(p, x, y, activation="tanh"), rtol=1e-12)
+    assert result.history.loss.shape == (steps,)
+    assert result.final_loss < result.history.loss[0]
+
+
+def test_train_with_manual_grad_matches_autodiff(optax_promotion):
+    params, x, y = problem(sizes=(4, 8, 8, 1))
+    a = jaxbp.train(params, x, y, optax.adam(0.02), steps=100, activation="relu", grad="autodiff")
+    m = jaxbp.train(params, x, y, optax.adam(0.02), steps=100, activation="relu", grad="manual")
+    assert_tree_close(m.params, a.params, rtol=1e-10, atol=1e-12)
+
+
+def test_train_learning_rate_is_data_not_a_recompile():
+    params, x, y = problem()
+    from jaxbp._train import _train
+
+    jaxbp.train(params, x, y, 0.1, steps=7)
+    before = _train._cache_size()
+    r1 = jaxbp.train(params, x, y, 0.2, steps=7)
+    r2 = jaxbp.train(params, x, y, 0.4, steps=7)
+    assert _train._cache_size() == before
+    assert not np.allclose(r1.final_loss, r2.final_loss)
+
+
+def test_train_does_not_consume_its_input():
+    params, x, y = problem()
+    jaxbp.train(params, x, y, 0.1, steps=3)
+    assert not any(leaf.is_deleted() for leaf in jax.tree_util.tree_leaves(params))
+
+
+def test_train_float32_stays_float32(optax_promotion):
+    params, x, y = problem(np.float32)
+    result = jaxbp.train(params, x, y, optax.adam(1e-2), steps=5)
+    assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(result.params)} == {np.dtype(np.float32)}
+    assert result.history.loss.dtype == np.float32
