@@ -7,7 +7,10 @@ are printed as one line and exit with status 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+from pathlib import Path
 
 
 def _positive_float(text: str) -> float:
@@ -30,6 +33,29 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _check_out(path: Path) -> None:
+    """Refuse an --out path that cannot be written, before any work is done."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ValueError(f"--out {path} is a folder; expected a file path")
+    if not parent.is_dir():
+        raise ValueError(f"--out {path}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"--out {path}: the folder {parent} is not writable")
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file beside it, then a rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jaxbp", description="Backpropagation three ways, and many small networks at once, in JAX."
@@ -39,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--lr", type=_positive_float, default=0.5, help="learning rate (default 0.5)")
     demo.add_argument("--steps", type=_positive_int, default=50, help="training steps (default 50)")
     demo.add_argument("--float32", action="store_true", help="work in float32 instead of float64")
+    demo.add_argument("--out", type=Path, metavar="FILE", help="also write the text to FILE")
     return parser
 
 
@@ -57,8 +84,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from ._demo import seed_demo
 
-            print(seed_demo(learning_rate=args.lr, steps=args.steps, dtype="float32" if args.float32 else "float64"))
-    except (ValueError, TypeError) as e:
+            if args.out is not None:
+                _check_out(args.out)
+            text = seed_demo(learning_rate=args.lr, steps=args.steps, dtype="float32" if args.float32 else "float64")
+            print(text)
+            if args.out is not None:
+                _write_text(args.out, text + "\n")
+    except (ValueError, TypeError, OSError) as e:
         print(f"jaxbp {args.command}: error: {e}", file=sys.stderr)
         return 2
     return 0
