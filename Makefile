@@ -24,12 +24,12 @@ test: install
 	$(BIN)/python -m pytest -q -n 2
 
 lint: install
-	$(BIN)/ruff format --check jaxbp tests experiments
-	$(BIN)/ruff check jaxbp tests experiments
+	$(BIN)/ruff format --check jaxbp tests experiments conftest.py
+	$(BIN)/ruff check jaxbp tests experiments conftest.py
 
 format: install
-	$(BIN)/ruff format jaxbp tests experiments
-	$(BIN)/ruff check --fix jaxbp tests experiments
+	$(BIN)/ruff format jaxbp tests experiments conftest.py
+	$(BIN)/ruff check --fix jaxbp tests experiments conftest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info

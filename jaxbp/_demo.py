@@ -20,7 +20,9 @@ __all__ = ["seed_demo"]
 def _table(header, rows) -> list[str]:
     rows = [[str(v) for v in row] for row in rows]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    fmt = lambda row: "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths)))
+    fmt = lambda row: "  ".join(
+        v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths))
+    )
     return [fmt(header), fmt(["-" * w for w in widths]), *map(fmt, rows)]
 
 
@@ -44,8 +46,12 @@ def seed_demo(*, learning_rate: float = 0.5, steps: int = 50, dtype="float64") -
     say("jaxbp demo: Week 9 Q2, the seed exercise")
     say("=" * 41)
     say("A 3-2-1 network: sigmoid hidden units H1, H2, one sigmoid output; binary cross-entropy.")
-    say(f"Input x = {np.asarray(x)[0].tolist()} (a bias input 1 in front), label y = {float(y[0]):g}, dtype {dtype}.")
-    say("Weights in the exercise's augmented layout (row 0 = bias, rows = inputs, columns = units):")
+    say(
+        f"Input x = {np.asarray(x)[0].tolist()} (a bias input 1 in front), label y = {float(y[0]):g}, dtype {dtype}."
+    )
+    say(
+        "Weights in the exercise's augmented layout (row 0 = bias, rows = inputs, columns = units):"
+    )
     aug = [np.asarray(m) for m in to_augmented(p)]
     say("  W11 (4 x 2) = " + np.array2string(aug[0], separator=", ").replace("\n", "\n" + " " * 16))
     say("  W2j (3 x 1) = " + np.array2string(aug[1][:, 0], separator=", "))
@@ -73,24 +79,49 @@ def seed_demo(*, learning_rate: float = 0.5, steps: int = 50, dtype="float64") -
     say("")
 
     check = check_grads(p, x, y, activation=ex.activation, loss=ex.loss)
-    say("Gradients three ways: autodiff (jax.grad), manual (chain rule by hand), numerical (central differences)")
+    say(
+        "Gradients three ways: autodiff (jax.grad), manual (chain rule by hand), numerical (central differences)"
+    )
     say("-" * 99)
-    say(f"  dL/dO = Z - y = {z - float(y[0]):.8f}   (the exercise's (z - y) / (z (1 - z)) times z (1 - z))")
+    say(
+        f"  dL/dO = Z - y = {z - float(y[0]):.8f}   (the exercise's (z - y) / (z (1 - z)) times z (1 - z))"
+    )
     labels = _seed_labels()
     rows = []
     for layer in range(2):
-        aug_grads = [np.asarray(to_augmented(g)[layer]) for g in (check.autodiff, check.manual, check.numerical)]
+        aug_grads = [
+            np.asarray(to_augmented(g)[layer])
+            for g in (check.autodiff, check.manual, check.numerical)
+        ]
         for (li, r, c), (name, conn) in labels.items():
             if li != layer:
                 continue
             a, m, n = (g[r, c] for g in aug_grads)
-            rows.append([name, conn, f"{a:+.10f}", f"{m:+.10f}", f"{n:+.10f}", f"{abs(m - a):.1e}", f"{abs(n - a):.1e}"])
-    out.extend("  " + line for line in _table(
-        ["weight", "connects", "autodiff", "manual", "numerical", "|man-auto|", "|num-auto|"], rows
-    ))
+            rows.append(
+                [
+                    name,
+                    conn,
+                    f"{a:+.10f}",
+                    f"{m:+.10f}",
+                    f"{n:+.10f}",
+                    f"{abs(m - a):.1e}",
+                    f"{abs(n - a):.1e}",
+                ]
+            )
+    out.extend(
+        "  " + line
+        for line in _table(
+            ["weight", "connects", "autodiff", "manual", "numerical", "|man-auto|", "|num-auto|"],
+            rows,
+        )
+    )
     say("")
-    say(f"  manual vs autodiff: {'agree' if check.manual_vs_autodiff.ok else 'DISAGREE'}. {check.manual_vs_autodiff.explanation[0]}")
-    say(f"  numerical vs autodiff: {'agree' if check.numerical_vs_autodiff.ok else 'DISAGREE'}. {check.notes[0] if check.notes else ''}")
+    say(
+        f"  manual vs autodiff: {'agree' if check.manual_vs_autodiff.ok else 'DISAGREE'}. {check.manual_vs_autodiff.explanation[0]}"
+    )
+    say(
+        f"  numerical vs autodiff: {'agree' if check.numerical_vs_autodiff.ok else 'DISAGREE'}. {check.notes[0] if check.notes else ''}"
+    )
     say("")
 
     new = sgd_update(p, check.manual, learning_rate)
@@ -99,28 +130,45 @@ def seed_demo(*, learning_rate: float = 0.5, steps: int = 50, dtype="float64") -
     say("-" * 50)
     rows = []
     for layer in range(2):
-        before, grad_, after = (np.asarray(to_augmented(t_)[layer]) for t_ in (p, check.manual, new))
-        for (li, r, c), (name, conn) in labels.items():
+        before, grad_, after = (
+            np.asarray(to_augmented(t_)[layer]) for t_ in (p, check.manual, new)
+        )
+        for (li, r, c), (name, _) in labels.items():
             if li == layer:
-                rows.append([name, f"{before[r, c]:+.6f}", f"{grad_[r, c]:+.6f}", f"{after[r, c]:+.6f}"])
+                rows.append(
+                    [name, f"{before[r, c]:+.6f}", f"{grad_[r, c]:+.6f}", f"{after[r, c]:+.6f}"]
+                )
     out.extend("  " + line for line in _table(["weight", "w", "dL/dw", "w'"], rows))
     say(f"  loss {loss:.6f} -> {new_loss:.6f}")
     say("")
 
-    run = train(p, x, y, learning_rate, steps=steps, activation=ex.activation, loss=ex.loss, grad="manual")
-    run_ad = train(p, x, y, learning_rate, steps=steps, activation=ex.activation, loss=ex.loss, grad="autodiff")
+    run = train(
+        p, x, y, learning_rate, steps=steps, activation=ex.activation, loss=ex.loss, grad="manual"
+    )
+    run_ad = train(
+        p, x, y, learning_rate, steps=steps, activation=ex.activation, loss=ex.loss, grad="autodiff"
+    )
     hist = np.asarray(run.history.loss)
-    say(f"Training: {steps} SGD steps at lr = {learning_rate:g}, compiled as one program (lax.scan in jit)")
+    say(
+        f"Training: {steps} SGD steps at lr = {learning_rate:g}, compiled as one program (lax.scan in jit)"
+    )
     say("-" * 80)
     marks = sorted({0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000} & set(range(steps)) | {steps - 1})
     top = max(hist[0], 1e-12)
     for s in marks:
         bar = "#" * max(1, round(40 * hist[s] / top))
         say(f"  step {s:>5}  loss {hist[s]:.6f}  {bar}")
-    say(f"  final  loss {float(run.final_loss):.6f}  (Z = {1 / (1 + np.exp(-float(forward_trace(run.params, x).logits[0, 0]))):.4f})")
-    diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in zip(
-        [leaf for layer in run.params for leaf in layer.values()],
-        [leaf for layer in run_ad.params for leaf in layer.values()],
-    ))
-    say(f"  trained with manual and with autodiff gradients: final weights differ by at most {diff:.1e}")
+    say(
+        f"  final  loss {float(run.final_loss):.6f}  (Z = {1 / (1 + np.exp(-float(forward_trace(run.params, x).logits[0, 0]))):.4f})"
+    )
+    diff = max(
+        float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+        for a, b in zip(
+            [leaf for layer in run.params for leaf in layer.values()],
+            [leaf for layer in run_ad.params for leaf in layer.values()],
+        )
+    )
+    say(
+        f"  trained with manual and with autodiff gradients: final weights differ by at most {diff:.1e}"
+    )
     return "\n".join(out)

@@ -64,7 +64,9 @@ def resolve_dtype(dtype, *, argname: str = "dtype") -> np.dtype:
     try:
         d = np.dtype(dtype)
     except TypeError as e:
-        raise TypeError(f"{argname} must be a floating dtype such as 'float32'; got {dtype!r}") from e
+        raise TypeError(
+            f"{argname} must be a floating dtype such as 'float32'; got {dtype!r}"
+        ) from e
     if not jnp.issubdtype(d, jnp.floating):
         raise TypeError(f"{argname} must be a floating dtype such as 'float32'; got {d}")
     if d == np.float64 and not jax.config.read("jax_enable_x64"):

@@ -29,7 +29,14 @@ from ._manual import backward, manual_grad
 from ._mlp import _forward, _mean_loss, check_batch
 from ._tree import Grads, Params, check_params
 
-__all__ = ["GradCheck", "GradComparison", "LeafComparison", "check_grads", "compare_grads", "numerical_grad"]
+__all__ = [
+    "GradCheck",
+    "GradComparison",
+    "LeafComparison",
+    "check_grads",
+    "compare_grads",
+    "numerical_grad",
+]
 
 
 def numerical_grad(
@@ -136,7 +143,11 @@ def _explain_leaf(leaf: LeafComparison, r, c, tol: Tolerance) -> str:
         return f"{leaf.name}: the candidate has non-finite entries ({where})"
     if np.allclose(c, -r, rtol=tol.rtol * 10, atol=tol.atol * 10):
         return f"{leaf.name}: the sign is flipped (candidate = -reference), e.g. (y - z) where (z - y) belongs"
-    if c.ndim == 2 and c.shape[0] == c.shape[1] and np.allclose(c, r.T, rtol=tol.rtol * 10, atol=tol.atol * 10):
+    if (
+        c.ndim == 2
+        and c.shape[0] == c.shape[1]
+        and np.allclose(c, r.T, rtol=tol.rtol * 10, atol=tol.atol * 10)
+    ):
         return f"{leaf.name}: the candidate is the transpose of the reference (row and column indices swapped)"
     if leaf.cosine > 1 - 1e-6 and math.isfinite(leaf.norm_ratio):
         k = leaf.norm_ratio
@@ -176,17 +187,32 @@ class GradComparison:
     @property
     def worst(self) -> LeafComparison:
         """The leaf whose worst entry is furthest outside the tolerance."""
+
         def excess(leaf):
-            return abs(leaf.worst_candidate - leaf.worst_reference) / (
-                self.tolerance.atol + self.tolerance.rtol * abs(leaf.worst_reference)
-            ) if math.isfinite(leaf.max_abs_error) else math.inf
+            return (
+                abs(leaf.worst_candidate - leaf.worst_reference)
+                / (self.tolerance.atol + self.tolerance.rtol * abs(leaf.worst_reference))
+                if math.isfinite(leaf.max_abs_error)
+                else math.inf
+            )
+
         return max(self.leaves, key=excess)
 
     def __bool__(self) -> bool:
         return self.ok
 
     def __str__(self) -> str:
-        header = ("leaf", "shape", "max abs err", "max rel err", "cosine", "worst entry", self.reference_name, self.candidate_name, "ok")
+        header = (
+            "leaf",
+            "shape",
+            "max abs err",
+            "max rel err",
+            "cosine",
+            "worst entry",
+            self.reference_name,
+            self.candidate_name,
+            "ok",
+        )
         rows = [
             (
                 leaf.name,
@@ -248,15 +274,25 @@ def compare_grads(
         )
     dtypes = [np.dtype(leaf.dtype) for _, leaf in ref_leaves + cand_leaves]
     tol = tolerance(*dtypes) if dtypes else Tolerance(0.0, 0.0)
-    tol = Tolerance(rtol=tol.rtol if rtol is None else rtol, atol=tol.atol if atol is None else atol)
+    tol = Tolerance(
+        rtol=tol.rtol if rtol is None else rtol, atol=tol.atol if atol is None else atol
+    )
     if tol.rtol < 0 or tol.atol < 0 or (tol.rtol == 0 and tol.atol == 0):
-        raise ValueError(f"rtol and atol must be >= 0 and not both 0; got rtol={tol.rtol}, atol={tol.atol}")
+        raise ValueError(
+            f"rtol and atol must be >= 0 and not both 0; got rtol={tol.rtol}, atol={tol.atol}"
+        )
     leaves, explanation = [], []
     biggest = 0.0
     for (path, r), (_, c) in zip(ref_leaves, cand_leaves):
-        name = _leaf_name(path) if len(path) == 2 and hasattr(path[0], "idx") else jax.tree_util.keystr(path)
+        name = (
+            _leaf_name(path)
+            if len(path) == 2 and hasattr(path[0], "idx")
+            else jax.tree_util.keystr(path)
+        )
         if r.shape != c.shape:
-            raise ValueError(f"candidate {name} must have shape {tuple(r.shape)} like reference; got {tuple(c.shape)}")
+            raise ValueError(
+                f"candidate {name} must have shape {tuple(r.shape)} like reference; got {tuple(c.shape)}"
+            )
         r = np.asarray(r, np.float64)
         c = np.asarray(c, np.float64)
         leaf = _compare_leaf(name, r, c, tol)
@@ -272,7 +308,11 @@ def compare_grads(
         explanation.append(
             f"all entries agree; the largest difference, {worst:.2e}, is {worst / unit:.3g} "
             f"{coarsest} rounding unit(s) of the largest entry ({biggest:.3g})"
-            + (": the two differ only in the order of floating-point operations" if worst / unit < 1e3 else "")
+            + (
+                ": the two differ only in the order of floating-point operations"
+                if worst / unit < 1e3
+                else ""
+            )
         )
     return GradComparison(
         leaves=tuple(leaves),
@@ -342,7 +382,11 @@ def check_grads(
                     "it, while autodiff and manual use the derivative at h (0 at h = 0): expect them to differ there"
                 )
         elif act.name in ("sigmoid", "tanh"):
-            limit = {"sigmoid": 17.0, "tanh": 9.0}[act.name] if dtype == np.float32 else {"sigmoid": 37.0, "tanh": 19.0}[act.name]
+            limit = (
+                {"sigmoid": 17.0, "tanh": 9.0}[act.name]
+                if dtype == np.float32
+                else {"sigmoid": 37.0, "tanh": 19.0}[act.name]
+            )
             sat = int(np.sum(np.abs(h) > limit))
             if sat:
                 notes.append(
@@ -350,7 +394,12 @@ def check_grads(
                     f"derivative is below {dtype} resolution of the activation, so gradients through them are ~0"
                 )
     num_cmp = compare_grads(
-        ad, ng, rtol=num_tol.rtol, atol=num_tol.atol, reference_name="autodiff", candidate_name="numerical"
+        ad,
+        ng,
+        rtol=num_tol.rtol,
+        atol=num_tol.atol,
+        reference_name="autodiff",
+        candidate_name="numerical",
     )
     notes.append(
         f"finite differences with eps = {eps:g} carry an error of about {noise:.1e} (truncation "
@@ -366,7 +415,9 @@ def check_grads(
         autodiff=ad,
         manual=mg,
         numerical=ng,
-        manual_vs_autodiff=compare_grads(ad, mg, reference_name="autodiff", candidate_name="manual"),
+        manual_vs_autodiff=compare_grads(
+            ad, mg, reference_name="autodiff", candidate_name="manual"
+        ),
         numerical_vs_autodiff=num_cmp,
         notes=tuple(notes),
     )

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 __all__ = ["LOSSES", "Loss", "resolve_loss"]
 

@@ -10,6 +10,7 @@ This module knows nothing of training, files, plots or the command line.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from functools import partial
@@ -59,24 +60,32 @@ def _check_key(key):
     ):
         return key
     raise TypeError(
-        f"key must be a JAX PRNG key such as jax.random.key(0); got {type(key).__name__} {key!r}"[:200]
+        f"key must be a JAX PRNG key such as jax.random.key(0); got {type(key).__name__} {key!r}"[
+            :200
+        ]
     )
 
 
 def check_sizes(sizes) -> tuple[int, ...]:
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
-        raise TypeError(f"sizes must be a sequence of layer widths such as (3, 2, 1); got {sizes!r}")
+        raise TypeError(
+            f"sizes must be a sequence of layer widths such as (3, 2, 1); got {sizes!r}"
+        )
     if len(sizes) < 2:
         raise ValueError(
             f"sizes must name at least an input and an output width, such as (3, 2, 1); got {sizes!r}"
         )
     for s in sizes:
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1:
-            raise ValueError(f"sizes must be positive integers, such as (3, 2, 1); got {tuple(sizes)!r}")
+            raise ValueError(
+                f"sizes must be positive integers, such as (3, 2, 1); got {tuple(sizes)!r}"
+            )
     return tuple(int(s) for s in sizes)
 
 
-def init_mlp(key, sizes: Sequence[int], *, scheme: str = "glorot_normal", scale=1.0, dtype=jnp.float32) -> Params:
+def init_mlp(
+    key, sizes: Sequence[int], *, scheme: str = "glorot_normal", scale=1.0, dtype=jnp.float32
+) -> Params:
     """A parameter tree for an MLP with layer widths ``sizes``.
 
     Schemes (``s`` is ``scale``; fan_in, fan_out are the layer's widths):
@@ -125,7 +134,7 @@ def _init_mlp(key, scale, *, sizes, scheme, dtype) -> Params:
     }[dist]
     # One draw for the whole network, sliced by layer: a single random-bits
     # kernel compiles several times faster than one per weight matrix.
-    shapes = [((n_in, n_out), (n_out,)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    shapes = [((n_in, n_out), (n_out,)) for n_in, n_out in itertools.pairwise(sizes)]
     noise = draw(key, (sum(n_in * n_out + n_out for (n_in, n_out), _ in shapes),))
     params, start = [], 0
     for (n_in, n_out), _ in shapes:

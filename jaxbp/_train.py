@@ -58,7 +58,9 @@ def sgd_update(params: Params, grads: Grads, learning_rate) -> Params:
             "grads must have the same tree structure as params; got "
             f"{jax.tree_util.tree_structure(grads)} vs {jax.tree_util.tree_structure(params)}"
         )
-    return jax.tree_util.tree_map(lambda p, g: p - jnp.asarray(learning_rate, p.dtype) * g, params, grads)
+    return jax.tree_util.tree_map(
+        lambda p, g: p - jnp.asarray(learning_rate, p.dtype) * g, params, grads
+    )
 
 
 def sgd(learning_rate) -> optax.GradientTransformation:
@@ -75,7 +77,9 @@ def sgd(learning_rate) -> optax.GradientTransformation:
 
     def update(grads, state, params=None):
         del params
-        return jax.tree_util.tree_map(lambda g: -jnp.asarray(learning_rate, g.dtype) * g, grads), state
+        return jax.tree_util.tree_map(
+            lambda g: -jnp.asarray(learning_rate, g.dtype) * g, grads
+        ), state
 
     return optax.GradientTransformation(init, update)
 
@@ -128,7 +132,16 @@ class Step:
 
         def traced(params, opt_state, x, y, activation):
             self.trace_count += 1
-            return _step(params, opt_state, x, y, optimizer=optimizer, activation=activation, loss=loss, grad=grad)
+            return _step(
+                params,
+                opt_state,
+                x,
+                y,
+                optimizer=optimizer,
+                activation=activation,
+                loss=loss,
+                grad=grad,
+            )
 
         self.jitted = jax.jit(traced, donate_argnums=(0, 1), static_argnames=("activation",))
 
@@ -148,7 +161,9 @@ class Step:
         return self.jitted(params, opt_state, x, y, activation=activation)
 
 
-def make_step(optimizer, *, activation="sigmoid", loss: str = "bce", grad: str = "autodiff") -> Step:
+def make_step(
+    optimizer, *, activation="sigmoid", loss: str = "bce", grad: str = "autodiff"
+) -> Step:
     """A jitted training step for any optax optimizer, with buffers donated.
 
     Args:
@@ -266,5 +281,13 @@ def train(
     else:
         make_optimizer, hyper = _Fixed(_as_optimizer(optimizer)), None
     return _train(
-        params, x, y, hyper, make_optimizer=make_optimizer, steps=steps, activation=activation, loss=loss, grad=grad
+        params,
+        x,
+        y,
+        hyper,
+        make_optimizer=make_optimizer,
+        steps=steps,
+        activation=activation,
+        loss=loss,
+        grad=grad,
     )

@@ -68,7 +68,9 @@ def check_params(params, *, argname: str = "params") -> Params:
             f"(as made by init_mlp or from_augmented); got {type(params).__name__}"
         )
     if len(params) == 0:
-        raise ValueError(f"{argname} must hold at least one layer; got an empty {type(params).__name__}")
+        raise ValueError(
+            f"{argname} must hold at least one layer; got an empty {type(params).__name__}"
+        )
     out = []
     dtype = None
     n_prev = None
@@ -118,23 +120,23 @@ def layer_sizes(params: Params) -> tuple[int, ...]:
 def from_augmented(matrices: Sequence, *, dtype=jnp.float32) -> Params:
     """Parameters from the hand-worked layout: one matrix per layer, bias in row 0.
 
-    Each matrix has shape ``(n_in + 1, n_out)``: rows are inputs (row 0 is the
-    constant input 1, so it holds the biases), columns are units. A 1-D vector of
-    length ``n_in + 1`` is one unit's column.
+        Each matrix has shape ``(n_in + 1, n_out)``: rows are inputs (row 0 is the
+        constant input 1, so it holds the biases), columns are units. A 1-D vector of
+        length ``n_in + 1`` is one unit's column.
 
-    Args:
-      matrices: the layers, input side first.
-      dtype: the parameters' dtype (float32 unless asked otherwise).
+        Args:
+          matrices: the layers, input side first.
+          dtype: the parameters' dtype (float32 unless asked otherwise).
 
-    Returns:
-      ``Params``: ``W = M[1:]`` and ``b = M[0]`` for every layer.
+        Returns:
+          ``Params``: ``W = M[1:]`` and ``b = M[0]`` for every layer.
 
-    >>> import numpy as np
+        >>> import numpy as np
 
-from ._dtypes import resolve_dtype
-    >>> params = from_augmented([np.reshape([1., -1, 1, -1, -2, 2, 3, -2], (4, 2)), [-1., 1, 1]])
-    >>> params[0]["b"], params[1]["W"][:, 0]
-    (Array([ 1., -1.], dtype=float32), Array([1., 1.], dtype=float32))
+    from ._dtypes import resolve_dtype
+        >>> params = from_augmented([np.reshape([1., -1, 1, -1, -2, 2, 3, -2], (4, 2)), [-1., 1, 1]])
+        >>> params[0]["b"], params[1]["W"][:, 0]
+        (Array([ 1., -1.], dtype=float32), Array([1., 1.], dtype=float32))
     """
     if isinstance(matrices, (str, Mapping)) or not isinstance(matrices, Sequence) or not matrices:
         raise TypeError(

@@ -46,7 +46,9 @@ def _check_out(path: Path) -> None:
 
 def _write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically: a temporary file beside it, then a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.")
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}."
+    )
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
@@ -58,7 +60,8 @@ def _write_text(path: Path, text: str) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="jaxbp", description="Backpropagation three ways, and many small networks at once, in JAX."
+        prog="jaxbp",
+        description="Backpropagation three ways, and many small networks at once, in JAX.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="work the seed exercise (Week 9 Q2) end to end")
@@ -86,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.out is not None:
                 _check_out(args.out)
-            text = seed_demo(learning_rate=args.lr, steps=args.steps, dtype="float32" if args.float32 else "float64")
+            text = seed_demo(
+                learning_rate=args.lr,
+                steps=args.steps,
+                dtype="float32" if args.float32 else "float64",
+            )
             print(text)
             if args.out is not None:
                 _write_text(args.out, text + "\n")

@@ -14,7 +14,11 @@ def assert_tree_close(actual, expected, *, dtype=None, rtol=None, atol=None, err
     a_leaves, a_def = jax.tree_util.tree_flatten(actual)
     e_leaves, e_def = jax.tree_util.tree_flatten(expected)
     assert a_def == e_def, f"tree structures differ: {a_def} vs {e_def}"
-    dtypes = [dtype] if dtype is not None else [leaf.dtype for leaf in a_leaves + e_leaves if hasattr(leaf, "dtype")]
+    dtypes = (
+        [dtype]
+        if dtype is not None
+        else [leaf.dtype for leaf in a_leaves + e_leaves if hasattr(leaf, "dtype")]
+    )
     tol = jaxbp.tolerance(*dtypes)
     for i, (a, e) in enumerate(zip(a_leaves, e_leaves)):
         np.testing.assert_allclose(

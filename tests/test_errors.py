@@ -19,13 +19,21 @@ GRAD_FNS = [jaxbp.autodiff_grad, jaxbp.manual_grad, jaxbp.numerical_grad, jaxbp.
 @pytest.mark.parametrize(
     "x, y, match",
     [
-        (np.ones((5, 4)), Y, r"x must have shape \(batch, 3\) to match params\[0\]\['W'\] of shape \(3, 2\); got shape \(5, 4\)"),
+        (
+            np.ones((5, 4)),
+            Y,
+            r"x must have shape \(batch, 3\) to match params\[0\]\['W'\] of shape \(3, 2\); got shape \(5, 4\)",
+        ),
         (np.ones(3), Y[:1], r"got shape \(3,\); for one example use x\[None, :\]"),
         (X, Y[:4], r"y must have shape \(5,\) or \(5, 1\).*got shape \(4,\)"),
         (X, np.ones((5, 2)), r"got shape \(5, 2\)"),
         (np.where(np.eye(5, 3) > 0, np.nan, 1.0), Y, r"x must be finite; x\[0, 0\] is nan"),
         (X, np.array([0.0, 1.0, np.inf, 0.0, 1.0]), r"y must be finite"),
-        (X, np.array([0.0, 1.0, 2.0, 0.0, -1.0]), r"y must hold labels in \[0, 1\] for loss 'bce'; got values from -1 to 2"),
+        (
+            X,
+            np.array([0.0, 1.0, 2.0, 0.0, -1.0]),
+            r"y must hold labels in \[0, 1\] for loss 'bce'; got values from -1 to 2",
+        ),
         (np.array([["a", "b", "c"]]), Y[:1], r"x must be a numeric array; got dtype <U1"),
     ],
 )
@@ -43,23 +51,47 @@ def test_mse_linear_accepts_any_real_label():
 @pytest.mark.parametrize(
     "params, exc, match",
     [
-        ({"W": np.ones((3, 1)), "b": np.ones(1)}, TypeError, r"params must be a tuple of layers.*got dict"),
+        (
+            {"W": np.ones((3, 1)), "b": np.ones(1)},
+            TypeError,
+            r"params must be a tuple of layers.*got dict",
+        ),
         ((), ValueError, r"params must hold at least one layer"),
-        (({"W": jnp.ones((3, 1))},), TypeError, r"params\[0\] must be a dict with exactly the keys 'W' and 'b'; got \['W'\]"),
-        (({"W": jnp.ones((3, 1)), "b": jnp.ones((1, 1))},), ValueError, r"params\[0\]\['b'\] must have shape \(n_out,\)"),
-        (({"W": jnp.ones((3, 2)), "b": jnp.ones(3)},), ValueError, r"params\[0\]\['b'\] must have shape \(2,\) to match"),
+        (
+            ({"W": jnp.ones((3, 1))},),
+            TypeError,
+            r"params\[0\] must be a dict with exactly the keys 'W' and 'b'; got \['W'\]",
+        ),
+        (
+            ({"W": jnp.ones((3, 1)), "b": jnp.ones((1, 1))},),
+            ValueError,
+            r"params\[0\]\['b'\] must have shape \(n_out,\)",
+        ),
+        (
+            ({"W": jnp.ones((3, 2)), "b": jnp.ones(3)},),
+            ValueError,
+            r"params\[0\]\['b'\] must have shape \(2,\) to match",
+        ),
         (
             ({"W": jnp.ones((3, 2)), "b": jnp.ones(2)}, {"W": jnp.ones((4, 1)), "b": jnp.ones(1)}),
             ValueError,
             r"params\[1\]\['W'\] must have 2 rows, the width of layer 0; got shape \(4, 1\)",
         ),
-        (({"W": jnp.ones((3, 1), jnp.int32), "b": jnp.ones(1)},), TypeError, r"params\[0\]\['W'\] must be floating point"),
+        (
+            ({"W": jnp.ones((3, 1), jnp.int32), "b": jnp.ones(1)},),
+            TypeError,
+            r"params\[0\]\['W'\] must be floating point",
+        ),
         (
             ({"W": jnp.ones((3, 1), jnp.float32), "b": jnp.ones(1, jnp.float64)},),
             TypeError,
             r"params\[0\]\['b'\] has dtype float64 but earlier leaves have float32",
         ),
-        (({"W": [[1.0], [1.0], [1.0]], "b": jnp.ones(1)},), TypeError, r"params\[0\]\['W'\] must be an array; got list"),
+        (
+            ({"W": [[1.0], [1.0], [1.0]], "b": jnp.ones(1)},),
+            TypeError,
+            r"params\[0\]\['W'\] must be an array; got list",
+        ),
     ],
 )
 def test_bad_params(params, exc, match):
@@ -70,15 +102,24 @@ def test_bad_params(params, exc, match):
 
 
 def test_unknown_names():
-    with pytest.raises(ValueError, match=r"unknown activation 'softsign'; expected one of \['identity', 'relu', 'sigmoid', 'tanh'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown activation 'softsign'; expected one of \['identity', 'relu', 'sigmoid', 'tanh'\]",
+    ):
         jaxbp.forward(P, X, activation="softsign")
-    with pytest.raises(ValueError, match=r"activation has 2 names but the network has 1 hidden layer"):
+    with pytest.raises(
+        ValueError, match=r"activation has 2 names but the network has 1 hidden layer"
+    ):
         jaxbp.forward(P, X, activation=("tanh", "relu"))
-    with pytest.raises(ValueError, match=r"unknown loss 'hinge'; expected one of \['bce', 'mse', 'mse_linear'\]"):
+    with pytest.raises(
+        ValueError, match=r"unknown loss 'hinge'; expected one of \['bce', 'mse', 'mse_linear'\]"
+    ):
         jaxbp.autodiff_grad(P, X, Y, loss="hinge")
     with pytest.raises(ValueError, match=r"unknown scheme 'xavier'; expected one of"):
         jaxbp.init_mlp(jax.random.key(0), (3, 1), scheme="xavier")
-    with pytest.raises(ValueError, match=r"grad must be one of \('autodiff', 'manual'\); got 'symbolic'"):
+    with pytest.raises(
+        ValueError, match=r"grad must be one of \('autodiff', 'manual'\); got 'symbolic'"
+    ):
         jaxbp.make_step(0.1, grad="symbolic")
     with pytest.raises(ValueError, match=r"grad must be one of"):
         jaxbp.train(P, X, Y, 0.1, steps=3, grad="symbolic")
@@ -102,12 +143,16 @@ def test_bad_sizes(sizes, match):
 def test_bad_init_arguments():
     with pytest.raises(TypeError, match=r"sizes must be a sequence of layer widths"):
         jaxbp.init_mlp(jax.random.key(0), 3)
-    with pytest.raises(TypeError, match=r"key must be a JAX PRNG key such as jax.random.key\(0\); got int"):
+    with pytest.raises(
+        TypeError, match=r"key must be a JAX PRNG key such as jax.random.key\(0\); got int"
+    ):
         jaxbp.init_mlp(0, (3, 1))
     for scale in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match=r"scale must be a positive finite number"):
             jaxbp.init_mlp(jax.random.key(0), (3, 1), scale=scale)
-    with pytest.raises(TypeError, match=r"dtype must be a floating dtype such as 'float32'; got int32"):
+    with pytest.raises(
+        TypeError, match=r"dtype must be a floating dtype such as 'float32'; got int32"
+    ):
         jaxbp.init_mlp(jax.random.key(0), (3, 1), dtype=np.int32)
 
 
@@ -129,7 +174,9 @@ def test_bad_learning_rates(lr):
 
 
 def test_bad_optimizer_and_steps():
-    with pytest.raises(TypeError, match=r"optimizer must be an optax.GradientTransformation.*got str"):
+    with pytest.raises(
+        TypeError, match=r"optimizer must be an optax.GradientTransformation.*got str"
+    ):
         jaxbp.make_step("adam")
     with pytest.raises(TypeError, match=r"learning_rate must be a positive number; got '0.1'"):
         jaxbp.sgd_update(P, P, "0.1")
@@ -144,11 +191,16 @@ def test_grads_of_the_wrong_structure():
 
 
 def test_from_augmented_bad_input():
-    with pytest.raises(ValueError, match=r"matrices\[1\] must have shape \(n_in \+ 1, n_out\).*got shape \(1, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"matrices\[1\] must have shape \(n_in \+ 1, n_out\).*got shape \(1, 1\)"
+    ):
         jaxbp.from_augmented([np.ones((4, 2)), np.ones((1, 1))])
     with pytest.raises(TypeError, match=r"matrices must be a non-empty sequence"):
         jaxbp.from_augmented([])
-    with pytest.raises(ValueError, match=r"matrices\[1\] must have 3 rows \(the bias row, then one per unit of matrices\[0\], which has 2 columns\); got shape \(4, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"matrices\[1\] must have 3 rows \(the bias row, then one per unit of matrices\[0\], which has 2 columns\); got shape \(4, 1\)",
+    ):
         jaxbp.from_augmented([np.ones((4, 2)), np.ones((4, 1))])
 
 

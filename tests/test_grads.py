@@ -1,5 +1,7 @@
 """Three gradient sources agree: manual (chain rule) vs autodiff vs finite differences vs PyTorch."""
 
+import itertools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -44,8 +46,11 @@ def make(net, dtype):
     rng = np.random.default_rng(net["seed"])
     sizes = net["sizes"]
     params = tuple(
-        {"W": jnp.asarray(0.7 * rng.normal(size=(a, b)), dtype), "b": jnp.asarray(0.7 * rng.normal(size=b), dtype)}
-        for a, b in zip(sizes[:-1], sizes[1:])
+        {
+            "W": jnp.asarray(0.7 * rng.normal(size=(a, b)), dtype),
+            "b": jnp.asarray(0.7 * rng.normal(size=b), dtype),
+        }
+        for a, b in itertools.pairwise(sizes)
     )
     x, y = random_batch(net["seed"], params, net["batch"], labels=labels_for(net["loss"]))
     return params, x, y
@@ -77,17 +82,25 @@ def test_every_activation_loss_and_depth(activation, loss, depth):
     assert_tree_close(jaxbp.manual_grad(params, x, y, activation=activation, loss=loss), ad)
     # The loss value from the manual pass is the loss.
     value, _ = jaxbp.manual_value_and_grad(params, x, y, activation=activation, loss=loss)
-    np.testing.assert_allclose(value, jaxbp.compute_loss(params, x, y, activation=activation, loss=loss), rtol=1e-14)
+    np.testing.assert_allclose(
+        value, jaxbp.compute_loss(params, x, y, activation=activation, loss=loss), rtol=1e-14
+    )
 
 
 def keep_relu_away_from_kink(params, x, activation, margin=1e-3):
     """True when no ReLU pre-activation lies within ``margin`` of 0."""
     t = jaxbp.forward_trace(params, x, activation=activation)
     acts = (activation,) * len(t.a) if isinstance(activation, str) else activation
-    return all(a != "relu" or np.min(np.abs(np.asarray(h))) > margin for a, h in zip(acts, t.h[:-1]))
+    return all(
+        a != "relu" or np.min(np.abs(np.asarray(h))) > margin for a, h in zip(acts, t.h[:-1])
+    )
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 @given(net=networks(max_width=12, max_batch=16))
 def test_autodiff_matches_finite_differences(net):
     from hypothesis import assume
@@ -104,7 +117,9 @@ def test_autodiff_matches_finite_differences(net):
 def test_check_grads_flags_relu_kink():
     # Hidden ReLU unit 1 has pre-activation exactly 0 on example 0: finite differences see a kink.
     def net(b1):
-        return jaxbp.from_augmented([[[b1, 1.0], [1.0, 1.0]], [[0.0], [1.0], [1.0]]], dtype=np.float64)
+        return jaxbp.from_augmented(
+            [[[b1, 1.0], [1.0, 1.0]], [[0.0], [1.0], [1.0]]], dtype=np.float64
+        )
 
     x, y = np.array([[0.0], [1.0]]), np.array([1.0, 0.0])
     report = jaxbp.check_grads(net(0.0), x, y, activation="relu")
@@ -125,7 +140,12 @@ def test_multi_output_and_soft_labels():
     for loss in ("bce", "mse"):
         ad = jaxbp.autodiff_grad(params, x, y, activation="tanh", loss=loss)
         assert_tree_close(jaxbp.manual_grad(params, x, y, activation="tanh", loss=loss), ad)
-        assert_tree_close(jaxbp.numerical_grad(params, x, y, activation="tanh", loss=loss), ad, rtol=1e-6, atol=1e-9)
+        assert_tree_close(
+            jaxbp.numerical_grad(params, x, y, activation="tanh", loss=loss),
+            ad,
+            rtol=1e-6,
+            atol=1e-9,
+        )
 
 
 class TestTorch:
@@ -137,10 +157,22 @@ class TestTorch:
     @pytest.mark.parametrize("loss", LOSSES)
     def test_gradient_matches_torch(self, activation, loss):
         torch = self.torch
-        params, x, y = make(dict(sizes=(4, 8, 5, 1), activation=activation, loss=loss, batch=7, seed=11), np.float64)
-        tp = [(torch.tensor(np.asarray(p["W"]), requires_grad=True), torch.tensor(np.asarray(p["b"]), requires_grad=True))
-              for p in params]
-        act = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu, "identity": lambda h: h}[activation]
+        params, x, y = make(
+            dict(sizes=(4, 8, 5, 1), activation=activation, loss=loss, batch=7, seed=11), np.float64
+        )
+        tp = [
+            (
+                torch.tensor(np.asarray(p["W"]), requires_grad=True),
+                torch.tensor(np.asarray(p["b"]), requires_grad=True),
+            )
+            for p in params
+        ]
+        act = {
+            "sigmoid": torch.sigmoid,
+            "tanh": torch.tanh,
+            "relu": torch.relu,
+            "identity": lambda h: h,
+        }[activation]
         a = torch.tensor(np.asarray(x))
         for i, (W, b) in enumerate(tp):
             a = a @ W + b
@@ -158,5 +190,7 @@ class TestTorch:
         theirs = tuple({"W": W.grad.numpy(), "b": b.grad.numpy()} for W, b in tp)
         assert_tree_close(ours, theirs, dtype=np.float64)
         np.testing.assert_allclose(
-            jaxbp.compute_loss(params, x, y, activation=activation, loss=loss), value.item(), rtol=1e-13
+            jaxbp.compute_loss(params, x, y, activation=activation, loss=loss),
+            value.item(),
+            rtol=1e-13,
         )

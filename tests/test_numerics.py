@@ -15,7 +15,9 @@ LOGITS = [0.0, 1e4, -1e4, 1e9, -1e9]
 def net_with_logit(logit, dtype):
     # Hidden layer with ordinary values; the output logit is `logit` for every input
     # (output weights 0, bias = logit), so its gradient is exactly a * (sigma(logit) - y).
-    return jaxbp.from_augmented([[[0.1, -0.2], [0.3, 0.4], [-0.5, 0.6]], [[logit], [0.0], [0.0]]], dtype=dtype)
+    return jaxbp.from_augmented(
+        [[[0.1, -0.2], [0.3, 0.4], [-0.5, 0.6]], [[logit], [0.0], [0.0]]], dtype=dtype
+    )
 
 
 def exact_sigmoid(o):
@@ -71,6 +73,7 @@ def test_mse_at_extreme_logits(dtype, logit, loss):
 @pytest.mark.parametrize("h", [12.0, 20.0, 40.0, -40.0, 80.0])
 def test_manual_sigmoid_derivative_does_not_cancel(h):
     """In float32, sigma(h)(1 - sigma(h)) is 0 once sigma(h) rounds to 1; sigma(h) sigma(-h) is not."""
+
     # One hidden sigmoid unit with pre-activation h (its bias; the input is 0), read out
     # linearly: o = a. With y = 0, dL/db_hidden = sigma(o) * sigma'(h).
     def grad(dtype):
@@ -88,7 +91,10 @@ def test_manual_sigmoid_derivative_does_not_cancel(h):
 
 def test_compare_grads_explains_differences():
     rng = np.random.default_rng(0)
-    ref = ({"W": rng.normal(size=(3, 3)), "b": rng.normal(size=3)}, {"W": rng.normal(size=(3, 1)), "b": rng.normal(size=1)})
+    ref = (
+        {"W": rng.normal(size=(3, 3)), "b": rng.normal(size=3)},
+        {"W": rng.normal(size=(3, 1)), "b": rng.normal(size=1)},
+    )
     flip = jax.tree_util.tree_map(lambda a: -a, ref)
     scaled = jax.tree_util.tree_map(lambda a: 8 * a, ref)
     transposed = ({"W": ref[0]["W"].T, "b": ref[0]["b"]}, ref[1])
@@ -107,7 +113,9 @@ def test_compare_grads_explains_differences():
     assert "a sum over 8 examples where the mean belongs" in cmp.explanation[0]
 
     cmp = jaxbp.compare_grads(ref, transposed)
-    assert cmp.explanation == ("layer 1 W: the candidate is the transpose of the reference (row and column indices swapped)",)
+    assert cmp.explanation == (
+        "layer 1 W: the candidate is the transpose of the reference (row and column indices swapped)",
+    )
 
     cmp = jaxbp.compare_grads(ref, one_bad)
     assert not cmp.ok

@@ -64,12 +64,18 @@ def test_seed_forward(ex):
     np.testing.assert_allclose(t.probs[0, 0], REF["Z"], rtol=1e-15)
     np.testing.assert_allclose(jaxbp.forward(ex.params, ex.x), [REF["O"]], rtol=1e-14)
     np.testing.assert_allclose(jaxbp.bce_loss(ex.params, ex.x, ex.y), REF["L"], rtol=1e-14)
-    np.testing.assert_allclose(jaxbp.mse_loss(ex.params, ex.x, ex.y), (REF["Z"] - 1) ** 2, rtol=1e-14)
+    np.testing.assert_allclose(
+        jaxbp.mse_loss(ex.params, ex.x, ex.y), (REF["Z"] - 1) ** 2, rtol=1e-14
+    )
 
 
 @pytest.mark.parametrize("source", ["autodiff", "manual", "numerical"])
 def test_seed_gradients(ex, source):
-    fn = {"autodiff": jaxbp.autodiff_grad, "manual": jaxbp.manual_grad, "numerical": jaxbp.numerical_grad}[source]
+    fn = {
+        "autodiff": jaxbp.autodiff_grad,
+        "manual": jaxbp.manual_grad,
+        "numerical": jaxbp.numerical_grad,
+    }[source]
     g = fn(ex.params, ex.x, ex.y, activation="sigmoid", loss="bce")
     aug = [np.asarray(m) for m in jaxbp.to_augmented(g)]
     rtol = 1e-6 if source == "numerical" else 1e-13
@@ -84,23 +90,33 @@ def test_seed_sgd_update(ex):
     np.testing.assert_allclose(
         new[0], np.asarray(W11) - lr * np.asarray(REF["dW11"]), rtol=1e-15, atol=1e-15
     )
-    np.testing.assert_allclose(new[1][:, 0], np.asarray(W2) - lr * np.asarray(REF["dW2"]), rtol=1e-15)
+    np.testing.assert_allclose(
+        new[1][:, 0], np.asarray(W2) - lr * np.asarray(REF["dW2"]), rtol=1e-15
+    )
 
 
 def test_seed_trains(ex):
     result = jaxbp.train(ex.params, ex.x, ex.y, 0.5, steps=50)
     loss = np.asarray(result.history.loss)
     assert loss[0] == pytest.approx(REF["L"], rel=1e-14)
-    assert np.all(np.diff(loss) < 0), "full-batch SGD on one example must lower the loss every step here"
+    assert np.all(np.diff(loss) < 0), (
+        "full-batch SGD on one example must lower the loss every step here"
+    )
     assert float(result.final_loss) < 0.02
 
 
 def test_demo_shows_the_worked_exercise(capsys):
     assert main(["demo", "--lr", "0.5", "--steps", "20"]) == 0
     out = capsys.readouterr().out
-    for text in ("H1 = 1 + (1)(1) + (-2)(2) + (3)(2) = 4", "G(H1) = 1 / (1 + e^-4) = 0.98201379",
-                 "O = -1 + (1)(0.98201379) + (1)(0.11920292) = 0.10121671", "Z = G(O) = 0.52528260",
-                 "manual vs autodiff: agree", "numerical vs autodiff: agree", "loss 0.643819 -> 0.437028"):
+    for text in (
+        "H1 = 1 + (1)(1) + (-2)(2) + (3)(2) = 4",
+        "G(H1) = 1 / (1 + e^-4) = 0.98201379",
+        "O = -1 + (1)(0.98201379) + (1)(0.11920292) = 0.10121671",
+        "Z = G(O) = 0.52528260",
+        "manual vs autodiff: agree",
+        "numerical vs autodiff: agree",
+        "loss 0.643819 -> 0.437028",
+    ):
         assert text in out, text
     # The gradient table lists dL/dw22 = G(H1) (Z - y) from all three sources.
     row = next(line for line in out.splitlines() if line.strip().startswith("w22"))

@@ -53,8 +53,12 @@ def test_sgd_steps_match_sklearn(sizes):
         clf.partial_fit(x, y)
     grads = jaxbp.manual_grad(params, x, y.astype(np.float64), activation="sigmoid")
     for layer, g, W1, b1 in zip(params, grads, clf.coefs_, clf.intercepts_):
-        np.testing.assert_allclose((np.asarray(layer["W"]) - W1) / lr, g["W"], rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose((np.asarray(layer["b"]) - b1) / lr, g["b"], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(
+            (np.asarray(layer["W"]) - W1) / lr, g["W"], rtol=1e-9, atol=1e-12
+        )
+        np.testing.assert_allclose(
+            (np.asarray(layer["b"]) - b1) / lr, g["b"], rtol=1e-9, atol=1e-12
+        )
 
     # Four more steps: our compiled loop against sklearn, parameter by parameter.
     with warnings.catch_warnings():

@@ -9,13 +9,6 @@ import jaxbp
 from tests.helpers import assert_tree_close, assert_tree_equal, random_batch
 
 
-@pytest.fixture
-def optax_promotion():
-    """optax's Adam mixes int32 step counts with floats, which strict promotion refuses."""
-    with jax.numpy_dtype_promotion("standard"):
-        yield
-
-
 def problem(dtype=np.float64, sizes=(4, 6, 5, 1), seed=0):
     params = jaxbp.init_mlp(jax.random.key(seed), sizes, scheme="normal", scale=0.8, dtype=dtype)
     x, y = random_batch(seed, params, 10)
@@ -43,7 +36,8 @@ def test_sgd_transform_equals_sgd_update_exactly():
 
 
 @pytest.mark.parametrize("grad", ["autodiff", "manual"])
-def test_step_compiles_once_and_donates(grad, optax_promotion):
+@pytest.mark.standard_promotion
+def test_step_compiles_once_and_donates(grad):
     params, x, y = problem()
     step = jaxbp.make_step(optax.adam(1e-2), activation="tanh", grad=grad)
     state = step.init(params)
@@ -53,7 +47,9 @@ def test_step_compiles_once_and_donates(grad, optax_promotion):
         p, state, info = step(p, state, x, y)
     assert step.trace_count == 1, "the step must not be traced again on later calls"
     assert step.jitted._cache_size() == 1
-    assert all(leaf.is_deleted() for leaf in jax.tree_util.tree_leaves(old)), "params must be donated"
+    assert all(leaf.is_deleted() for leaf in jax.tree_util.tree_leaves(old)), (
+        "params must be donated"
+    )
     assert np.isfinite(float(info.loss))
 
 
@@ -71,16 +67,22 @@ def test_jitted_step_equals_eager(grad, dtype):
     assert_tree_close(new, expected)
     np.testing.assert_allclose(info.loss, loss, rtol=jaxbp.tolerance(dtype).rtol)
     np.testing.assert_allclose(
-        info.grad_norm, np.sqrt(sum(np.sum(np.square(leaf)) for leaf in jax.tree_util.tree_leaves(g))),
+        info.grad_norm,
+        np.sqrt(sum(np.sum(np.square(leaf)) for leaf in jax.tree_util.tree_leaves(g))),
         rtol=jaxbp.tolerance(dtype).rtol,
     )
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "momentum"])
 @pytest.mark.parametrize("grad", ["autodiff", "manual"])
-def test_train_equals_a_python_loop_of_steps(optimizer, grad, optax_promotion):
+@pytest.mark.standard_promotion
+def test_train_equals_a_python_loop_of_steps(optimizer, grad):
     params, x, y = problem()
-    opt = {"sgd": lambda: 0.5, "adam": lambda: optax.adam(0.05), "momentum": lambda: optax.sgd(0.1, momentum=0.9)}[optimizer]()
+    opt = {
+        "sgd": lambda: 0.5,
+        "adam": lambda: optax.adam(0.05),
+        "momentum": lambda: optax.sgd(0.1, momentum=0.9),
+    }[optimizer]()
     steps = 25
     result = jaxbp.train(params, x, y, opt, steps=steps, activation="tanh", grad=grad)
     step = jaxbp.make_step(opt, activation="tanh", grad=grad)
@@ -93,12 +95,15 @@ def test_train_equals_a_python_loop_of_steps(optimizer, grad, optax_promotion):
     assert_tree_close(result.params, p)
     np.testing.assert_allclose(result.history.loss, losses, rtol=1e-12)
     np.testing.assert_allclose(result.history.grad_norm, norms, rtol=1e-12)
-    np.testing.assert_allclose(result.final_loss, jaxbp.bce_loss(p, x, y, activation="tanh"), rtol=1e-12)
+    np.testing.assert_allclose(
+        result.final_loss, jaxbp.bce_loss(p, x, y, activation="tanh"), rtol=1e-12
+    )
     assert result.history.loss.shape == (steps,)
     assert result.final_loss < result.history.loss[0]
 
 
-def test_train_with_manual_grad_matches_autodiff(optax_promotion):
+@pytest.mark.standard_promotion
+def test_train_with_manual_grad_matches_autodiff():
     params, x, y = problem(sizes=(4, 8, 8, 1))
     a = jaxbp.train(params, x, y, optax.adam(0.02), steps=100, activation="relu", grad="autodiff")
     m = jaxbp.train(params, x, y, optax.adam(0.02), steps=100, activation="relu", grad="manual")
@@ -123,8 +128,11 @@ def test_train_does_not_consume_its_input():
     assert not any(leaf.is_deleted() for leaf in jax.tree_util.tree_leaves(params))
 
 
-def test_train_float32_stays_float32(optax_promotion):
+@pytest.mark.standard_promotion
+def test_train_float32_stays_float32():
     params, x, y = problem(np.float32)
     result = jaxbp.train(params, x, y, optax.adam(1e-2), steps=5)
-    assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(result.params)} == {np.dtype(np.float32)}
+    assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(result.params)} == {
+        np.dtype(np.float32)
+    }
     assert result.history.loss.dtype == np.float32

@@ -64,7 +64,9 @@ def test_init_statistics(scheme, std, bias_random):
 def test_init_under_vmap_with_traced_scale():
     keys = jax.random.split(jax.random.key(0), 3)
     scales = np.array([0.5, 1.0, 2.0])
-    many = jax.vmap(lambda k, s: jaxbp.init_mlp(k, (3, 2, 1), scheme="normal", scale=s))(keys, scales)
+    many = jax.vmap(lambda k, s: jaxbp.init_mlp(k, (3, 2, 1), scheme="normal", scale=s))(
+        keys, scales
+    )
     for i in range(3):
         one = jaxbp.init_mlp(keys[i], (3, 2, 1), scheme="normal", scale=float(scales[i]))
         np.testing.assert_allclose(many[0]["W"][i], one[0]["W"], rtol=1e-6)
