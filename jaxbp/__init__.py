@@ -5,6 +5,16 @@ is pure, parameters first, configuration keyword-only.
 """
 
 from ._activations import ACTIVATIONS, Activation
+from ._derivation import (
+    DerivationReport,
+    Explanation,
+    check_derivation,
+    explain,
+    step_names,
+)
+from ._derivation import (
+    Step as DerivationStep,
+)
 from ._dtypes import Tolerance, tolerance
 from ._exercises import Exercise, seed_exercise
 from ._gradcheck import (
@@ -29,7 +39,10 @@ __all__ = [
     "LOSSES",
     "SCHEMES",
     "Activation",
+    "DerivationReport",
+    "DerivationStep",
     "Exercise",
+    "Explanation",
     "GradCheck",
     "GradComparison",
     "Grads",
@@ -46,9 +59,11 @@ __all__ = [
     "__version__",
     "autodiff_grad",
     "bce_loss",
+    "check_derivation",
     "check_grads",
     "compare_grads",
     "compute_loss",
+    "explain",
     "forward",
     "forward_trace",
     "from_augmented",
@@ -62,6 +77,7 @@ __all__ = [
     "seed_exercise",
     "sgd",
     "sgd_update",
+    "step_names",
     "to_augmented",
     "tolerance",
     "train",
