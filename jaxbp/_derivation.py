@@ -44,6 +44,7 @@ import dataclasses
 import difflib
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -567,9 +568,38 @@ def _substitute(spec: _Spec, net: _Net, v: Mapping[str, np.ndarray]) -> list[str
 
 
 def _latexify(line: str) -> str:
-    out = line.replace("sigma", r"\sigma").replace(" x ", r" \times ").replace("...", r"\dots")
-    out = out.replace("log", r"\log").replace("^T", r"^\top")
-    return out
+    """A substituted line in LaTeX: dL/dW2[0, 0] -> \\frac{\\partial L}{\\partial W^{(2)}_{0,0}}, etc."""
+
+    def sub(idx):
+        return f"_{{{idx.replace(' ', '')}}}" if idx else ""
+
+    out = re.sub(
+        r"da(\d+)/dh(\d+)(?:\[([^\]]*)\])?",
+        lambda m: rf"\frac{{\partial a^{{({m[1]})}}}}{{\partial h^{{({m[2]})}}}}{sub(m[3])}",
+        line,
+    )
+    out = re.sub(
+        r"dL/d([A-Za-z])(\d*)(?:\[([^\]]*)\])?",
+        lambda m: (
+            rf"\frac{{\partial L}}{{\partial {m[1]}{f'^{{({m[2]})}}' if m[2] else ''}{sub(m[3])}}}"
+        ),
+        out,
+    )
+    out = re.sub(
+        r"(?<![\\\w])([haWb])(\d+)\[([^\]]*)\]", lambda m: f"{m[1]}^{{({m[2]})}}{sub(m[3])}", out
+    )
+    out = re.sub(r"(?<![\\\w])([oz])\[([^\]]*)\]", lambda m: f"{m[1]}{sub(m[2])}", out)
+    for word, tex in (
+        ("sigmoid", r"\sigma"),
+        ("sigma", r"\sigma"),
+        ("tanh", r"\tanh"),
+        ("log", r"\log"),
+        ("relu", r"\mathrm{relu}"),
+        ("identity", r"\mathrm{id}"),
+    ):
+        out = re.sub(rf"(?<!\\)\b{word}\b", lambda m, tex=tex: tex, out)
+    out = re.sub(r"^loss\b", "L", out)
+    return out.replace("...", r"\dots").replace(" x ", r" \times ").replace("^T", r"^\top")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -720,7 +750,13 @@ def explain(params: Params, x, y, *, activation="sigmoid", loss: str = "bce") ->
 
 
 def _unknown_step(name: str, valid) -> str:
-    close = difflib.get_close_matches(str(name), list(valid), n=1, cutoff=0.4)
+    valid = list(valid)
+    same_case = [v for v in valid if v.lower() == str(name).lower()]
+    lowered = {v.lower(): v for v in valid}
+    close = same_case or [
+        lowered[c]
+        for c in difflib.get_close_matches(str(name).lower(), list(lowered), n=1, cutoff=0.4)
+    ]
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"unknown step {name!r}{hint} Valid steps: {', '.join(valid)}"
 
@@ -1129,7 +1165,7 @@ def check_derivation(
         verdicts = np.empty(E.shape, object)
         notes = np.full(E.shape, "", object)
         roots = np.empty(E.shape, object)
-        m, r = center.copy(), own_rad.copy()
+        m, r = np.array(center, np.float64), np.array(own_rad, np.float64)
         alternatives = None
         for idx in np.ndindex(E.shape):
             c, hu = C[idx], HU[idx]
@@ -1137,7 +1173,10 @@ def check_derivation(
                 verdicts[idx], roots[idx] = "missing", up_roots[idx]
                 continue
             tol = hu * (1 + 1e-9) + _slack(c, E[idx], own[idx])
-            follows = max(abs(c - center[idx]) - own_rad[idx], 0.0) <= tol
+            # Within the box of values the student may carry, or exactly what the written values give.
+            follows = (
+                max(abs(c - center[idx]) - own_rad[idx], 0.0) <= tol or abs(c - own[idx]) <= tol
+            )
             if abs(c - E[idx]) <= tol:
                 verdicts[idx], roots[idx] = "correct", frozenset()
             elif follows and up_roots[idx]:

@@ -20,7 +20,7 @@ import numpy as np
 from ._dtypes import resolve_dtype
 from ._tree import Params, from_augmented
 
-__all__ = ["Exercise", "seed_exercise"]
+__all__ = ["Exercise", "random_exercise", "seed_exercise"]
 
 SEED_W11 = (1, -1, 1, -1, -2, 2, 3, -2)
 SEED_W2J = (-1, 1, 1)
@@ -52,3 +52,34 @@ def seed_exercise(*, dtype=jnp.float32) -> Exercise:
     x = jnp.asarray([SEED_X], dtype=dtype)
     y = jnp.asarray([SEED_Y], dtype=dtype)
     return Exercise(params=params, x=x, y=y, activation="sigmoid", loss="bce")
+
+
+def random_exercise(
+    seed: int, sizes, *, activation="sigmoid", loss: str = "bce", batch: int = 1, dtype=jnp.float64
+):
+    """A fresh exercise like the seed's: small integer weights (-3..3), inputs (0..3), labels 0/1.
+
+    Deterministic for ``seed``: the same seed gives the same exercise.
+    """
+    from ._mlp import check_sizes
+
+    sizes = check_sizes(sizes)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a positive integer; got {batch!r}")
+    dtype = resolve_dtype(dtype)
+    keys = jax.random.split(jax.random.key(seed), len(sizes) + 1)
+    mats = [
+        np.asarray(jax.random.randint(k, (n_in + 1, n_out), -3, 4), np.float64)
+        for k, n_in, n_out in zip(keys[:-2], sizes[:-1], sizes[1:])
+    ]
+    x = np.asarray(jax.random.randint(keys[-2], (batch, sizes[0]), 0, 4), np.float64)
+    y = np.asarray(jax.random.randint(keys[-1], (batch,), 0, 2), np.float64)
+    return Exercise(
+        params=from_augmented(mats, dtype=dtype),
+        x=jnp.asarray(x, dtype),
+        y=jnp.asarray(y, dtype),
+        activation=activation,
+        loss=loss,
+    )

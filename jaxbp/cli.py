@@ -1,7 +1,13 @@
 """The ``jaxbp`` command.
 
-``jaxbp demo`` works the seed exercise end to end. Errors in what the user gave
-are printed as one line and exit with status 2, never as a traceback.
+- ``jaxbp demo``: the seed exercise end to end (forward, three gradients, training).
+- ``jaxbp explain [--network FILE]``: a worked solution (text, Markdown or JSON).
+- ``jaxbp check CLAIMED [--network FILE]``: grade a hand derivation; exit 0 only when
+  no step is wrong or inherits an error, 1 when some is.
+- ``jaxbp exercise --sizes 3,2,1 --seed N``: a fresh exercise and its solution.
+
+Errors in what the user gave are printed as one line and exit with status 2,
+never as a traceback.
 """
 
 from __future__ import annotations
@@ -58,6 +64,30 @@ def _write_text(path: Path, text: str) -> None:
         raise
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected layer widths such as 3,2,1; got {text!r}"
+        ) from None
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected at least two positive widths such as 3,2,1; got {text!r}"
+        )
+    return sizes
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return v
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jaxbp",
@@ -69,7 +99,110 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=_positive_int, default=50, help="training steps (default 50)")
     demo.add_argument("--float32", action="store_true", help="work in float32 instead of float64")
     demo.add_argument("--out", type=Path, metavar="FILE", help="also write the text to FILE")
+
+    ex = sub.add_parser(
+        "explain", help="a worked solution, step by step (the seed exercise by default)"
+    )
+    ex.add_argument(
+        "--network",
+        type=Path,
+        metavar="FILE",
+        help="network file (JSON or TOML); default: the seed",
+    )
+    ex.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    ex.add_argument(
+        "--out", type=Path, metavar="FILE", help="write to FILE instead of the terminal"
+    )
+
+    ck = sub.add_parser("check", help="grade a hand derivation (exit 0 only if nothing is wrong)")
+    ck.add_argument("claimed", type=Path, metavar="CLAIMED", help="claimed steps (JSON or TOML)")
+    ck.add_argument(
+        "--network",
+        type=Path,
+        metavar="FILE",
+        help="network file; default: the one in CLAIMED, else the seed",
+    )
+    ck.add_argument("--format", choices=("text", "json"), default="text")
+
+    xr = sub.add_parser(
+        "exercise", help="a fresh exercise with small integer weights, and its solution"
+    )
+    xr.add_argument("--sizes", type=_sizes, default=(3, 2, 1), help="layer widths (default 3,2,1)")
+    xr.add_argument("--seed", type=_nonneg_int, default=0, help="which exercise (default 0)")
+    xr.add_argument("--activation", default="sigmoid", help="hidden activation (default sigmoid)")
+    xr.add_argument("--loss", default="bce", help="bce, mse or mse_linear (default bce)")
+    xr.add_argument("--batch", type=_positive_int, default=1, help="examples (default 1)")
+    xr.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write network.json, solution.txt, solution.md and solution.json to DIR",
+    )
     return parser
+
+
+def _explain(args) -> int:
+    from ._derivation import explain
+    from ._files import read_network
+
+    if args.out is not None:
+        _check_out(args.out)
+    net = read_network(args.network)
+    sol = explain(net.params, net.x, net.y, activation=net.activation, loss=net.loss)
+    text = {"text": sol.to_text, "markdown": sol.to_markdown, "json": sol.to_json}[args.format]()
+    if args.out is None:
+        print(text)
+    else:
+        _write_text(args.out, text)
+    return 0
+
+
+def _check(args) -> int:
+    from ._derivation import check_derivation
+    from ._files import read_claimed, read_network
+
+    claimed, embedded = read_claimed(args.claimed)
+    net = read_network(args.network) if (args.network or embedded is None) else embedded
+    try:
+        report = check_derivation(
+            net.params, net.x, net.y, claimed, activation=net.activation, loss=net.loss
+        )
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{args.claimed}: {e}") from None
+    print(report.to_json() if args.format == "json" else report)
+    return 0 if report.ok else 1
+
+
+def _exercise(args) -> int:
+    from ._derivation import explain
+    from ._exercises import random_exercise
+    from ._files import NetworkSpec, dumps_network, network_to_dict
+
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a file; expected a folder")
+    ex = random_exercise(
+        args.seed, args.sizes, activation=args.activation, loss=args.loss, batch=args.batch
+    )
+    spec = NetworkSpec(ex.params, ex.x, ex.y, ex.activation, ex.loss)
+    sol = explain(ex.params, ex.x, ex.y, activation=ex.activation, loss=ex.loss)
+    network = dumps_network(network_to_dict(spec))
+    if args.out is None:
+        print(network)
+        print()
+        print(sol.to_text())
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, text in (
+        ("network.json", network + "\n"),
+        ("solution.txt", sol.to_text()),
+        ("solution.md", sol.to_markdown()),
+        ("solution.json", sol.to_json() + "\n"),
+    ):
+        _write_text(args.out / name, text)
+    print(
+        f"wrote {args.out}/network.json and its worked solution (solution.txt, solution.md, solution.json)"
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
             print(text)
             if args.out is not None:
                 _write_text(args.out, text + "\n")
+            return 0
+        return {"explain": _explain, "check": _check, "exercise": _exercise}[args.command](args)
     except (ValueError, TypeError, OSError) as e:
         print(f"jaxbp {args.command}: error: {e}", file=sys.stderr)
         return 2

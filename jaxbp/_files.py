@@ -1,0 +1,194 @@
+"""Files users write by hand: network descriptions and claimed derivations (JSON or TOML).
+
+A network file holds ``x`` (one example as a list, or a batch as a list of lists),
+``y`` (a number or a list), optionally ``activation`` (a name or a list, one per
+hidden layer; default ``"sigmoid"``) and ``loss`` (default ``"bce"``), and the
+weights either as ``augmented`` (one matrix per layer, row 0 the bias, as in
+hand-worked exercises) or as ``layers`` (a list of ``{W, b}`` tables).
+
+A claimed-derivation file is JSON or TOML with a table ``claimed`` mapping step
+names to numbers or nested lists, and optionally a table ``network`` as above;
+a file that is only the mapping is read as ``claimed``. Numbers keep the digits
+they were written with (they set the precision the checker allows).
+
+Every error names the file, the key and what was expected. No pickle: only JSON
+and TOML are read.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import tomllib
+
+from ._exercises import seed_exercise
+from ._tree import Params, check_params, from_augmented
+
+__all__ = ["NetworkSpec", "dumps_network", "network_to_dict", "read_claimed", "read_network"]
+
+
+class NetworkSpec(NamedTuple):
+    params: Params
+    x: np.ndarray
+    y: np.ndarray
+    activation: str | tuple[str, ...]
+    loss: str
+
+
+def _load(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".toml":
+            doc = tomllib.loads(text, parse_float=Decimal)
+        else:
+            doc = json.loads(text, parse_float=Decimal)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
+        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
+        raise ValueError(f"{path}: not valid {kind}: {e}") from None
+    if not isinstance(doc, dict):
+        raise ValueError(
+            f"{path}: expected a table (a JSON object) at the top level; got {type(doc).__name__}"
+        )
+    return doc
+
+
+def _array(doc, key, where, *, ndim) -> np.ndarray:
+    if key not in doc:
+        raise ValueError(f"{where}: missing key {key!r}")
+    try:
+        a = np.asarray(doc[key], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{where}: key {key!r} must hold numbers; got {doc[key]!r}"[:300]
+        ) from None
+    if a.ndim not in ndim:
+        raise ValueError(
+            f"{where}: key {key!r} must be {' or '.join(f'{n}-D' for n in ndim)}; got shape {a.shape}"
+        )
+    return a
+
+
+def network_from_dict(doc: dict[str, Any], where: str) -> NetworkSpec:
+    """Build a network (and its batch) from a parsed network table; ``where`` names it in errors."""
+    known = {"x", "y", "activation", "loss", "augmented", "layers", "sizes"}
+    unknown = sorted(set(doc) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(known)}")
+    if ("augmented" in doc) == ("layers" in doc):
+        raise ValueError(
+            f"{where}: give the weights as exactly one of 'augmented' (bias in row 0) or 'layers' ({{W, b}} tables)"
+        )
+    try:
+        if "augmented" in doc:
+            mats = doc["augmented"]
+            if not isinstance(mats, list) or not mats:
+                raise ValueError("key 'augmented' must be a list of matrices, one per layer")
+            params = from_augmented(
+                [np.asarray(m, dtype=np.float64) for m in mats], dtype="float64"
+            )
+        else:
+            layers = doc["layers"]
+            if (
+                not isinstance(layers, list)
+                or not layers
+                or not all(isinstance(t, dict) for t in layers)
+            ):
+                raise ValueError("key 'layers' must be a list of tables with keys W and b")
+            import jax.numpy as jnp
+
+            params = check_params(
+                tuple(
+                    {
+                        "W": jnp.asarray(_array(t, "W", f"layers[{i}]", ndim=(2,))),
+                        "b": jnp.asarray(_array(t, "b", f"layers[{i}]", ndim=(1,))),
+                    }
+                    for i, t in enumerate(layers)
+                )
+            )
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where}: {e}") from None
+    x = _array(doc, "x", where, ndim=(1, 2))
+    x = x[None, :] if x.ndim == 1 else x
+    y = _array(doc, "y", where, ndim=(0, 1, 2))
+    y = y.reshape(-1) if y.ndim == 0 else y
+    activation = doc.get("activation", "sigmoid")
+    if isinstance(activation, list):
+        activation = tuple(activation)
+    loss = doc.get("loss", "bce")
+    if "sizes" in doc:
+        sizes = (params[0]["W"].shape[0], *(p["W"].shape[1] for p in params))
+        if list(doc["sizes"]) != list(sizes):
+            raise ValueError(
+                f"{where}: key 'sizes' says {doc['sizes']} but the weights give {list(sizes)}"
+            )
+    return NetworkSpec(params, x, y, activation, loss)
+
+
+def read_network(path: Path | None) -> NetworkSpec:
+    """A network file, or the seed exercise when ``path`` is None."""
+    if path is None:
+        import jax
+
+        ex = seed_exercise(dtype="float64" if jax.config.read("jax_enable_x64") else "float32")
+        return NetworkSpec(ex.params, np.asarray(ex.x), np.asarray(ex.y), ex.activation, ex.loss)
+    return network_from_dict(_load(path), str(path))
+
+
+def read_claimed(path: Path) -> tuple[dict[str, Any], NetworkSpec | None]:
+    """(claimed steps, the network embedded in the file or None)."""
+    doc = _load(path)
+    if "claimed" in doc:
+        claimed = doc["claimed"]
+        if not isinstance(claimed, dict):
+            raise ValueError(f"{path}: key 'claimed' must be a table of step names to values")
+        net = doc.get("network")
+        if net is not None and not isinstance(net, dict):
+            raise ValueError(f"{path}: key 'network' must be a table")
+        return claimed, (network_from_dict(net, f"{path} [network]") if net is not None else None)
+    return {k: v for k, v in doc.items() if k not in ("about", "mapping")}, None
+
+
+def network_to_dict(spec: NetworkSpec) -> dict[str, Any]:
+    """The inverse of :func:`network_from_dict`, in the augmented layout."""
+    from ._tree import to_augmented
+
+    def tidy(a):
+        a = np.asarray(a, np.float64)
+        return np.where(a == np.round(a), np.round(a), a).tolist() if a.size else a.tolist()
+
+    mats = [tidy(m) for m in to_augmented(spec.params)]
+    ints = lambda v: [[int(e) if float(e).is_integer() else e for e in row] for row in v]
+    return {
+        "sizes": [int(spec.params[0]["W"].shape[0]), *(int(p["W"].shape[1]) for p in spec.params)],
+        "activation": spec.activation
+        if isinstance(spec.activation, str)
+        else list(spec.activation),
+        "loss": spec.loss,
+        "augmented": [ints(m) for m in mats],
+        "x": ints(tidy(spec.x)),
+        "y": [int(v) if float(v).is_integer() else v for v in tidy(np.asarray(spec.y).reshape(-1))],
+    }
+
+
+def dumps_network(doc: dict[str, Any]) -> str:
+    """JSON for a network table with one matrix row per line (readable, and still plain JSON)."""
+    lines = ["{"]
+    items = list(doc.items())
+    for i, (k, v) in enumerate(items):
+        comma = "," if i < len(items) - 1 else ""
+        if k == "augmented":
+            mats = []
+            for m in v:
+                rows = ",\n      ".join(json.dumps(r) for r in m)
+                mats.append(f"    [\n      {rows}\n    ]")
+            lines.append('  "augmented": [\n' + ",\n".join(mats) + f"\n  ]{comma}")
+        else:
+            lines.append(f"  {json.dumps(k)}: {json.dumps(v)}{comma}")
+    return "\n".join([*lines, "}"])
