@@ -28,6 +28,7 @@ from ._gradcheck import (
 from ._grads import autodiff_grad
 from ._losses import LOSSES, Loss
 from ._manual import manual_grad, manual_value_and_grad
+from ._many import ManyResult, initialize_distributed, train_many
 from ._mlp import SCHEMES, Trace, bce_loss, compute_loss, forward, forward_trace, init_mlp, mse_loss
 from ._train import History, Step, StepInfo, TrainResult, make_step, sgd, sgd_update, train
 from ._tree import Grads, Layer, Params, from_augmented, layer_sizes, to_augmented
@@ -49,6 +50,7 @@ __all__ = [
     "History",
     "Layer",
     "LeafComparison",
+    "ManyResult",
     "Loss",
     "Params",
     "Step",
@@ -68,6 +70,7 @@ __all__ = [
     "forward_trace",
     "from_augmented",
     "init_mlp",
+    "initialize_distributed",
     "layer_sizes",
     "make_step",
     "manual_grad",
@@ -81,4 +84,5 @@ __all__ = [
     "to_augmented",
     "tolerance",
     "train",
+    "train_many",
 ]

@@ -20,7 +20,13 @@ from ._manual import backward
 from ._mlp import _forward, _mean_loss, check_batch
 from ._tree import Grads, Params, check_params
 
-__all__ = ["GRAD_SOURCES", "autodiff_grad", "static_activation", "value_and_grad_fn"]
+__all__ = [
+    "GRAD_SOURCES",
+    "autodiff_grad",
+    "static_activation",
+    "value_and_grad_aux_fn",
+    "value_and_grad_fn",
+]
 
 GRAD_SOURCES = ("autodiff", "manual")
 
@@ -38,6 +44,25 @@ def _loss(params, x, y, activation, loss):
 def _manual_value_and_grad(params, x, y, activation, loss):
     b = backward(params, x, y, activation=activation, loss=loss)
     return b.loss, b.grads
+
+
+def _loss_and_logits(params, x, y, activation, loss):
+    o = _forward(params, x, activation).logits
+    return _mean_loss(o, y, resolve_loss(loss)), o
+
+
+def _manual_value_and_grad_aux(params, x, y, activation, loss):
+    b = backward(params, x, y, activation=activation, loss=loss)
+    return (b.loss, b.trace.logits), b.grads
+
+
+def value_and_grad_aux_fn(grad: str) -> Callable:
+    """``f(params, x, y, activation, loss) -> ((loss, logits), grads)``: the logits come free."""
+    if grad == "autodiff":
+        return jax.value_and_grad(_loss_and_logits, has_aux=True)
+    if grad == "manual":
+        return _manual_value_and_grad_aux
+    raise ValueError(f"grad must be one of {GRAD_SOURCES}; got {grad!r}")
 
 
 def value_and_grad_fn(grad: str) -> Callable:

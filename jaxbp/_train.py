@@ -19,12 +19,28 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._grads import GRAD_SOURCES, static_activation, value_and_grad_fn
+from ._grads import (
+    GRAD_SOURCES,
+    _loss_and_logits,
+    static_activation,
+    value_and_grad_aux_fn,
+    value_and_grad_fn,
+)
 from ._losses import resolve_loss
 from ._mlp import check_batch
 from ._tree import Grads, Params, check_params, is_concrete, tree_norm
 
-__all__ = ["History", "Step", "StepInfo", "TrainResult", "make_step", "sgd", "sgd_update", "train"]
+__all__ = [
+    "History",
+    "Step",
+    "StepInfo",
+    "TrainResult",
+    "make_step",
+    "run",
+    "sgd",
+    "sgd_update",
+    "train",
+]
 
 
 def _check_learning_rate(learning_rate, argname="learning_rate"):
@@ -194,34 +210,105 @@ def make_step(
 
 
 class History(NamedTuple):
-    """Per-step records of a training run, each of shape ``(steps,)``."""
+    """Records of a training run, one entry every ``record_every`` steps (every step for :func:`train`).
+
+    ``loss[k]`` and ``grad_norm[k]`` are taken at the parameters before update
+    ``k * record_every``.
+    """
 
     loss: jax.Array
     grad_norm: jax.Array
 
 
 class TrainResult(NamedTuple):
-    """Final parameters and optimizer state, the per-step history, and the loss after the last step."""
+    """The outcome of a training run.
+
+    ``params``/``opt_state`` are final; ``history`` per step; ``final_loss`` and
+    ``final_logits`` after the last update; ``diverged`` is True when the loss or an
+    update went non-finite (the network then stopped updating, at its last finite
+    state); ``converged_at`` is the first number of updates after which the
+    convergence criterion held, or -1.
+    """
 
     params: Params
     opt_state: Any
     history: History
     final_loss: jax.Array
+    final_logits: jax.Array
+    diverged: jax.Array
+    converged_at: jax.Array
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(
+        jnp.asarray([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(tree)])
+    )
+
+
+def _criterion(value, logits, y, loss, converge_loss):
+    if converge_loss is not None:
+        return value < converge_loss
+    if loss == "mse_linear":
+        return jnp.zeros((), bool)
+    # Every example on the right side of 0.5.
+    return jnp.all((logits > 0) == (y > 0.5))
+
+
+def run(
+    params, x, y, optimizer, *, steps, record_every=1, activation, loss, grad, converge_loss=None
+) -> TrainResult:
+    """One network, ``steps`` full-batch updates, as ``lax.scan`` (call it inside ``jit``; ``vmap`` it).
+
+    The single-network training program that :func:`train` compiles and that
+    ``train_many`` maps over members. ``x``, ``y`` are validated 2-D arrays.
+    """
+    vg = value_and_grad_aux_fn(grad)
+
+    def one(carry, t):
+        params, opt_state, diverged, conv_at = carry
+        (value, logits), grads = vg(params, x, y, activation, loss)
+        updates, new_state = optimizer.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        hit = _criterion(value, logits, y, loss, converge_loss) & ~diverged
+        conv_at = jnp.where((conv_at < 0) & hit, t, conv_at)
+        # A non-finite loss or update stops the network where it is; it is flagged,
+        # never allowed to write NaN into the parameters.
+        diverged = diverged | ~(jnp.isfinite(value) & _all_finite(new_params))
+        keep = lambda new, old: jnp.where(diverged, old, new)
+        params = jax.tree_util.tree_map(keep, new_params, params)
+        opt_state = jax.tree_util.tree_map(keep, new_state, opt_state)
+        return (params, opt_state, diverged, conv_at), (value, tree_norm(grads))
+
+    def block(carry, k):
+        carry, (values, norms) = jax.lax.scan(
+            one, carry, k * record_every + jnp.arange(record_every, dtype=jnp.int32)
+        )
+        return carry, (values[0], norms[0])
+
+    init = (params, optimizer.init(params), jnp.zeros((), bool), jnp.full((), -1, jnp.int32))
+    (params, opt_state, diverged, conv_at), (values, norms) = jax.lax.scan(
+        block, init, jnp.arange(steps // record_every, dtype=jnp.int32)
+    )
+    final_loss, final_logits = _loss_and_logits(params, x, y, activation, loss)
+    hit = _criterion(final_loss, final_logits, y, loss, converge_loss) & ~diverged
+    conv_at = jnp.where((conv_at < 0) & hit, jnp.int32(steps), conv_at)
+    return TrainResult(
+        params, opt_state, History(values, norms), final_loss, final_logits, diverged, conv_at
+    )
 
 
 @partial(jax.jit, static_argnames=("make_optimizer", "steps", "activation", "loss", "grad"))
 def _train(params, x, y, hyper, *, make_optimizer: Callable, steps, activation, loss, grad):
-    optimizer = make_optimizer(hyper)
-    step = partial(_step, optimizer=optimizer, activation=activation, loss=loss, grad=grad)
-
-    def body(carry, _):
-        params, opt_state = carry
-        params, opt_state, info = step(params, opt_state, x, y)
-        return (params, opt_state), info
-
-    (params, opt_state), infos = jax.lax.scan(body, (params, optimizer.init(params)), length=steps)
-    final_loss, _ = value_and_grad_fn(grad)(params, x, y, activation, loss)
-    return TrainResult(params, opt_state, History(infos.loss, infos.grad_norm), final_loss)
+    return run(
+        params,
+        x,
+        y,
+        make_optimizer(hyper),
+        steps=steps,
+        activation=activation,
+        loss=loss,
+        grad=grad,
+    )
 
 
 class _Fixed(NamedTuple):
@@ -259,8 +346,9 @@ def train(
 
     Returns:
       :class:`TrainResult`: ``params``, ``opt_state``, ``history.loss`` and
-      ``history.grad_norm`` of shape ``(steps,)`` (the loss before each update) and
-      ``final_loss`` (after the last).
+      ``history.grad_norm`` of shape ``(steps,)`` (the loss before each update),
+      ``final_loss`` (after the last), ``diverged`` and ``converged_at`` (all
+      examples on the right side of 0.5).
 
     >>> from jaxbp import seed_exercise
     >>> ex = seed_exercise()

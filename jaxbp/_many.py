@@ -1,0 +1,534 @@
+"""Many initializations at once: ``vmap`` of the single-network program over members.
+
+Members form one flat axis, grid-major: member ``m`` belongs to grid point
+``g = m // n_inits`` (learning rate ``lr[g // n_scales]``, init scale
+``scale[g % n_scales]``) and has seed index ``m % n_inits``. Its initial
+parameters are ``init_mlp(jax.random.fold_in(key, m), sizes, scale=..., ...)``
+and its training is exactly :func:`jaxbp._train.run`, the program ``train``
+compiles for one network, mapped over members with ``jax.vmap``. So a member's
+result depends only on ``(key, m, its hyperparameters)``: not on the chunk size,
+the number of devices or the number of hosts.
+
+Python loops only over chunks of members (to bound memory and report progress).
+Learning rates and init scales are data, so one compiled program serves a whole
+grid. With several devices the member axis of each chunk is sharded over a 1-D
+``Mesh``; with several processes (``jax.distributed``) each process trains its own
+contiguous block of members and the results are gathered on every process.
+
+Built on the training layer; knows nothing of files, plots or the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from ._dtypes import resolve_dtype
+from ._grads import GRAD_SOURCES, static_activation
+from ._losses import resolve_loss
+from ._mlp import SCHEMES, _check_key, _init_mlp, check_batch, check_sizes
+from ._train import run, sgd
+from ._tree import Params
+
+__all__ = ["ManyResult", "initialize_distributed", "train_many"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ManyResult:
+    """Per-member results of :func:`train_many`, each a NumPy array with a leading member axis.
+
+    Attributes:
+      learning_rate, init_scale, seed_index, grid_index: each member's hyperparameters.
+      final_loss: the loss after the last step (NaN-free unless ``diverged``).
+      accuracy: the fraction of examples on the right side of 0.5 after training.
+      converged: the criterion held at some step; converged_at: the first such step, else -1.
+      diverged: the loss or an update went non-finite; the member stopped there.
+      history: ``(members, steps // record_every)`` losses.
+      params: the final parameters, stacked on axis 0 of every leaf (when kept), else None.
+      learning_rates, init_scales: the grid's axes; n_inits, steps, record_every: the run's shape.
+    """
+
+    learning_rate: np.ndarray
+    init_scale: np.ndarray
+    seed_index: np.ndarray
+    grid_index: np.ndarray
+    final_loss: np.ndarray
+    accuracy: np.ndarray
+    converged: np.ndarray
+    converged_at: np.ndarray
+    diverged: np.ndarray
+    history: np.ndarray
+    params: Params | None
+    learning_rates: np.ndarray
+    init_scales: np.ndarray
+    n_inits: int
+    steps: int
+    record_every: int
+    seconds: float
+
+    @property
+    def n_members(self) -> int:
+        return int(self.final_loss.shape[0])
+
+    def member(self, i: int) -> dict[str, Any]:
+        """Everything about member ``i``, as Python values."""
+        out = {
+            k: getattr(self, k)[i].item()
+            for k in (
+                "learning_rate",
+                "init_scale",
+                "seed_index",
+                "grid_index",
+                "final_loss",
+                "accuracy",
+                "converged",
+                "converged_at",
+                "diverged",
+            )
+        }
+        out["history"] = self.history[i]
+        if self.params is not None:
+            out["params"] = jax.tree_util.tree_map(lambda a: a[i], self.params)
+        return out
+
+    def summary(self, *, confidence: float = 0.95) -> list[dict[str, Any]]:
+        """Per grid point: convergence rate with a Wilson confidence interval, loss quantiles.
+
+        Diverged members count as not converged and are left out of the loss
+        statistics (their count is reported), so one NaN never poisons a mean.
+        """
+        z = _normal_quantile(0.5 + confidence / 2)
+        rows = []
+        for g in range(len(self.learning_rates) * len(self.init_scales)):
+            sel = self.grid_index == g
+            n = int(sel.sum())
+            if n == 0:
+                continue
+            k = int(self.converged[sel].sum())
+            lo, hi = _wilson(k, n, z)
+            ok = sel & ~self.diverged
+            losses = self.final_loss[ok]
+            q = np.quantile(losses, [0.1, 0.5, 0.9]) if losses.size else [math.nan] * 3
+            rows.append(
+                {
+                    "grid_index": g,
+                    "learning_rate": float(self.learning_rates[g // len(self.init_scales)]),
+                    "init_scale": float(self.init_scales[g % len(self.init_scales)]),
+                    "members": n,
+                    "converged": k,
+                    "convergence_rate": k / n,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "diverged": int(self.diverged[sel].sum()),
+                    "loss_q10": float(q[0]),
+                    "loss_median": float(q[1]),
+                    "loss_q90": float(q[2]),
+                    "mean_accuracy": float(self.accuracy[ok].mean()) if ok.any() else math.nan,
+                    "median_converged_at": float(np.median(self.converged_at[sel & self.converged]))
+                    if k
+                    else math.nan,
+                }
+            )
+        return rows
+
+
+def _normal_quantile(p: float) -> float:
+    # Acklam-free: bisection on erf is plenty for a confidence level.
+    lo, hi = -10.0, 10.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if 0.5 * (1 + math.erf(mid / math.sqrt(2))) < p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def _wilson(k: int, n: int, z: float) -> tuple[float, float]:
+    """The Wilson score interval for a proportion k / n."""
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return max(0.0, c - h), min(1.0, c + h)
+
+
+# --------------------------------------------------------------------------- the program
+
+
+@partial(
+    jax.jit,
+    static_argnames=(
+        "sizes",
+        "scheme",
+        "dtype",
+        "make_optimizer",
+        "steps",
+        "record_every",
+        "activation",
+        "loss",
+        "grad",
+        "converge_loss",
+        "keep_params",
+    ),
+)
+def _chunk(
+    key,
+    members,
+    lrs,
+    scales,
+    x,
+    y,
+    *,
+    sizes,
+    scheme,
+    dtype,
+    make_optimizer,
+    steps,
+    record_every,
+    activation,
+    loss,
+    grad,
+    converge_loss,
+    keep_params,
+):
+    """Train one chunk of members: vmap of the single-network program over the member axis."""
+
+    def member(m, lr, scale):
+        params = _init_mlp(
+            jax.random.fold_in(key, m), scale, sizes=sizes, scheme=scheme, dtype=dtype
+        )
+        r = run(
+            params,
+            x,
+            y,
+            make_optimizer(lr),
+            steps=steps,
+            record_every=record_every,
+            activation=activation,
+            loss=loss,
+            grad=grad,
+            converge_loss=converge_loss,
+        )
+        accuracy = jnp.mean(((r.final_logits > 0) == (y > 0.5)).astype(dtype))
+        out = {
+            "final_loss": r.final_loss,
+            "accuracy": accuracy,
+            "converged_at": r.converged_at,
+            "diverged": r.diverged,
+            "history": r.history.loss,
+        }
+        if keep_params:
+            out["params"] = r.params
+        return out
+
+    return jax.vmap(member)(members, lrs, scales)
+
+
+# --------------------------------------------------------------------------- sizing
+
+
+def _available_memory() -> int:
+    """Bytes the default device can use: the accelerator's limit, or the host's free memory."""
+    dev = jax.local_devices()[0]
+    stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
+    if stats and stats.get("bytes_limit"):
+        return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+def member_bytes(
+    sizes, batch: int, n_records: int, *, dtype, keep_params: bool, opt_slots: int = 2
+) -> int:
+    """An upper estimate of the device memory one member needs while its chunk trains.
+
+    Parameters, their gradient, the update and ``opt_slots`` optimizer moments; the
+    forward and backward activations of the batch; the history; the results.
+    """
+    itemsize = np.dtype(dtype).itemsize
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    acts = batch * sum(sizes) * 6  # h, a, da/dh, dL/da, dL/dh, and the loss's own
+    words = n_params * (4 + opt_slots) + acts + n_records + 16 + (n_params if keep_params else 0)
+    # XLA keeps double buffers of the scan carry and fuses less than ideally: a factor 2.
+    return 2 * words * itemsize
+
+
+def _auto_chunk(n_members, per_member, budget, n_devices) -> int:
+    chunk = max(1, int(budget // per_member))
+    # Beyond this XLA's CPU code gets no faster and progress updates get rare.
+    chunk = min(chunk, 1 << 16, n_members)
+    return max(n_devices, chunk // n_devices * n_devices)
+
+
+# --------------------------------------------------------------------------- devices and hosts
+
+
+def initialize_distributed(
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+) -> None:
+    """Join a multi-process run (``jax.distributed.initialize``) before calling :func:`train_many`.
+
+    Arguments left out are read from ``JAXBP_COORDINATOR``, ``JAXBP_NUM_PROCESSES`` and
+    ``JAXBP_PROCESS_ID``, and otherwise left to JAX's own detection (SLURM, TPU pods, ...).
+    """
+    env = os.environ
+    coordinator_address = coordinator_address or env.get("JAXBP_COORDINATOR")
+    if num_processes is None and "JAXBP_NUM_PROCESSES" in env:
+        num_processes = int(env["JAXBP_NUM_PROCESSES"])
+    if process_id is None and "JAXBP_PROCESS_ID" in env:
+        process_id = int(env["JAXBP_PROCESS_ID"])
+    if num_processes is not None and (not isinstance(num_processes, int) or num_processes < 1):
+        raise ValueError(f"num_processes must be a positive integer; got {num_processes!r}")
+    if process_id is not None and num_processes is not None and not 0 <= process_id < num_processes:
+        raise ValueError(
+            f"process_id must be in [0, {num_processes}) for num_processes={num_processes}; got {process_id}"
+        )
+    if jax.config.read("jax_platforms") in (None, "", "cpu") or jax.default_backend() == "cpu":
+        # Cross-process collectives on CPU need an implementation; gloo ships with jaxlib.
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
+    )
+
+
+def _gather_processes(tree):
+    """Concatenate every process's block of members, on every process."""
+    from jax.experimental import multihost_utils
+
+    gathered = multihost_utils.process_allgather(tree, tiled=False)
+    return jax.tree_util.tree_map(lambda a: np.asarray(a).reshape(-1, *a.shape[2:]), gathered)
+
+
+# --------------------------------------------------------------------------- the public function
+
+
+def _grid(values, name) -> np.ndarray:
+    a = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(
+            f"{name} must be a positive number or a non-empty 1-D array; got shape {np.shape(values)}"
+        )
+    if not np.all(np.isfinite(a)) or np.any(a <= 0):
+        raise ValueError(f"{name} must hold positive finite numbers; got {a.tolist()}"[:300])
+    return a
+
+
+def train_many(
+    key,
+    sizes: Sequence[int],
+    x,
+    y,
+    *,
+    n_inits: int,
+    steps: int,
+    learning_rate=0.1,
+    optimizer: Callable[[Any], optax.GradientTransformation] | None = None,
+    init_scale=1.0,
+    scheme: str = "normal",
+    activation="sigmoid",
+    loss: str = "bce",
+    grad: str = "autodiff",
+    converge_loss: float | None = None,
+    chunk_size: int | str = "auto",
+    memory_budget: int | None = None,
+    record_every: int | None = None,
+    keep_params: bool = False,
+    dtype=jnp.float32,
+    progress: bool | None = None,
+) -> ManyResult:
+    """Train ``n_inits`` networks per grid point, every learning rate x every init scale, at once.
+
+    Args:
+      key: a ``jax.random`` key; member ``m`` starts from ``init_mlp(fold_in(key, m), ...)``.
+      sizes: layer widths, e.g. ``(3, 2, 1)``.
+      x, y: the training batch, ``(batch, sizes[0])`` and ``(batch,)``; full-batch steps.
+      n_inits: networks per grid point.
+      steps: updates per network.
+      learning_rate: a positive number or a 1-D array of them (the grid's first axis).
+      optimizer: a factory ``lr -> optax.GradientTransformation`` (e.g. ``optax.adam``);
+        default: the seed's plain SGD (:func:`jaxbp.sgd`).
+      init_scale: a positive number or 1-D array (the grid's second axis), passed to
+        :func:`init_mlp` as ``scale``.
+      scheme, activation, loss, grad: as for :func:`init_mlp` and :func:`train`.
+      converge_loss: a member has converged once its loss is below this; by default,
+        once every example is on the right side of 0.5.
+      chunk_size: members per compiled call, or ``"auto"`` (from ``memory_budget``).
+      memory_budget: bytes a chunk may use; default a quarter of the free memory.
+      record_every: history resolution in steps (must divide ``steps``); default so
+        that about 100 points are kept.
+      keep_params: also return every member's final parameters.
+      dtype: float32 (default) or float64.
+      progress: a progress bar over chunks (members/s, ETA); default on when stderr
+        is a terminal.
+
+    Returns:
+      :class:`ManyResult`, one row per member (grid-major), with ``summary()``.
+    """
+    t0 = time.perf_counter()
+    key = _check_key(key)
+    sizes = check_sizes(sizes)
+    dtype = resolve_dtype(dtype)
+    for name, v in (("n_inits", n_inits), ("steps", steps)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive integer; got {v!r}")
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r}; expected one of {sorted(SCHEMES)}")
+    spec = resolve_loss(loss)
+    if grad not in GRAD_SOURCES:
+        raise ValueError(f"grad must be one of {GRAD_SOURCES}; got {grad!r}")
+    activation = static_activation(activation, len(sizes) - 2)
+    lrs = _grid(learning_rate, "learning_rate")
+    scales = _grid(init_scale, "init_scale")
+    if optimizer is None:
+        make_optimizer = sgd
+    elif isinstance(optimizer, optax.GradientTransformation) or not callable(optimizer):
+        raise TypeError(
+            "optimizer must be a factory taking the learning rate, such as optax.adam; got "
+            f"{type(optimizer).__name__} (pass learning rates through learning_rate=)"
+        )
+    else:
+        make_optimizer = optimizer
+    if record_every is None:
+        record_every = max(1, steps // 100)
+        while steps % record_every:
+            record_every -= 1
+    if (
+        isinstance(record_every, bool)
+        or not isinstance(record_every, int)
+        or record_every < 1
+        or steps % record_every
+    ):
+        raise ValueError(
+            f"record_every must be a positive divisor of steps={steps}; got {record_every!r}"
+        )
+    if converge_loss is not None and not (
+        isinstance(converge_loss, (int, float)) and math.isfinite(converge_loss)
+    ):
+        raise ValueError(f"converge_loss must be a finite number or None; got {converge_loss!r}")
+
+    # The batch, checked against a network of these sizes.
+    probe = tuple(
+        {"W": jnp.zeros((a, b), dtype), "b": jnp.zeros((b,), dtype)}
+        for a, b in zip(sizes[:-1], sizes[1:])
+    )
+    x, y = check_batch(probe, x, y, spec)
+
+    n_grid = lrs.size * scales.size
+    n_members = n_grid * n_inits
+    n_proc, proc = jax.process_count(), jax.process_index()
+    per_proc = -(-n_members // n_proc)  # members per process; the last block may be padded
+    first = proc * per_proc
+
+    devices = jax.local_devices()
+    n_dev = len(devices)
+    per_member = member_bytes(
+        sizes, x.shape[0], steps // record_every, dtype=dtype, keep_params=keep_params
+    )
+    if memory_budget is not None and (
+        not isinstance(memory_budget, (int, float)) or memory_budget <= 0
+    ):
+        raise ValueError(f"memory_budget must be a positive number of bytes; got {memory_budget!r}")
+    budget = int(memory_budget) if memory_budget is not None else _available_memory() // 4
+    if budget < per_member * n_dev:
+        raise ValueError(
+            f"memory_budget of {budget} bytes is too small: one member of a {'-'.join(map(str, sizes))} "
+            f"network needs about {per_member} bytes (x {n_dev} device(s)); raise it or shorten the history "
+            "(record_every)"
+        )
+    if chunk_size == "auto":
+        chunk = _auto_chunk(per_proc, per_member, budget, n_dev)
+    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer or 'auto'; got {chunk_size!r}")
+    else:
+        chunk = -(-chunk_size // n_dev) * n_dev  # a multiple of the device count
+    sharding = (
+        NamedSharding(Mesh(np.asarray(devices), ("members",)), PartitionSpec("members"))
+        if n_dev > 1
+        else None
+    )
+
+    static = dict(
+        sizes=sizes,
+        scheme=scheme,
+        dtype=dtype,
+        make_optimizer=make_optimizer,
+        steps=steps,
+        record_every=record_every,
+        activation=activation,
+        loss=loss,
+        grad=grad,
+        converge_loss=converge_loss,
+        keep_params=keep_params,
+    )
+    pieces = []
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    bar = None
+    if show:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=per_proc, unit="member", unit_scale=True, desc="train_many", dynamic_ncols=True
+        )
+    try:
+        for start in range(0, per_proc, chunk):
+            n_real = min(chunk, per_proc - start)
+            # Past the end, repeat the last member: every chunk has one shape, one program.
+            ids = np.minimum(first + start + np.arange(chunk), n_members - 1)
+            g = ids // n_inits
+            args = [
+                ids.astype(np.int32),
+                lrs[g // scales.size].astype(dtype),
+                scales[g % scales.size].astype(dtype),
+            ]
+            if sharding is not None:
+                args = [jax.device_put(a, sharding) for a in args]
+            out = _chunk(key, *args, x, y, **static)
+            pieces.append(jax.tree_util.tree_map(lambda a, n=n_real: np.asarray(a)[:n], out))
+            if bar is not None:
+                bar.update(n_real)
+    finally:
+        if bar is not None:
+            bar.close()
+    local = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *pieces)
+    if n_proc > 1:
+        # Every process holds per_proc rows (the last block padded): gather, then cut.
+        local = jax.tree_util.tree_map(lambda a: a[:n_members], _gather_processes(local))
+    ids = np.arange(n_members)
+    g = ids // n_inits
+    conv_at = local["converged_at"]
+    return ManyResult(
+        learning_rate=lrs[g // scales.size],
+        init_scale=scales[g % scales.size],
+        seed_index=ids % n_inits,
+        grid_index=g,
+        final_loss=local["final_loss"],
+        accuracy=local["accuracy"],
+        converged=conv_at >= 0,
+        converged_at=conv_at,
+        diverged=local["diverged"],
+        history=local["history"],
+        params=local.get("params"),
+        learning_rates=lrs,
+        init_scales=scales,
+        n_inits=n_inits,
+        steps=steps,
+        record_every=record_every,
+        seconds=time.perf_counter() - t0,
+    )
