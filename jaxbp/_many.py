@@ -21,6 +21,7 @@ Built on the training layer; knows nothing of files, plots or the command line.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import sys
@@ -168,27 +169,8 @@ def _wilson(k: int, n: int, z: float) -> tuple[float, float]:
 # --------------------------------------------------------------------------- the program
 
 
-@partial(
-    jax.jit,
-    static_argnames=(
-        "sizes",
-        "scheme",
-        "dtype",
-        "make_optimizer",
-        "steps",
-        "record_every",
-        "activation",
-        "loss",
-        "grad",
-        "converge_loss",
-        "keep_params",
-    ),
-)
-def _chunk(
+def _member_fn(
     key,
-    members,
-    lrs,
-    scales,
     x,
     y,
     *,
@@ -204,7 +186,7 @@ def _chunk(
     converge_loss,
     keep_params,
 ):
-    """Train one chunk of members: vmap of the single-network program over the member axis."""
+    """The single-network program for member ``m``: init from ``fold_in(key, m)``, then ``run``."""
 
     def member(m, lr, scale):
         params = _init_mlp(
@@ -222,10 +204,9 @@ def _chunk(
             grad=grad,
             converge_loss=converge_loss,
         )
-        accuracy = jnp.mean(((r.final_logits > 0) == (y > 0.5)).astype(dtype))
         out = {
             "final_loss": r.final_loss,
-            "accuracy": accuracy,
+            "accuracy": jnp.mean(((r.final_logits > 0) == (y > 0.5)).astype(dtype)),
             "converged_at": r.converged_at,
             "diverged": r.diverged,
             "history": r.history.loss,
@@ -234,7 +215,69 @@ def _chunk(
             out["params"] = r.params
         return out
 
-    return jax.vmap(member)(members, lrs, scales)
+    return member
+
+
+def _blocks(member, ids, lrs, scales, n_blocks, width):
+    """``vmap(member)`` over ``n_blocks`` blocks of ``width`` members, one block at a time.
+
+    Every member is computed by the same compiled block program at the same position
+    in its block, whatever the chunk size or device count: XLA's CPU code rounds
+    differently at different vector widths, so this is what makes results bit-for-bit
+    reproducible. ``n_blocks`` is traced, so the loop cannot be unrolled or fused away.
+    """
+    ids, lrs, scales = (a.reshape(-1, width) for a in (ids, lrs, scales))
+    block = jax.vmap(member)
+    shapes = jax.eval_shape(block, ids[0], lrs[0], scales[0])
+    out = jax.tree_util.tree_map(lambda s: jnp.zeros((ids.shape[0], *s.shape), s.dtype), shapes)
+
+    def body(i, out):
+        res = block(ids[i], lrs[i], scales[i])
+        return jax.tree_util.tree_map(lambda o, r: o.at[i].set(r), out, res)
+
+    out = jax.lax.fori_loop(0, n_blocks, body, out)
+    return jax.tree_util.tree_map(lambda o: o.reshape(-1, *o.shape[2:]), out)
+
+
+_STATIC = (
+    "sizes",
+    "scheme",
+    "dtype",
+    "make_optimizer",
+    "steps",
+    "record_every",
+    "activation",
+    "loss",
+    "grad",
+    "converge_loss",
+    "keep_params",
+    "width",
+    "mesh",
+)
+
+
+@partial(jax.jit, static_argnames=_STATIC)
+def _chunk(key, ids, lrs, scales, n_blocks, x, y, *, width, mesh, **config):
+    """Train one chunk of members; with a mesh, each device trains its own shard of the chunk."""
+    member = _member_fn(key, x, y, **config)
+    if mesh is None:
+        return _blocks(member, ids, lrs, scales, n_blocks, width)
+    spec = PartitionSpec("members")
+    run_shard = jax.shard_map(
+        lambda i, l, s, n: _blocks(member, i, l, s, n, width),
+        mesh=mesh,
+        in_specs=(spec, spec, spec, PartitionSpec()),
+        out_specs=spec,
+        check_vma=False,  # the block loop's buffer starts replicated, fills per device
+    )
+    return run_shard(ids, lrs, scales, n_blocks)
+
+
+def block_width(sizes, batch: int) -> int:
+    """Members per compiled block: many tiny networks, few big ones (from the benchmarks)."""
+    work = batch * sum(a * b + b for a, b in itertools.pairwise(sizes))  # multiply-adds per forward
+    width = 1 << max(0, int(math.log2(max(1, (1 << 24) // max(1, work)))))
+    return int(min(max(width, 8), 1 << 14))
 
 
 # --------------------------------------------------------------------------- sizing
@@ -261,18 +304,11 @@ def member_bytes(
     forward and backward activations of the batch; the history; the results.
     """
     itemsize = np.dtype(dtype).itemsize
-    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    n_params = sum(a * b + b for a, b in itertools.pairwise(sizes))
     acts = batch * sum(sizes) * 6  # h, a, da/dh, dL/da, dL/dh, and the loss's own
     words = n_params * (4 + opt_slots) + acts + n_records + 16 + (n_params if keep_params else 0)
     # XLA keeps double buffers of the scan carry and fuses less than ideally: a factor 2.
     return 2 * words * itemsize
-
-
-def _auto_chunk(n_members, per_member, budget, n_devices) -> int:
-    chunk = max(1, int(budget // per_member))
-    # Beyond this XLA's CPU code gets no faster and progress updates get rare.
-    chunk = min(chunk, 1 << 16, n_members)
-    return max(n_devices, chunk // n_devices * n_devices)
 
 
 # --------------------------------------------------------------------------- devices and hosts
@@ -426,23 +462,20 @@ def train_many(
     # The batch, checked against a network of these sizes.
     probe = tuple(
         {"W": jnp.zeros((a, b), dtype), "b": jnp.zeros((b,), dtype)}
-        for a, b in zip(sizes[:-1], sizes[1:])
+        for a, b in itertools.pairwise(sizes)
     )
     x, y = check_batch(probe, x, y, spec)
 
     n_grid = lrs.size * scales.size
     n_members = n_grid * n_inits
-    n_proc, proc = jax.process_count(), jax.process_index()
-    per_proc = -(-n_members // n_proc)  # members per process; the last block may be padded
-    first = proc * per_proc
-
     devices = jax.local_devices()
     n_dev = len(devices)
-    per_member = member_bytes(
-        sizes, x.shape[0], steps // record_every, dtype=dtype, keep_params=keep_params
-    )
+    n_records = steps // record_every
+    per_member = member_bytes(sizes, x.shape[0], n_records, dtype=dtype, keep_params=keep_params)
     if memory_budget is not None and (
-        not isinstance(memory_budget, (int, float)) or memory_budget <= 0
+        isinstance(memory_budget, bool)
+        or not isinstance(memory_budget, (int, float))
+        or memory_budget <= 0
     ):
         raise ValueError(f"memory_budget must be a positive number of bytes; got {memory_budget!r}")
     budget = int(memory_budget) if memory_budget is not None else _available_memory() // 4
@@ -452,17 +485,32 @@ def train_many(
             f"network needs about {per_member} bytes (x {n_dev} device(s)); raise it or shorten the history "
             "(record_every)"
         )
+    # The block width (members vmapped together) depends on the network and the number of
+    # members, not on the chunk size or the devices, so neither changes a member's result.
+    width = min(
+        block_width(sizes, x.shape[0]),
+        budget // (per_member * n_dev),
+        1 << math.ceil(math.log2(n_members)),
+    )
+    width = 1 << int(math.log2(width))
+    n_proc, proc = jax.process_count(), jax.process_index()
+    per_proc = (
+        -(-n_members // (n_proc * width)) * width
+    )  # whole blocks per process; the last is padded
+    first = proc * per_proc
+    result_bytes = (n_records + 8) * 8 + (per_member // 2 if keep_params else 0)
     if chunk_size == "auto":
-        chunk = _auto_chunk(per_proc, per_member, budget, n_dev)
+        # Up to 64 blocks per device per call, as the results' memory allows.
+        chunk = min(
+            -(-per_proc // n_dev), max(width, min(64 * width, budget // (result_bytes * n_dev)))
+        )
     elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer or 'auto'; got {chunk_size!r}")
     else:
-        chunk = -(-chunk_size // n_dev) * n_dev  # a multiple of the device count
-    sharding = (
-        NamedSharding(Mesh(np.asarray(devices), ("members",)), PartitionSpec("members"))
-        if n_dev > 1
-        else None
-    )
+        chunk = -(-chunk_size // n_dev)  # members per device per call
+    chunk = -(-chunk // width) * width * n_dev  # whole blocks on every device
+    mesh = Mesh(np.asarray(devices), ("members",)) if n_dev > 1 else None
+    sharding = NamedSharding(mesh, PartitionSpec("members")) if mesh is not None else None
 
     static = dict(
         sizes=sizes,
@@ -476,15 +524,21 @@ def train_many(
         grad=grad,
         converge_loss=converge_loss,
         keep_params=keep_params,
+        width=width,
+        mesh=mesh,
     )
-    pieces = []
+    local = None  # results of this process's members, filled chunk by chunk
     show = sys.stderr.isatty() if progress is None else bool(progress)
     bar = None
     if show:
         from tqdm.auto import tqdm
 
         bar = tqdm(
-            total=per_proc, unit="member", unit_scale=True, desc="train_many", dynamic_ncols=True
+            total=min(per_proc, max(0, n_members - first)),
+            unit="member",
+            unit_scale=True,
+            desc="train_many",
+            dynamic_ncols=True,
         )
     try:
         for start in range(0, per_proc, chunk):
@@ -499,17 +553,23 @@ def train_many(
             ]
             if sharding is not None:
                 args = [jax.device_put(a, sharding) for a in args]
-            out = _chunk(key, *args, x, y, **static)
-            pieces.append(jax.tree_util.tree_map(lambda a, n=n_real: np.asarray(a)[:n], out))
+            out = _chunk(key, *args, jnp.int32(chunk // n_dev // width), x, y, **static)
+            out = jax.device_get(out)
+            if local is None:
+                local = jax.tree_util.tree_map(
+                    lambda a: np.empty((per_proc, *a.shape[1:]), a.dtype), out
+                )
+            jax.tree_util.tree_map(
+                lambda d, a, s=start, n=n_real: d.__setitem__(slice(s, s + n), a[:n]), local, out
+            )
             if bar is not None:
-                bar.update(n_real)
+                bar.update(max(0, min(n_real, n_members - first - start)))
     finally:
         if bar is not None:
             bar.close()
-    local = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *pieces)
     if n_proc > 1:
-        # Every process holds per_proc rows (the last block padded): gather, then cut.
-        local = jax.tree_util.tree_map(lambda a: a[:n_members], _gather_processes(local))
+        local = _gather_processes(local)
+    local = jax.tree_util.tree_map(lambda a: a[:n_members], local)
     ids = np.arange(n_members)
     g = ids // n_inits
     conv_at = local["converged_at"]

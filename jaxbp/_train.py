@@ -239,12 +239,6 @@ class TrainResult(NamedTuple):
     converged_at: jax.Array
 
 
-def _all_finite(tree) -> jax.Array:
-    return jnp.all(
-        jnp.asarray([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(tree)])
-    )
-
-
 def _criterion(value, logits, y, loss, converge_loss):
     if converge_loss is not None:
         return value < converge_loss
@@ -271,13 +265,16 @@ def run(
         new_params = optax.apply_updates(params, updates)
         hit = _criterion(value, logits, y, loss, converge_loss) & ~diverged
         conv_at = jnp.where((conv_at < 0) & hit, t, conv_at)
-        # A non-finite loss or update stops the network where it is; it is flagged,
+        norm = tree_norm(grads)
+        # A non-finite loss, gradient or update stops the network where it is; it is flagged,
         # never allowed to write NaN into the parameters.
-        diverged = diverged | ~(jnp.isfinite(value) & _all_finite(new_params))
+        diverged = diverged | ~(
+            jnp.isfinite(value) & jnp.isfinite(norm) & jnp.isfinite(tree_norm(new_params))
+        )
         keep = lambda new, old: jnp.where(diverged, old, new)
         params = jax.tree_util.tree_map(keep, new_params, params)
         opt_state = jax.tree_util.tree_map(keep, new_state, opt_state)
-        return (params, opt_state, diverged, conv_at), (value, tree_norm(grads))
+        return (params, opt_state, diverged, conv_at), (value, norm)
 
     def block(carry, k):
         carry, (values, norms) = jax.lax.scan(

@@ -1,0 +1,226 @@
+"""Many initializations at once: train_many against train, invariance to chunks and devices, grids."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+import jaxbp
+from jaxbp._many import _chunk
+
+PARITY_X = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], np.float64)
+PARITY_Y = PARITY_X.sum(axis=1) % 2
+
+
+def run_many(**kw):
+    args = dict(
+        n_inits=6, steps=40, learning_rate=[0.5, 4.0], init_scale=[0.5, 2.0], progress=False
+    )
+    args.update(kw)
+    return jaxbp.train_many(jax.random.key(3), (3, 2, 1), PARITY_X, PARITY_Y, **args)
+
+
+@pytest.mark.parametrize("grad", ["autodiff", "manual"])
+def test_every_member_equals_train_alone(grad):
+    r = run_many(keep_params=True, grad=grad, dtype=np.float64, record_every=4)
+    assert r.n_members == 2 * 2 * 6
+    assert r.history.shape == (24, 10)
+    for i in (0, 5, 7, 13, 23):
+        m = r.member(i)
+        assert m["grid_index"] == i // 6 and m["seed_index"] == i % 6
+        assert (
+            m["learning_rate"] == [0.5, 4.0][i // 12]
+            and m["init_scale"] == [0.5, 2.0][(i // 6) % 2]
+        )
+        p0 = jaxbp.init_mlp(
+            jax.random.fold_in(jax.random.key(3), i),
+            (3, 2, 1),
+            scheme="normal",
+            scale=m["init_scale"],
+            dtype=np.float64,
+        )
+        alone = jaxbp.train(p0, PARITY_X, PARITY_Y, m["learning_rate"], steps=40, grad=grad)
+        for a, b in zip(
+            jax.tree_util.tree_leaves(alone.params), jax.tree_util.tree_leaves(m["params"])
+        ):
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(m["final_loss"], alone.final_loss, rtol=1e-12)
+        np.testing.assert_allclose(m["history"], alone.history.loss[::4], rtol=1e-12)
+        assert m["converged_at"] == int(alone.converged_at)
+
+
+@pytest.mark.standard_promotion
+def test_optax_factory_members_equal_train_alone():
+    r = run_many(
+        optimizer=optax.adam, learning_rate=[0.01, 0.1], keep_params=True, dtype=np.float64
+    )
+    i = 17
+    m = r.member(i)
+    p0 = jaxbp.init_mlp(
+        jax.random.fold_in(jax.random.key(3), i),
+        (3, 2, 1),
+        scheme="normal",
+        scale=m["init_scale"],
+        dtype=np.float64,
+    )
+    with jax.numpy_dtype_promotion("standard"):
+        alone = jaxbp.train(p0, PARITY_X, PARITY_Y, optax.adam(m["learning_rate"]), steps=40)
+    np.testing.assert_allclose(m["final_loss"], alone.final_loss, rtol=1e-10)
+
+
+def test_chunk_size_does_not_change_any_bit():
+    results = [run_many(chunk_size=c, keep_params=True) for c in (1, 7, 4096)]
+    for r in results[1:]:
+        for field in ("final_loss", "accuracy", "converged_at", "diverged", "history"):
+            np.testing.assert_array_equal(
+                getattr(r, field), getattr(results[0], field), err_msg=field
+            )
+        for a, b in zip(
+            jax.tree_util.tree_leaves(r.params), jax.tree_util.tree_leaves(results[0].params)
+        ):
+            np.testing.assert_array_equal(a, b)
+
+
+DEVICE_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import numpy as np
+    import jaxbp
+    x = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], np.float64)
+    r = jaxbp.train_many(jax.random.key(3), (3, 2, 1), x, x.sum(axis=1) % 2, n_inits=6, steps=40,
+                         learning_rate=[0.5, 4.0], init_scale=[0.5, 2.0], progress=False, chunk_size=int(sys.argv[1]))
+    print(json.dumps({"devices": jax.local_device_count(), "loss": r.final_loss.tolist(),
+                      "history": r.history.tolist(), "conv": r.converged_at.tolist()}))
+""")
+
+
+def run_in_subprocess(n_devices, chunk):
+    env = dict(
+        os.environ,
+        XLA_FLAGS=f"--xla_force_host_platform_device_count={n_devices}",
+        JAX_PLATFORMS="cpu",
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", DEVICE_SCRIPT, str(chunk)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_devices_do_not_change_any_bit():
+    one = run_many()
+    four = run_in_subprocess(4, 8)
+    assert four["devices"] == 4
+    np.testing.assert_array_equal(np.asarray(four["loss"], np.float32), one.final_loss)
+    np.testing.assert_array_equal(np.asarray(four["history"], np.float32), one.history)
+    np.testing.assert_array_equal(four["conv"], one.converged_at)
+
+
+def test_a_new_grid_of_the_same_shape_does_not_recompile():
+    run_many()
+    before = _chunk._cache_size()
+    r = run_many(learning_rate=[0.1, 9.0], init_scale=[0.3, 1.7])
+    assert _chunk._cache_size() == before
+    assert set(r.learning_rate) == {0.1, 9.0} and set(r.init_scale) == {
+        np.float64(0.3),
+        np.float64(1.7),
+    }
+
+
+def test_divergence_is_flagged_and_kept_out_of_statistics():
+    r = jaxbp.train_many(
+        jax.random.key(0),
+        (3, 4, 1),
+        PARITY_X,
+        PARITY_X.sum(axis=1),
+        n_inits=8,
+        steps=30,
+        learning_rate=[0.01, 1e30],
+        loss="mse_linear",
+        progress=False,
+        keep_params=True,
+    )
+    div = r.diverged.reshape(2, 8)
+    assert not div[0].any() and div[1].all()
+    for leaf in jax.tree_util.tree_leaves(r.params):
+        assert np.all(np.isfinite(leaf)), "a diverged member keeps its last finite parameters"
+    rows = r.summary()
+    assert (
+        rows[1]["diverged"] == 8 and rows[1]["converged"] == 0 and np.isnan(rows[1]["loss_median"])
+    )
+    assert np.isfinite(rows[0]["loss_median"]) and rows[0]["diverged"] == 0
+
+
+def test_summary_convergence_rate_and_wilson_interval():
+    r = run_many(n_inits=50, steps=300, learning_rate=[2.0], init_scale=[1.0])
+    (row,) = r.summary()
+    k, n = int(r.converged.sum()), 50
+    assert row["converged"] == k and row["convergence_rate"] == k / n
+    p, z = k / n, 1.959963984540054
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    assert row["ci_low"] == pytest.approx(max(0, centre - half), abs=1e-9)
+    assert row["ci_high"] == pytest.approx(min(1, centre + half), abs=1e-9)
+    # converged_at agrees with the accuracy criterion: converged members classify all 8.
+    assert np.all(r.accuracy[r.converged] == 1.0)
+
+
+@pytest.mark.parametrize(
+    "kw, exc, match",
+    [
+        (dict(n_inits=0), ValueError, r"n_inits must be a positive integer; got 0"),
+        (
+            dict(learning_rate=[0.1, np.nan]),
+            ValueError,
+            r"learning_rate must hold positive finite numbers",
+        ),
+        (
+            dict(learning_rate=[0.1, -1.0]),
+            ValueError,
+            r"learning_rate must hold positive finite numbers",
+        ),
+        (dict(init_scale=0.0), ValueError, r"init_scale must hold positive finite numbers"),
+        (
+            dict(memory_budget=100),
+            ValueError,
+            r"memory_budget of 100 bytes is too small: one member of a 3-2-1",
+        ),
+        (dict(record_every=7), ValueError, r"record_every must be a positive divisor of steps=40"),
+        (
+            dict(optimizer=optax.adam(0.1)),
+            TypeError,
+            r"optimizer must be a factory taking the learning rate",
+        ),
+        (dict(chunk_size=0), ValueError, r"chunk_size must be a positive integer or 'auto'"),
+    ],
+)
+def test_bad_arguments_fail_before_compiling(kw, exc, match):
+    before = _chunk._cache_size()
+    with pytest.raises(exc, match=match):
+        run_many(**kw)
+    assert _chunk._cache_size() == before
+
+
+def test_inconsistent_batch():
+    with pytest.raises(ValueError, match=r"y must have shape \(8,\) or \(8, 1\)"):
+        jaxbp.train_many(jax.random.key(0), (3, 2, 1), PARITY_X, PARITY_Y[:5], n_inits=2, steps=2)
+    with pytest.raises(ValueError, match=r"x must have shape \(batch, 4\)"):
+        jaxbp.train_many(jax.random.key(0), (4, 2, 1), PARITY_X, PARITY_Y, n_inits=2, steps=2)
+
+
+def test_process_id_outside_the_process_count():
+    with pytest.raises(
+        ValueError, match=r"process_id must be in \[0, 2\) for num_processes=2; got 5"
+    ):
+        jaxbp.initialize_distributed("127.0.0.1:12345", num_processes=2, process_id=5)
