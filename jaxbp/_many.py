@@ -336,9 +336,9 @@ def initialize_distributed(
         raise ValueError(
             f"process_id must be in [0, {num_processes}) for num_processes={num_processes}; got {process_id}"
         )
-    if jax.config.read("jax_platforms") in (None, "", "cpu") or jax.default_backend() == "cpu":
-        # Cross-process collectives on CPU need an implementation; gloo ships with jaxlib.
-        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    # Cross-process collectives on CPU need an implementation; gloo ships with jaxlib.
+    # (Set before any backend starts; accelerators use their own collectives.)
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(
         coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
     )

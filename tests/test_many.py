@@ -224,3 +224,51 @@ def test_process_id_outside_the_process_count():
         ValueError, match=r"process_id must be in \[0, 2\) for num_processes=2; got 5"
     ):
         jaxbp.initialize_distributed("127.0.0.1:12345", num_processes=2, process_id=5)
+
+
+HOST_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import numpy as np
+    import jaxbp
+    pid, n, port = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    jaxbp.initialize_distributed(f"127.0.0.1:{port}", num_processes=n, process_id=pid)
+    x = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], np.float64)
+    r = jaxbp.train_many(jax.random.key(3), (3, 2, 1), x, x.sum(axis=1) % 2, n_inits=6, steps=40,
+                         learning_rate=[0.5, 4.0], init_scale=[0.5, 2.0], progress=False)
+    print(json.dumps({"procs": jax.process_count(), "loss": r.final_loss.tolist(),
+                      "history": r.history.tolist()}))
+""")
+
+
+def test_two_processes_gather_the_single_process_result():
+    import socket
+
+    with socket.socket() as s:  # a free port on loopback for the coordinator
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env.pop("XLA_FLAGS", None)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", HOST_SCRIPT, str(i), "2", str(port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    try:
+        outs = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    results = [json.loads(o[0].strip().splitlines()[-1]) for o in outs]
+    one = run_many()
+    for r in results:
+        assert r["procs"] == 2
+        np.testing.assert_array_equal(np.asarray(r["loss"], np.float32), one.final_loss)
+        np.testing.assert_array_equal(np.asarray(r["history"], np.float32), one.history)
