@@ -224,10 +224,11 @@ class TrainResult(NamedTuple):
     """The outcome of a training run.
 
     ``params``/``opt_state`` are final; ``history`` per step; ``final_loss`` and
-    ``final_logits`` after the last update; ``diverged`` is True when the loss or an
-    update went non-finite (the network then stopped updating, at its last finite
-    state); ``converged_at`` is the first number of updates after which the
-    convergence criterion held, or -1.
+    ``final_logits`` after the last update; ``diverged`` is True when the gradient or
+    the loss went non-finite (the network then stopped updating: no update computed
+    from a non-finite gradient is applied); ``converged_at`` is the first number of
+    updates after which the convergence criterion held, or -1 (with a loss threshold
+    it is checked every ``record_every`` steps, else every step).
     """
 
     params: Params
@@ -260,27 +261,40 @@ def run(
 
     def one(carry, t):
         params, opt_state, diverged, conv_at = carry
-        (value, logits), grads = vg(params, x, y, activation, loss)
+        # The loss value is not used here (only at record points, below), so XLA drops
+        # its computation: its gradient needs sigma(o) - y, not log_sigmoid(o).
+        (_, logits), grads = vg(params, x, y, activation, loss)
         updates, new_state = optimizer.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
-        hit = _criterion(value, logits, y, loss, converge_loss) & ~diverged
-        conv_at = jnp.where((conv_at < 0) & hit, t, conv_at)
         norm = tree_norm(grads)
-        # A non-finite loss, gradient or update stops the network where it is; it is flagged,
-        # never allowed to write NaN into the parameters.
-        diverged = diverged | ~(
-            jnp.isfinite(value) & jnp.isfinite(norm) & jnp.isfinite(tree_norm(new_params))
-        )
+        hit = _criterion(None, logits, y, loss, None) if converge_loss is None else None
+        if hit is not None:
+            conv_at = jnp.where((conv_at < 0) & hit & ~diverged, t, conv_at)
+        # A non-finite gradient stops the network where it is (flagged, never averaged in);
+        # no update computed from it is written into the parameters.
+        diverged = diverged | ~jnp.isfinite(norm)
         keep = lambda new, old: jnp.where(diverged, old, new)
         params = jax.tree_util.tree_map(keep, new_params, params)
         opt_state = jax.tree_util.tree_map(keep, new_state, opt_state)
-        return (params, opt_state, diverged, conv_at), (value, norm)
+        return (params, opt_state, diverged, conv_at), norm
 
     def block(carry, k):
-        carry, (values, norms) = jax.lax.scan(
+        value, _ = _loss_and_logits(carry[0], x, y, activation, loss)
+        if converge_loss is not None:  # a loss criterion is checked at record points
+            params, opt_state, diverged, conv_at = carry
+            hit = (value < converge_loss) & ~diverged
+            carry = (
+                params,
+                opt_state,
+                diverged,
+                jnp.where((conv_at < 0) & hit, k * record_every, conv_at),
+            )
+        carry, norms = jax.lax.scan(
             one, carry, k * record_every + jnp.arange(record_every, dtype=jnp.int32)
         )
-        return carry, (values[0], norms[0])
+        # A non-finite loss with finite gradients (an overflowing logit) also counts.
+        carry = (*carry[:2], carry[2] | ~jnp.isfinite(value), carry[3])
+        return carry, (value, norms[0])
 
     init = (params, optimizer.init(params), jnp.zeros((), bool), jnp.full((), -1, jnp.int32))
     (params, opt_state, diverged, conv_at), (values, norms) = jax.lax.scan(
@@ -289,6 +303,7 @@ def run(
     final_loss, final_logits = _loss_and_logits(params, x, y, activation, loss)
     hit = _criterion(final_loss, final_logits, y, loss, converge_loss) & ~diverged
     conv_at = jnp.where((conv_at < 0) & hit, jnp.int32(steps), conv_at)
+    diverged = diverged | ~jnp.isfinite(final_loss)
     return TrainResult(
         params, opt_state, History(values, norms), final_loss, final_logits, diverged, conv_at
     )
