@@ -500,9 +500,9 @@ def train_many(
     first = proc * per_proc
     result_bytes = (n_records + 8) * 8 + (per_member // 2 if keep_params else 0)
     if chunk_size == "auto":
-        # Up to 64 blocks per device per call, as the results' memory allows.
+        # Up to 16 blocks per device per call, as the results' memory allows.
         chunk = min(
-            -(-per_proc // n_dev), max(width, min(64 * width, budget // (result_bytes * n_dev)))
+            -(-per_proc // n_dev), max(width, min(16 * width, budget // (result_bytes * n_dev)))
         )
     elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer or 'auto'; got {chunk_size!r}")

@@ -144,7 +144,7 @@ class Step:
         self.loss = loss
         self.grad = grad
         self.trace_count = 0  # how many times the step was traced (compiled)
-        self._checked = (None, None)
+        self._checked = (None, None, None)
 
         def traced(params, opt_state, x, y, activation):
             self.trace_count += 1
@@ -168,12 +168,13 @@ class Step:
     def __call__(self, params: Params, opt_state, x, y):
         params = check_params(params)
         activation = static_activation(self.activation, len(params) - 1)
-        if not (x is self._checked[0] and y is self._checked[1]):
-            # Values are checked once per (x, y), not on every step of a loop.
-            x, y = check_batch(params, x, y, resolve_loss(self.loss))
-            self._checked = (x, y)
+        seen_x, seen_y, checked = self._checked
+        if x is seen_x and y is seen_y:
+            x, y = checked  # values are checked once per (x, y), not on every step of a loop
         else:
-            x, y = self._checked
+            checked = check_batch(params, x, y, resolve_loss(self.loss))
+            self._checked = (x, y, checked)
+            x, y = checked
         return self.jitted(params, opt_state, x, y, activation=activation)
 
 

@@ -1,0 +1,262 @@
+"""How fast does train_many train many networks? Network-steps per second against baselines.
+
+    python experiments/bench_many.py [--steps 1000] [--quick] [--out FILE.json]
+
+Seed network (3-2-1 sigmoid, 3-bit parity: 8 examples, full-batch SGD) at
+N = 1, 64, 1024, 16384, 131072 networks, and a wider one (32-64-64-1 tanh, 256
+examples) at N = 1, 16, 256, 1024, all measured in this one run against:
+
+- loop: a Python loop over N networks, each trained by ``jaxbp.train`` (compiled once);
+- step: ``jaxbp.make_step`` called from a Python loop over steps, network by network;
+- numpy: the same forward/backward math in NumPy, vectorized over the N networks;
+- torch.func: ``vmap(grad(loss))`` over the N networks (PyTorch CPU), where installed.
+
+Compile time is reported apart (first call minus second). For the wide net the
+rate is also given in GFLOP/s against the float32 matrix multiply JAX reaches on
+this machine in the same run. Prints a table; --out also writes the rows as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxbp
+
+
+def parity(n_bits=3):
+    x = np.array([[(i >> b) & 1 for b in range(n_bits)] for i in range(2**n_bits)], np.float32)
+    return x, (x.sum(axis=1) % 2).astype(np.float32)
+
+
+def wide_data(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(256, 32)).astype(np.float32)
+    y = (x[:, :16].sum(axis=1) > x[:, 16:].sum(axis=1)).astype(np.float32)
+    return x, y
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    jax.block_until_ready(out) if not isinstance(out, (int, float)) else None
+    return time.perf_counter() - t, out
+
+
+def bench_train_many(sizes, x, y, n, steps, activation, lr):
+    kw = dict(
+        n_inits=n,
+        steps=steps,
+        learning_rate=lr,
+        scheme="glorot_normal",
+        activation=activation,
+        progress=False,
+        record_every=steps,
+    )
+    first, _ = timed(lambda: jaxbp.train_many(jax.random.key(0), sizes, x, y, **kw).final_loss)
+    second, _ = timed(lambda: jaxbp.train_many(jax.random.key(1), sizes, x, y, **kw).final_loss)
+    return n * steps / second, max(0.0, first - second)
+
+
+def bench_loop(sizes, x, y, n, steps, activation, lr):
+    """A Python loop over networks, each trained with jaxbp.train (compiled once)."""
+    params = [jaxbp.init_mlp(jax.random.key(i), sizes) for i in range(n)]
+    jaxbp.train(
+        params[0], x, y, lr, steps=steps, activation=activation
+    ).final_loss.block_until_ready()
+    t, _ = timed(
+        lambda: [
+            jaxbp.train(p, x, y, lr, steps=steps, activation=activation).final_loss for p in params
+        ][-1]
+    )
+    return n * steps / t
+
+
+def bench_step(sizes, x, y, n, steps, activation, lr):
+    """make_step from a Python loop over steps (one network after another)."""
+    step = jaxbp.make_step(lr, activation=activation)
+    p = jaxbp.init_mlp(jax.random.key(0), sizes)
+    s = step.init(p)
+    p, s, info = step(p, s, x, y)  # compile
+    t = time.perf_counter()
+    for _ in range(steps):
+        p, s, info = step(p, s, x, y)
+    info.loss.block_until_ready()
+    return steps / (time.perf_counter() - t)
+
+
+def numpy_train(params, x, y, steps, lr, act):
+    """Full-batch SGD on N networks at once, by hand in NumPy (leading axis = network)."""
+    f, df = {
+        "sigmoid": (lambda h: 1 / (1 + np.exp(-h)), lambda a: a * (1 - a)),
+        "tanh": (np.tanh, lambda a: 1 - a * a),
+    }[act]
+    Ws = [p[0] for p in params]
+    bs = [p[1] for p in params]
+    B = x.shape[0]
+    for _ in range(steps):
+        acts = [np.broadcast_to(x, (Ws[0].shape[0], *x.shape))]
+        for W, b in zip(Ws[:-1], bs[:-1]):
+            acts.append(f(acts[-1] @ W + b[:, None, :]))
+        o = acts[-1] @ Ws[-1] + bs[-1][:, None, :]
+        d = (1 / (1 + np.exp(-o)) - y[None, :, None]) / B
+        for i in range(len(Ws) - 1, -1, -1):
+            gW = acts[i].transpose(0, 2, 1) @ d
+            gb = d.sum(axis=1)
+            if i:
+                d = (d @ Ws[i].transpose(0, 2, 1)) * df(acts[i])
+            Ws[i] = Ws[i] - lr * gW
+            bs[i] = bs[i] - lr * gb
+    return Ws
+
+
+def bench_numpy(sizes, x, y, n, steps, activation, lr):
+    rng = np.random.default_rng(0)
+    params = [
+        (
+            rng.normal(size=(n, a, b)).astype(np.float32) * np.float32(np.sqrt(2 / (a + b))),
+            np.zeros((n, b), np.float32),
+        )
+        for a, b in zip(sizes[:-1], sizes[1:])
+    ]
+    t = time.perf_counter()
+    numpy_train(params, x, y, steps, np.float32(lr), activation)
+    return n * steps / (time.perf_counter() - t)
+
+
+def bench_torch(sizes, x, y, n, steps, activation, lr):
+    try:
+        import torch
+        from torch.func import grad, vmap
+    except ImportError:
+        return None
+    torch.set_num_threads(os.cpu_count() or 1)
+    act = {"sigmoid": torch.sigmoid, "tanh": torch.tanh}[activation]
+    xt, yt = torch.tensor(x), torch.tensor(y)[:, None]
+
+    def loss(ps):
+        a = xt
+        for i in range(0, len(ps) - 2, 2):
+            a = act(a @ ps[i] + ps[i + 1])
+        o = a @ ps[-2] + ps[-1]
+        return torch.nn.functional.binary_cross_entropy_with_logits(o, yt)
+
+    g = vmap(grad(loss))
+    ps = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        ps += [torch.randn(n, a, b) * (2 / (a + b)) ** 0.5, torch.zeros(n, b)]
+    ps = tuple(ps)
+    g(ps)
+    t = time.perf_counter()
+    with torch.no_grad():
+        for _ in range(steps):
+            ps = tuple(p - lr * d for p, d in zip(ps, g(ps)))
+    return n * steps / (time.perf_counter() - t)
+
+
+def matmul_gflops(size=1024, repeats=10):
+    a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
+    f = jax.jit(lambda a: a @ a)
+    f(a).block_until_ready()
+    t = time.perf_counter()
+    for _ in range(repeats):
+        out = f(a)
+    out.block_until_ready()
+    return 2 * size**3 * repeats / (time.perf_counter() - t) / 1e9
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--steps", type=int, default=1000, help="steps for the seed network (wide: a tenth)"
+    )
+    ap.add_argument("--quick", action="store_true", help="smaller N and steps, for a smoke test")
+    ap.add_argument("--out", help="also write the rows as JSON to this file")
+    args = ap.parse_args(argv)
+    steps = 50 if args.quick else args.steps
+    rows = []
+
+    def add(case, n, method, rate, compile_s=None, extra=None):
+        rows.append(
+            {
+                "case": case,
+                "N": n,
+                "method": method,
+                "net_steps_per_s": rate,
+                "compile_s": compile_s,
+                **(extra or {}),
+            }
+        )
+        comp = f"  (compile {compile_s:.2f} s)" if compile_s is not None else ""
+        more = "".join(f"  {k} {v:.3g}" for k, v in (extra or {}).items())
+        print(
+            f"{case:6} N={n:<7} {method:11} {rate / 1e6:9.3f} M net-steps/s{comp}{more}", flush=True
+        )
+
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, JAX {jax.__version__} on {jax.devices()[0].platform}"
+    )
+    x, y = parity()
+    seed_ns = (1, 64, 1024) if args.quick else (1, 64, 1024, 16384, 131072)
+    for n in seed_ns:
+        rate, comp = bench_train_many((3, 2, 1), x, y, n, steps, "sigmoid", 0.5)
+        add("seed", n, "train_many", rate, comp)
+    ref_n = seed_ns[-2] if args.quick else 16384
+    loop = bench_loop((3, 2, 1), x, y, 8 if args.quick else 32, steps, "sigmoid", 0.5)
+    add("seed", ref_n, "loop", loop)
+    add("seed", ref_n, "step", bench_step((3, 2, 1), x, y, 1, steps, "sigmoid", 0.5))
+    add("seed", ref_n, "numpy", bench_numpy((3, 2, 1), x, y, ref_n, steps, "sigmoid", 0.5))
+    torch_rate = bench_torch((3, 2, 1), x, y, ref_n, steps, "sigmoid", 0.5)
+    if torch_rate:
+        add("seed", ref_n, "torch.func", torch_rate)
+    ours = next(
+        r["net_steps_per_s"] for r in rows if r["N"] == ref_n and r["method"] == "train_many"
+    )
+    print(
+        f"seed, N={ref_n}: train_many is {ours / loop:.1f}x the per-network loop"
+        + (f", {ours / torch_rate:.1f}x torch.func" if torch_rate else "")
+    )
+
+    xw, yw = wide_data()
+    wsteps = max(5, steps // 10)
+    flops = 6 * xw.shape[0] * (32 * 64 + 64 * 64 + 64)  # forward 2, backward 4 per multiply-add
+    peak = matmul_gflops()
+    print(f"JAX float32 matmul (1024^3) on this machine: {peak:.1f} GFLOP/s")
+    for n in (1, 16, 256) if args.quick else (1, 16, 256, 1024):
+        rate, comp = bench_train_many((32, 64, 64, 1), xw, yw, n, wsteps, "tanh", 0.05)
+        add(
+            "wide",
+            n,
+            "train_many",
+            rate,
+            comp,
+            {"GFLOP/s": rate * flops / 1e9, "of_matmul": rate * flops / 1e9 / peak},
+        )
+    nw = 16 if args.quick else 256
+    for name, fn in (("loop", bench_loop), ("numpy", bench_numpy), ("torch.func", bench_torch)):
+        r = fn((32, 64, 64, 1), xw, yw, 4 if name == "loop" else nw, wsteps, "tanh", 0.05)
+        if r:
+            add("wide", nw, name, r, None, {"GFLOP/s": r * flops / 1e9})
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(
+                {
+                    "machine": f"{platform.machine()} x{os.cpu_count()}",
+                    "jax": jax.__version__,
+                    "matmul_gflops": peak,
+                    "rows": rows,
+                },
+                f,
+                indent=2,
+            )
+
+
+if __name__ == "__main__":
+    main()
