@@ -19,6 +19,7 @@ this machine in the same run. Prints a table; --out also writes the rows as JSON
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -124,7 +125,7 @@ def bench_numpy(sizes, x, y, n, steps, activation, lr):
             rng.normal(size=(n, a, b)).astype(np.float32) * np.float32(np.sqrt(2 / (a + b))),
             np.zeros((n, b), np.float32),
         )
-        for a, b in zip(sizes[:-1], sizes[1:])
+        for a, b in itertools.pairwise(sizes)
     ]
     t = time.perf_counter()
     numpy_train(params, x, y, steps, np.float32(lr), activation)
@@ -150,7 +151,7 @@ def bench_torch(sizes, x, y, n, steps, activation, lr):
 
     g = vmap(grad(loss))
     ps = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
+    for a, b in itertools.pairwise(sizes):
         ps += [torch.randn(n, a, b) * (2 / (a + b)) ** 0.5, torch.zeros(n, b)]
     ps = tuple(ps)
     g(ps)

@@ -272,3 +272,9 @@ def test_two_processes_gather_the_single_process_result():
         assert r["procs"] == 2
         np.testing.assert_array_equal(np.asarray(r["loss"], np.float32), one.final_loss)
         np.testing.assert_array_equal(np.asarray(r["history"], np.float32), one.history)
+
+
+def test_progress_bar_reports_members(capsys):
+    run_many(progress=True)
+    err = capsys.readouterr().err
+    assert "train_many" in err and "member" in err
