@@ -3,31 +3,38 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+CORE := $(VENV)/.installed-core
+FULL := $(VENV)/.installed-full
 
 .PHONY: install demo test lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# The demo needs only the core (jax, jaxlib, optax); the tests add their extras.
+$(CORE): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(CORE)
+
+$(FULL): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test,plots,dev]"
-	touch $(STAMP)
+	touch $(FULL) $(CORE)
 
-install: $(STAMP)
+install: $(FULL)
 
-demo: install
+demo: $(CORE)
 	$(BIN)/jaxbp demo
 
-test: install
+test: $(FULL)
 	$(BIN)/python -m pytest -q -n 2
 
-lint: install
+lint: $(FULL)
 	$(BIN)/ruff format --check jaxbp tests experiments conftest.py
 	$(BIN)/ruff check jaxbp tests experiments conftest.py
 
-format: install
+format: $(FULL)
 	$(BIN)/ruff format jaxbp tests experiments conftest.py
 	$(BIN)/ruff check --fix jaxbp tests experiments conftest.py
 
