@@ -30,6 +30,7 @@ from ._losses import LOSSES, Loss
 from ._manual import manual_grad, manual_value_and_grad
 from ._many import ManyResult, initialize_distributed, train_many
 from ._mlp import SCHEMES, Trace, bce_loss, compute_loss, forward, forward_trace, init_mlp, mse_loss
+from ._tasks import TASKS, Task, load_task
 from ._train import History, Step, StepInfo, TrainResult, make_step, sgd, sgd_update, train
 from ._tree import Grads, Layer, Params, from_augmented, layer_sizes, to_augmented
 
@@ -39,6 +40,7 @@ __all__ = [
     "ACTIVATIONS",
     "LOSSES",
     "SCHEMES",
+    "TASKS",
     "Activation",
     "DerivationReport",
     "DerivationStep",
@@ -54,6 +56,7 @@ __all__ = [
     "ManyResult",
     "Params",
     "Step",
+    "Task",
     "StepInfo",
     "Tolerance",
     "Trace",
@@ -72,6 +75,7 @@ __all__ = [
     "init_mlp",
     "initialize_distributed",
     "layer_sizes",
+    "load_task",
     "make_step",
     "manual_grad",
     "manual_value_and_grad",

@@ -1,0 +1,79 @@
+"""Built-in tasks: the data each one promises, deterministic for its seed."""
+
+import jax
+import numpy as np
+import pytest
+
+import jaxbp
+
+
+def test_xor_and_parity_labels():
+    t = jaxbp.load_task("xor")
+    np.testing.assert_array_equal(t.y, np.logical_xor(t.x[:, 0], t.x[:, 1]))
+    for bits in (1, 3, 5):
+        p = jaxbp.load_task("parity", bits=bits)
+        assert p.x.shape == (2**bits, bits) and len({tuple(r) for r in p.x}) == 2**bits
+        np.testing.assert_array_equal(p.y, p.x.sum(axis=1) % 2)
+
+
+def test_seed_task_is_the_exercise():
+    t = jaxbp.load_task("seed")
+    ex = jaxbp.seed_exercise()
+    np.testing.assert_array_equal(t.x, np.asarray(ex.x))
+    np.testing.assert_array_equal(t.y, np.asarray(ex.y))
+
+
+@pytest.mark.parametrize("name", ["moons", "spirals"])
+def test_generated_2d_sets(name):
+    a = jaxbp.load_task(name, n=101, seed=1)
+    b = jaxbp.load_task(name, n=101, seed=1)
+    c = jaxbp.load_task(name, n=101, seed=2)
+    np.testing.assert_array_equal(a.x, b.x)
+    assert not np.array_equal(a.x, c.x)
+    assert a.x.shape == (101, 2) and set(np.unique(a.y)) == {0.0, 1.0}
+    assert abs(a.y.sum() - 50.5) <= 0.5  # balanced
+    clean = jaxbp.load_task(name, n=100, noise=0.0)
+    # Without noise the classes do not overlap: each point's nearest other point shares its label.
+    d = np.linalg.norm(clean.x[:, None] - clean.x[None], axis=-1) + np.eye(100) * 1e9
+    assert np.mean(clean.y[d.argmin(axis=1)] == clean.y) > 0.95
+
+
+def test_breast_cancer_split_and_standardization():
+    t = jaxbp.load_task("breast_cancer")
+    assert t.x.shape[1] == 30 and len(t.y) + len(t.y_test) == 569
+    assert abs(len(t.y_test) / 569 - 0.25) < 0.01
+    # Stratified: both splits keep the class balance (212 malignant, 357 benign).
+    assert abs(t.y.mean() - t.y_test.mean()) < 0.02
+    np.testing.assert_allclose(t.x.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(t.x.std(axis=0), 1, rtol=1e-12)
+    again = jaxbp.load_task("breast_cancer")
+    np.testing.assert_array_equal(t.x_test, again.x_test)
+
+
+def test_bad_task_arguments():
+    with pytest.raises(ValueError, match=r"unknown task 'mnist'; expected one of"):
+        jaxbp.load_task("mnist")
+    with pytest.raises(ValueError, match=r"parity bits must be an integer from 1 to 16; got 0"):
+        jaxbp.load_task("parity", bits=0)
+    with pytest.raises(ValueError, match=r"task 'xor': .*unexpected keyword argument 'bits'"):
+        jaxbp.load_task("xor", bits=3)
+    with pytest.raises(ValueError, match=r"noise must be a finite number >= 0"):
+        jaxbp.load_task("moons", noise=-1.0)
+
+
+def test_xor_is_learnable_by_many_2_2_1_networks():
+    t = jaxbp.load_task("xor")
+    r = jaxbp.train_many(
+        jax.random.key(0),
+        (2, 2, 1),
+        t.x,
+        t.y,
+        n_inits=64,
+        steps=2000,
+        learning_rate=2.0,
+        init_scale=1.0,
+        progress=False,
+    )
+    # Some starts solve XOR, some stall (the classic local minima and plateaus).
+    assert 0.2 < r.converged.mean() < 1.0
+    assert np.all(r.accuracy[r.converged] == 1.0)
