@@ -18,12 +18,12 @@ and TOML are read.
 from __future__ import annotations
 
 import json
+import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-import tomllib
 
 from ._exercises import seed_exercise
 from ._tree import Params, check_params, from_augmented
