@@ -388,6 +388,7 @@ def train_many(
     keep_params: bool = False,
     dtype=jnp.float32,
     progress: bool | None = None,
+    members: tuple[int, int] | None = None,
 ) -> ManyResult:
     """Train ``n_inits`` networks per grid point, every learning rate x every init scale, at once.
 
@@ -413,6 +414,8 @@ def train_many(
       dtype: float32 (default) or float64.
       progress: a progress bar over chunks (members/s, ETA); default on when stderr
         is a terminal.
+      members: ``(start, stop)``: train only these members of the grid (for runs
+        saved piece by piece); each gets the same result as in a run of all members.
 
     Returns:
       :class:`ManyResult`, one row per member (grid-major), with ``summary()``.
@@ -494,10 +497,23 @@ def train_many(
     )
     width = 1 << int(math.log2(width))
     n_proc, proc = jax.process_count(), jax.process_index()
-    per_proc = (
-        -(-n_members // (n_proc * width)) * width
-    )  # whole blocks per process; the last is padded
-    first = proc * per_proc
+    if members is None:
+        lo, hi = 0, n_members
+    elif (
+        not isinstance(members, tuple)
+        or len(members) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in members)
+        or not 0 <= members[0] < members[1] <= n_members
+    ):
+        raise ValueError(
+            f"members must be a (start, stop) pair with 0 <= start < stop <= {n_members} "
+            f"(the grid's member count); got {members!r}"
+        )
+    else:
+        lo, hi = members
+    # Whole blocks per process; the last block is padded.
+    per_proc = -(-(hi - lo) // (n_proc * width)) * width
+    first = lo + proc * per_proc
     result_bytes = (n_records + 8) * 8 + (per_member // 2 if keep_params else 0)
     if chunk_size == "auto":
         # Up to 16 blocks per device per call, as the results' memory allows.
@@ -534,7 +550,7 @@ def train_many(
         from tqdm.auto import tqdm
 
         bar = tqdm(
-            total=min(per_proc, max(0, n_members - first)),
+            total=min(per_proc, max(0, hi - first)),
             unit="member",
             unit_scale=True,
             desc="train_many",
@@ -544,7 +560,7 @@ def train_many(
         for start in range(0, per_proc, chunk):
             n_real = min(chunk, per_proc - start)
             # Past the end, repeat the last member: every chunk has one shape, one program.
-            ids = np.minimum(first + start + np.arange(chunk), n_members - 1)
+            ids = np.minimum(first + start + np.arange(chunk), hi - 1)
             g = ids // n_inits
             args = [
                 ids.astype(np.int32),
@@ -563,14 +579,14 @@ def train_many(
                 lambda d, a, s=start, n=n_real: d.__setitem__(slice(s, s + n), a[:n]), local, out
             )
             if bar is not None:
-                bar.update(max(0, min(n_real, n_members - first - start)))
+                bar.update(max(0, min(n_real, hi - first - start)))
     finally:
         if bar is not None:
             bar.close()
     if n_proc > 1:
         local = _gather_processes(local)
-    local = jax.tree_util.tree_map(lambda a: a[:n_members], local)
-    ids = np.arange(n_members)
+    local = jax.tree_util.tree_map(lambda a: a[: hi - lo], local)
+    ids = np.arange(lo, hi)
     g = ids // n_inits
     conv_at = local["converged_at"]
     return ManyResult(

@@ -278,3 +278,15 @@ def test_progress_bar_reports_members(capsys):
     run_many(progress=True)
     err = capsys.readouterr().err
     assert "train_many" in err and "member" in err
+
+
+def test_a_range_of_members_equals_the_same_members_of_a_full_run():
+    full = run_many(n_inits=40, keep_params=True)
+    part = run_many(n_inits=40, keep_params=True, members=(64, 150))
+    np.testing.assert_array_equal(part.final_loss, full.final_loss[64:150])
+    np.testing.assert_array_equal(part.history, full.history[64:150])
+    np.testing.assert_array_equal(part.grid_index, full.grid_index[64:150])
+    with pytest.raises(
+        ValueError, match=r"members must be a \(start, stop\) pair with 0 <= start < stop <= 160"
+    ):
+        run_many(n_inits=40, members=(10, 200))
