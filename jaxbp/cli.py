@@ -138,7 +138,41 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="write network.json, solution.txt, solution.md and solution.json to DIR",
     )
+
+    sw = sub.add_parser("sweep", help="train a grid of many networks into a resumable run folder")
+    sw.add_argument("config", type=Path, metavar="CONFIG.toml", help="the sweep (see jaxbp._runs)")
+    sw.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="the run folder (resumed if it exists)",
+    )
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
+
+
+def _sweep(args) -> int:
+    from ._runs import SweepConfig, run_sweep
+
+    config = SweepConfig.from_toml(args.config)
+    try:
+        doc = run_sweep(config, args.out, progress=False if args.no_progress else None)
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: finished chunks are kept in {args.out}; rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    print(f"{doc['members']} members of task {doc['task']!r} -> {args.out}")
+    print("grid point  learning rate  init scale  converged  rate    diverged  median loss")
+    for row in doc["grid"]:
+        loss = "-" if row["median_final_loss"] is None else f"{row['median_final_loss']:.4g}"
+        print(
+            f"{row['grid_index']:>10}  {row['learning_rate']:>13g}  {row['init_scale']:>10g}  "
+            f"{row['converged']:>9}  {row['convergence_rate']:.3f}  {row['diverged']:>8}  {loss:>11}"
+        )
+    return 0
 
 
 def _explain(args) -> int:
@@ -231,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.out is not None:
                 _write_text(args.out, text + "\n")
             return 0
-        return {"explain": _explain, "check": _check, "exercise": _exercise}[args.command](args)
+        return {"explain": _explain, "check": _check, "exercise": _exercise, "sweep": _sweep}[
+            args.command
+        ](args)
     except (ValueError, TypeError, OSError) as e:
         print(f"jaxbp {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,441 @@
+"""Sweeps saved to run folders: a TOML config, chunks written atomically, resume after a stop.
+
+A run folder holds ``config.toml`` (the config as run), ``meta.json`` (library and
+JAX versions, devices), ``chunks/`` (one ``.npz`` per finished slice of members,
+written to a temporary file and renamed, so a chunk is either whole or absent),
+and, once every chunk is done, ``members.csv`` (one row per member),
+``histories.npz`` and ``summary.json``. Running the same config on the folder
+again skips the finished chunks; another config is refused. NumPy files are
+read with ``allow_pickle=False``.
+
+Edge of the library: it uses ``train_many`` and the built-in tasks; the core
+knows nothing of it.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["SweepConfig", "run_sweep"]
+
+OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
+
+# section -> key -> (type, default); None default = required
+_SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
+    "task": {
+        "name": (str, None),
+        "bits": (int, 3),
+        "n": (int, 200),
+        "noise": (float, 0.1),
+        "seed": (int, 0),
+    },
+    "network": {
+        "sizes": (list, None),
+        "activation": (str, "sigmoid"),
+        "loss": (str, "bce"),
+        "scheme": (str, "normal"),
+    },
+    "optimizer": {"name": (str, "sgd"), "learning_rates": (list, None)},
+    "init": {"scales": (list, [1.0])},
+    "run": {
+        "n_inits": (int, None),
+        "steps": (int, None),
+        "record_every": (int, 0),
+        "seed": (int, 0),
+        "chunk_members": (int, 4096),
+        "memory_budget": (int, 0),
+        "converge_loss": (float, -1.0),
+        "grad": (str, "autodiff"),
+    },
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    """A sweep, as read from TOML (sections task, network, optimizer, init, run)."""
+
+    task: str
+    task_options: tuple[tuple[str, Any], ...]
+    sizes: tuple[int, ...]
+    activation: str
+    loss: str
+    scheme: str
+    optimizer: str
+    learning_rates: tuple[float, ...]
+    init_scales: tuple[float, ...]
+    n_inits: int
+    steps: int
+    record_every: int
+    seed: int
+    chunk_members: int
+    memory_budget: int
+    converge_loss: float
+    grad: str
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> SweepConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"{path}: no such config file")
+        try:
+            doc = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ValueError(f"{path}: not valid TOML: {e}") from None
+        return cls.from_dict(doc, where=str(path))
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any], *, where: str = "config") -> SweepConfig:
+        unknown = sorted(set(doc) - set(_SCHEMA))
+        if unknown:
+            raise ValueError(f"{where}: unknown section(s) {unknown}; expected {sorted(_SCHEMA)}")
+        vals: dict[str, dict[str, Any]] = {}
+        for section, keys in _SCHEMA.items():
+            table = doc.get(section, {})
+            if not isinstance(table, dict):
+                raise ValueError(f"{where}: [{section}] must be a table")
+            bad = sorted(set(table) - set(keys))
+            if bad:
+                raise ValueError(
+                    f"{where}: unknown key(s) {bad} in [{section}]; expected some of {sorted(keys)}"
+                )
+            vals[section] = {}
+            for key, (typ, default) in keys.items():
+                if key not in table:
+                    if default is None:
+                        raise ValueError(f"{where}: [{section}] needs the key {key!r}")
+                    vals[section][key] = default
+                    continue
+                v = table[key]
+                ok = isinstance(v, typ) and not isinstance(v, bool)
+                if typ is float and isinstance(v, int) and not isinstance(v, bool):
+                    v, ok = float(v), True
+                if not ok:
+                    raise ValueError(
+                        f"{where}: [{section}] {key} must be a {typ.__name__}; got {v!r}"
+                    )
+                vals[section][key] = v
+        t, n, o, i, r = (vals[k] for k in ("task", "network", "optimizer", "init", "run"))
+
+        def numbers(v, name, positive=True, integer=False):
+            if not v or not all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in v):
+                raise ValueError(f"{where}: {name} must be a non-empty list of numbers; got {v!r}")
+            if integer and not all(isinstance(e, int) for e in v):
+                raise ValueError(f"{where}: {name} must hold integers; got {v!r}")
+            if positive and not all(math.isfinite(e) and e > 0 for e in v):
+                raise ValueError(f"{where}: {name} must hold positive finite numbers; got {v!r}")
+            return tuple(v)
+
+        sizes = numbers(n["sizes"], "[network] sizes", integer=True)
+        if len(sizes) < 2:
+            raise ValueError(
+                f"{where}: [network] sizes needs at least an input and an output width; got {list(sizes)}"
+            )
+        if o["name"] not in OPTIMIZERS:
+            raise ValueError(
+                f"{where}: [optimizer] name must be one of {OPTIMIZERS}; got {o['name']!r}"
+            )
+        for key in ("n_inits", "steps", "chunk_members"):
+            if r[key] < 1:
+                raise ValueError(f"{where}: [run] {key} must be a positive integer; got {r[key]}")
+        task_options = {
+            "parity": ("bits",),
+            "moons": ("n", "noise", "seed"),
+            "spirals": ("n", "noise", "seed"),
+            "breast_cancer": ("seed",),
+        }.get(t["name"], ())
+        return cls(
+            task=t["name"],
+            task_options=tuple((k, t[k]) for k in task_options),
+            sizes=tuple(int(s) for s in sizes),
+            activation=n["activation"],
+            loss=n["loss"],
+            scheme=n["scheme"],
+            optimizer=o["name"],
+            learning_rates=tuple(
+                float(v) for v in numbers(o["learning_rates"], "[optimizer] learning_rates")
+            ),
+            init_scales=tuple(float(v) for v in numbers(i["scales"], "[init] scales")),
+            n_inits=r["n_inits"],
+            steps=r["steps"],
+            record_every=r["record_every"],
+            seed=r["seed"],
+            chunk_members=r["chunk_members"],
+            memory_budget=r["memory_budget"],
+            converge_loss=r["converge_loss"],
+            grad=r["grad"],
+        )
+
+    def to_toml(self) -> str:
+        """The config as run: every value written out, so the folder says exactly what ran."""
+
+        def lit(v):
+            if isinstance(v, str):
+                return json.dumps(v)
+            if isinstance(v, (list, tuple)):
+                return "[" + ", ".join(lit(e) for e in v) + "]"
+            if isinstance(v, float):
+                return repr(v)
+            return str(v)
+
+        sections = {
+            "task": {"name": self.task, **dict(self.task_options)},
+            "network": {
+                "sizes": self.sizes,
+                "activation": self.activation,
+                "loss": self.loss,
+                "scheme": self.scheme,
+            },
+            "optimizer": {"name": self.optimizer, "learning_rates": self.learning_rates},
+            "init": {"scales": self.init_scales},
+            "run": {
+                k: getattr(self, k)
+                for k in (
+                    "n_inits",
+                    "steps",
+                    "record_every",
+                    "seed",
+                    "chunk_members",
+                    "memory_budget",
+                    "converge_loss",
+                    "grad",
+                )
+            },
+        }
+        out = []
+        for name, table in sections.items():
+            out.append(f"[{name}]")
+            out += [f"{k} = {lit(v)}" for k, v in table.items()]
+            out.append("")
+        return "\n".join(out)
+
+    @property
+    def n_members(self) -> int:
+        return len(self.learning_rates) * len(self.init_scales) * self.n_inits
+
+
+def _optimizer(name: str):
+    import optax
+
+    from ._train import sgd
+
+    return {"sgd": sgd, "momentum": _Momentum(), "adam": optax.adam, "rmsprop": optax.rmsprop}[name]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Momentum:
+    """``optax.sgd(lr, momentum=0.9)`` as a hashable factory (a jit static)."""
+
+    def __call__(self, lr):
+        import optax
+
+        return optax.sgd(lr, momentum=0.9)
+
+
+def _write_atomic(path: Path, write) -> None:
+    """Write through a temporary file beside ``path``, then rename: whole or absent."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _prepare_folder(out: Path, config: SweepConfig) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; expected a run folder")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not out.exists() and not (parent.is_dir() and os.access(parent, os.W_OK)):
+        raise ValueError(
+            f"--out {out}: cannot create it (is {parent} an existing, writable folder?)"
+        )
+    if out.exists() and not os.access(out, os.W_OK):
+        raise ValueError(f"--out {out} is not writable")
+    text = config.to_toml()
+    existing = out / "config.toml"
+    if existing.exists():
+        if existing.read_text() != text:
+            raise ValueError(
+                f"{out} holds a run of another config ({existing}); use a new --out folder, "
+                "or rerun with the same config to resume"
+            )
+        return
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(
+            f"--out {out} exists, is not empty and holds no config.toml: not a run folder"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "chunks").mkdir(exist_ok=True)
+    _write_atomic(existing, lambda f: f.write(text.encode()))
+
+
+def _meta() -> dict[str, Any]:
+    import jax
+
+    from . import __version__
+
+    return {
+        "jaxbp": __version__,
+        "jax": jax.__version__,
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "processes": jax.process_count(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+FIELDS = ("final_loss", "accuracy", "converged_at", "diverged", "history")
+
+
+def run_sweep(
+    config: SweepConfig, out: str | os.PathLike, *, progress: bool | None = None
+) -> dict[str, Any]:
+    """Run (or resume) a sweep into the folder ``out``; returns the summary.
+
+    Every input is checked before the folder is created or touched.
+    """
+    import jax
+
+    from ._many import train_many
+    from ._tasks import load_task
+
+    out = Path(out)
+    task = load_task(config.task, **dict(config.task_options))
+    if task.n_features != config.sizes[0]:
+        raise ValueError(
+            f"[network] sizes starts with {config.sizes[0]} inputs but task {config.task!r} has "
+            f"{task.n_features} features"
+        )
+    kw = dict(
+        n_inits=config.n_inits,
+        steps=config.steps,
+        learning_rate=np.asarray(config.learning_rates),
+        optimizer=_optimizer(config.optimizer),
+        init_scale=np.asarray(config.init_scales),
+        scheme=config.scheme,
+        activation=config.activation,
+        loss=config.loss,
+        grad=config.grad,
+        converge_loss=None if config.converge_loss < 0 else config.converge_loss,
+        record_every=config.record_every or None,
+        memory_budget=config.memory_budget or None,
+        progress=progress,
+    )
+    key = jax.random.key(config.seed)
+    # A tiny run validates every argument before anything is written.
+    train_many(
+        key,
+        config.sizes,
+        task.x,
+        task.y,
+        **{**kw, "steps": 1, "record_every": 1, "progress": False},
+        members=(0, 1),
+    )
+    _prepare_folder(out, config)
+    if not (out / "meta.json").exists():
+        _write_atomic(out / "meta.json", lambda f: f.write(json.dumps(_meta(), indent=2).encode()))
+    n = config.n_members
+    for start in range(0, n, config.chunk_members):
+        stop = min(n, start + config.chunk_members)
+        path = out / "chunks" / f"members-{start:09d}-{stop:09d}.npz"
+        if path.exists():
+            continue  # finished before: chunks are renamed into place only when whole
+        r = train_many(key, config.sizes, task.x, task.y, members=(start, stop), **kw)
+        arrays = {f: getattr(r, f) for f in FIELDS}
+        _write_atomic(path, lambda f, a=arrays: np.savez(f, **a))
+    return _finish(out, config, task)
+
+
+def _finish(out: Path, config: SweepConfig, task) -> dict[str, Any]:
+    n = config.n_members
+    parts = sorted((out / "chunks").glob("members-*.npz"))
+    data = {f: [] for f in FIELDS}
+    covered = 0
+    for p in parts:
+        start, stop = (int(v) for v in p.stem.split("-")[1:])
+        if start != covered:
+            raise ValueError(
+                f"{out}: chunk files do not tile the members (expected one starting at {covered})"
+            )
+        with np.load(p, allow_pickle=False) as z:
+            for f in FIELDS:
+                data[f].append(z[f])
+        covered = stop
+    if covered != n:
+        raise ValueError(f"{out}: chunks cover {covered} of {n} members")
+    data = {f: np.concatenate(v) for f, v in data.items()}
+    ids = np.arange(n)
+    g = ids // config.n_inits
+    ns = len(config.init_scales)
+    lrs = np.asarray(config.learning_rates)[g // ns]
+    scales = np.asarray(config.init_scales)[g % ns]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(
+        [
+            "member",
+            "grid_index",
+            "learning_rate",
+            "init_scale",
+            "seed_index",
+            "final_loss",
+            "accuracy",
+            "converged",
+            "converged_at",
+            "diverged",
+        ]
+    )
+    for i in range(n):
+        w.writerow(
+            [
+                i,
+                g[i],
+                repr(float(lrs[i])),
+                repr(float(scales[i])),
+                i % config.n_inits,
+                f"{float(data['final_loss'][i]):.9g}",
+                f"{float(data['accuracy'][i]):.9g}",
+                int(data["converged_at"][i] >= 0),
+                int(data["converged_at"][i]),
+                int(data["diverged"][i]),
+            ]
+        )
+    _write_atomic(out / "members.csv", lambda f: f.write(buf.getvalue().encode()))
+    _write_atomic(out / "histories.npz", lambda f: np.savez(f, loss=data["history"]))
+    summary = []
+    for k in range(len(config.learning_rates) * ns):
+        sel = g == k
+        conv = int((data["converged_at"][sel] >= 0).sum())
+        ok = sel & ~data["diverged"]
+        summary.append(
+            {
+                "grid_index": k,
+                "learning_rate": float(config.learning_rates[k // ns]),
+                "init_scale": float(config.init_scales[k % ns]),
+                "members": int(sel.sum()),
+                "converged": conv,
+                "convergence_rate": conv / int(sel.sum()),
+                "diverged": int(data["diverged"][sel].sum()),
+                "median_final_loss": float(np.median(data["final_loss"][ok])) if ok.any() else None,
+            }
+        )
+    doc = {"task": config.task, "members": n, "grid": summary}
+    _write_atomic(out / "summary.json", lambda f: f.write(json.dumps(doc, indent=2).encode()))
+    return doc
