@@ -75,7 +75,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert not (broken / "members.csv").exists()
     # A temporary file of the chunk being written may remain: it is never read.
     r = sweep(config, broken)
-    out, err = r.communicate(timeout=300)
+    _, err = r.communicate(timeout=300)
     assert r.returncode == 0, err
     q = sweep(config, whole)
     _, err = q.communicate(timeout=300)
