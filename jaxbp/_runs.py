@@ -438,4 +438,92 @@ def _finish(out: Path, config: SweepConfig, task) -> dict[str, Any]:
         )
     doc = {"task": config.task, "members": n, "grid": summary}
     _write_atomic(out / "summary.json", lambda f: f.write(json.dumps(doc, indent=2).encode()))
+    _figures_and_report(out, config, data, g, doc)
     return doc
+
+
+def _figures_and_report(out: Path, config: SweepConfig, data, grid_index, doc) -> None:
+    """PNG figures (written atomically, as everything else) and a report.md that shows them."""
+    from ._plots import convergence_heatmap, loss_curves, loss_histogram
+
+    name = (
+        f"{config.task} {'-'.join(map(str, config.sizes))} {config.activation}, {config.optimizer}"
+    )
+    ns = len(config.init_scales)
+    rate = np.array([row["convergence_rate"] for row in doc["grid"]]).reshape(
+        len(config.learning_rates), ns
+    )
+    figures = out / "figures"
+    figures.mkdir(exist_ok=True)
+    made = []
+    for fname, draw in (
+        (
+            "convergence.png",
+            lambda p: convergence_heatmap(
+                rate,
+                config.learning_rates,
+                config.init_scales,
+                p,
+                title=f"{name}: convergence over {config.n_inits} starts per cell",
+            ),
+        ),
+        (
+            "final_loss.png",
+            lambda p: loss_histogram(
+                data["final_loss"],
+                data["diverged"],
+                p,
+                title=f"{name}: final loss after {config.steps} steps",
+            ),
+        ),
+        (
+            "loss_curves.png",
+            lambda p: loss_curves(
+                data["history"],
+                grid_index,
+                [
+                    f"lr {config.learning_rates[k // ns]:g}, scale {config.init_scales[k % ns]:g}"
+                    for k in range(len(doc["grid"]))
+                ],
+                config.record_every or max(1, config.steps // data["history"].shape[1]),
+                p,
+                title=f"{name}: loss during training",
+            ),
+        ),
+    ):
+        tmp = figures / f".{fname}.tmp.png"
+        draw(tmp)
+        os.replace(tmp, figures / fname)
+        made.append(fname)
+    best = max(doc["grid"], key=lambda r: r["convergence_rate"])
+    worst = min(doc["grid"], key=lambda r: r["convergence_rate"])
+    lines = [
+        f"# Sweep: {name}",
+        "",
+        f"{doc['members']} networks: {len(config.learning_rates)} learning rates x {ns} init scales x "
+        f"{config.n_inits} random starts, {config.steps} full-batch steps each. Config: `config.toml`; "
+        "one row per network: `members.csv`.",
+        "",
+        "## Findings",
+        "",
+        f"- Highest convergence rate: {best['convergence_rate']:.1%} at learning rate {best['learning_rate']:g}, "
+        f"init scale {best['init_scale']:g}.",
+        f"- Lowest: {worst['convergence_rate']:.1%} at learning rate {worst['learning_rate']:g}, "
+        f"init scale {worst['init_scale']:g}.",
+        f"- Diverged: {sum(r['diverged'] for r in doc['grid'])} of {doc['members']} networks.",
+        "",
+        "## Figures",
+        "",
+        *(f"![{f}](figures/{f})\n" for f in made),
+        "## Per grid point",
+        "",
+        "| learning rate | init scale | converged | rate | diverged | median final loss |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        *(
+            f"| {r['learning_rate']:g} | {r['init_scale']:g} | {r['converged']} | {r['convergence_rate']:.1%} | "
+            f"{r['diverged']} | {'-' if r['median_final_loss'] is None else format(r['median_final_loss'], '.4g')} |"
+            for r in doc["grid"]
+        ),
+        "",
+    ]
+    _write_atomic(out / "report.md", lambda f: f.write("\n".join(lines).encode()))

@@ -84,6 +84,13 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     b = (whole / "members.csv").read_text().splitlines()
     assert len(a) == 1 + 256 and a == b, "no member lost, duplicated or changed"
     assert (broken / "summary.json").read_text() == (whole / "summary.json").read_text()
+    # The figures are real PNGs, and the report shows them.
+    report = (whole / "report.md").read_text()
+    for name in ("convergence.png", "final_loss.png", "loss_curves.png"):
+        png = (whole / "figures" / name).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000, name
+        assert f"](figures/{name})" in report
+    assert "Highest convergence rate" in report
 
 
 def test_another_config_on_a_run_folder_is_refused(tmp_path, capsys):
