@@ -120,7 +120,7 @@ def seed_demo(*, learning_rate: float = 0.5, steps: int = 50, dtype="float64") -
         f"  manual vs autodiff: {'agree' if check.manual_vs_autodiff.ok else 'DISAGREE'}. {check.manual_vs_autodiff.explanation[0]}"
     )
     say(
-        f"  numerical vs autodiff: {'agree' if check.numerical_vs_autodiff.ok else 'DISAGREE'}. {check.notes[0] if check.notes else ''}"
+        f"  numerical vs autodiff: {'agree' if check.numerical_vs_autodiff.ok else 'DISAGREE'}. {next((n for n in check.notes if n.startswith('finite differences')), '')}"
     )
     say("")
 

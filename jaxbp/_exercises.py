@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._dtypes import resolve_dtype
+from ._mlp import check_sizes
 from ._tree import Params, from_augmented
 
 __all__ = ["Exercise", "random_exercise", "seed_exercise"]
@@ -61,8 +62,6 @@ def random_exercise(
 
     Deterministic for ``seed``: the same seed gives the same exercise.
     """
-    from ._mlp import check_sizes
-
     sizes = check_sizes(sizes)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer; got {seed!r}")

@@ -24,6 +24,7 @@ import dataclasses
 import itertools
 import math
 import os
+import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -110,7 +111,7 @@ class ManyResult:
         Diverged members count as not converged and are left out of the loss
         statistics (their count is reported), so one NaN never poisons a mean.
         """
-        z = _normal_quantile(0.5 + confidence / 2)
+        z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
         rows = []
         for g in range(len(self.learning_rates) * len(self.init_scales)):
             sel = self.grid_index == g
@@ -143,18 +144,6 @@ class ManyResult:
                 }
             )
         return rows
-
-
-def _normal_quantile(p: float) -> float:
-    # Acklam-free: bisection on erf is plenty for a confidence level.
-    lo, hi = -10.0, 10.0
-    for _ in range(100):
-        mid = (lo + hi) / 2
-        if 0.5 * (1 + math.erf(mid / math.sqrt(2))) < p:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
 
 
 def _wilson(k: int, n: int, z: float) -> tuple[float, float]:

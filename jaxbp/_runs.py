@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from ._many import ManyResult
+
 __all__ = ["SweepConfig", "run_sweep"]
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
@@ -419,23 +421,30 @@ def _finish(out: Path, config: SweepConfig, task) -> dict[str, Any]:
         )
     _write_atomic(out / "members.csv", lambda f: f.write(buf.getvalue().encode()))
     _write_atomic(out / "histories.npz", lambda f: np.savez(f, loss=data["history"]))
-    summary = []
-    for k in range(len(config.learning_rates) * ns):
-        sel = g == k
-        conv = int((data["converged_at"][sel] >= 0).sum())
-        ok = sel & ~data["diverged"]
-        summary.append(
-            {
-                "grid_index": k,
-                "learning_rate": float(config.learning_rates[k // ns]),
-                "init_scale": float(config.init_scales[k % ns]),
-                "members": int(sel.sum()),
-                "converged": conv,
-                "convergence_rate": conv / int(sel.sum()),
-                "diverged": int(data["diverged"][sel].sum()),
-                "median_final_loss": float(np.median(data["final_loss"][ok])) if ok.any() else None,
-            }
-        )
+    result = ManyResult(
+        learning_rate=lrs,
+        init_scale=scales,
+        seed_index=ids % config.n_inits,
+        grid_index=g,
+        final_loss=data["final_loss"],
+        accuracy=data["accuracy"],
+        converged=data["converged_at"] >= 0,
+        converged_at=data["converged_at"],
+        diverged=data["diverged"],
+        history=data["history"],
+        params=None,
+        learning_rates=np.asarray(config.learning_rates),
+        init_scales=np.asarray(config.init_scales),
+        n_inits=config.n_inits,
+        steps=config.steps,
+        record_every=config.record_every,
+        seconds=0.0,
+    )
+    # JSON has no NaN: a grid point with no finite loss gets null.
+    summary = [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in result.summary()
+    ]
     doc = {"task": config.task, "members": n, "grid": summary}
     _write_atomic(out / "summary.json", lambda f: f.write(json.dumps(doc, indent=2).encode()))
     _figures_and_report(out, config, data, g, doc)
@@ -521,7 +530,7 @@ def _figures_and_report(out: Path, config: SweepConfig, data, grid_index, doc) -
         "| ---: | ---: | ---: | ---: | ---: | ---: |",
         *(
             f"| {r['learning_rate']:g} | {r['init_scale']:g} | {r['converged']} | {r['convergence_rate']:.1%} | "
-            f"{r['diverged']} | {'-' if r['median_final_loss'] is None else format(r['median_final_loss'], '.4g')} |"
+            f"{r['diverged']} | {'-' if r['loss_median'] is None else format(r['loss_median'], '.4g')} |"
             for r in doc["grid"]
         ),
         "",

@@ -167,7 +167,7 @@ def _sweep(args) -> int:
     print(f"{doc['members']} members of task {doc['task']!r} -> {args.out}")
     print("grid point  learning rate  init scale  converged  rate    diverged  median loss")
     for row in doc["grid"]:
-        loss = "-" if row["median_final_loss"] is None else f"{row['median_final_loss']:.4g}"
+        loss = "-" if row["loss_median"] is None else f"{row['loss_median']:.4g}"
         print(
             f"{row['grid_index']:>10}  {row['learning_rate']:>13g}  {row['init_scale']:>10g}  "
             f"{row['converged']:>9}  {row['convergence_rate']:.3f}  {row['diverged']:>8}  {loss:>11}"

@@ -18,6 +18,17 @@ PARITY_X = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)],
 PARITY_Y = PARITY_X.sum(axis=1) % 2
 
 
+def start_of(i, scale):
+    """Member i's initial parameters, made directly (float64)."""
+    return jaxbp.init_mlp(
+        jax.random.fold_in(jax.random.key(3), i),
+        (3, 2, 1),
+        scheme="normal",
+        scale=scale,
+        dtype=np.float64,
+    )
+
+
 def run_many(**kw):
     args = dict(
         n_inits=6, steps=40, learning_rate=[0.5, 4.0], init_scale=[0.5, 2.0], progress=False
@@ -38,13 +49,7 @@ def test_every_member_equals_train_alone(grad):
             m["learning_rate"] == [0.5, 4.0][i // 12]
             and m["init_scale"] == [0.5, 2.0][(i // 6) % 2]
         )
-        p0 = jaxbp.init_mlp(
-            jax.random.fold_in(jax.random.key(3), i),
-            (3, 2, 1),
-            scheme="normal",
-            scale=m["init_scale"],
-            dtype=np.float64,
-        )
+        p0 = start_of(i, m["init_scale"])
         alone = jaxbp.train(p0, PARITY_X, PARITY_Y, m["learning_rate"], steps=40, grad=grad)
         for a, b in zip(
             jax.tree_util.tree_leaves(alone.params), jax.tree_util.tree_leaves(m["params"])
@@ -62,15 +67,8 @@ def test_optax_factory_members_equal_train_alone():
     )
     i = 17
     m = r.member(i)
-    p0 = jaxbp.init_mlp(
-        jax.random.fold_in(jax.random.key(3), i),
-        (3, 2, 1),
-        scheme="normal",
-        scale=m["init_scale"],
-        dtype=np.float64,
-    )
-    with jax.numpy_dtype_promotion("standard"):
-        alone = jaxbp.train(p0, PARITY_X, PARITY_Y, optax.adam(m["learning_rate"]), steps=40)
+    p0 = start_of(i, m["init_scale"])
+    alone = jaxbp.train(p0, PARITY_X, PARITY_Y, optax.adam(m["learning_rate"]), steps=40)
     np.testing.assert_allclose(m["final_loss"], alone.final_loss, rtol=1e-10)
 
 
