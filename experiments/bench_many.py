@@ -1,6 +1,6 @@
 """How fast does train_many train many networks? Network-steps per second against baselines.
 
-    python experiments/bench_many.py [--steps 1000] [--quick] [--out FILE.json]
+    python experiments/bench_many.py [--steps 1000] [--cpu-devices N] [--repeats 3] [--quick] [--out FILE.json]
 
 Seed network (3-2-1 sigmoid, 3-bit parity: 8 examples, full-batch SGD) at
 N = 1, 64, 1024, 16384, 131072 networks, and a wider one (32-64-64-1 tanh, 256
@@ -11,7 +11,10 @@ examples) at N = 1, 16, 256, 1024, all measured in this one run against:
 - numpy: the same forward/backward math in NumPy, vectorized over the N networks;
 - torch.func: ``vmap(grad(loss))`` over the N networks (PyTorch CPU), where installed.
 
-Compile time is reported apart (first call minus second). For the wide net the
+Compile time is reported apart (first call minus the best later one); every rate
+is the best of ``--repeats`` timed runs (the machine may be shared). By default the
+CPU is split into one JAX device per core (:func:`jaxbp.use_cpu_cores`), as the
+``jaxbp`` command does; ``--cpu-devices 1`` measures a single device. For the wide net the
 rate is also given in GFLOP/s against the float32 matrix multiply JAX reaches on
 this machine in the same run. Prints a table; --out also writes the rows as JSON.
 """
@@ -44,11 +47,19 @@ def wide_data(seed=0):
     return x, y
 
 
+REPEATS = 3
+
+
 def timed(fn):
     t = time.perf_counter()
     out = fn()
     jax.block_until_ready(out) if not isinstance(out, (int, float)) else None
     return time.perf_counter() - t, out
+
+
+def best(fn):
+    """The shortest of REPEATS timed calls."""
+    return min(timed(fn)[0] for _ in range(REPEATS))
 
 
 def bench_train_many(sizes, x, y, n, steps, activation, lr):
@@ -62,7 +73,7 @@ def bench_train_many(sizes, x, y, n, steps, activation, lr):
         record_every=steps,
     )
     first, _ = timed(lambda: jaxbp.train_many(jax.random.key(0), sizes, x, y, **kw).final_loss)
-    second, _ = timed(lambda: jaxbp.train_many(jax.random.key(1), sizes, x, y, **kw).final_loss)
+    second = best(lambda: jaxbp.train_many(jax.random.key(1), sizes, x, y, **kw).final_loss)
     return n * steps / second, max(0.0, first - second)
 
 
@@ -72,7 +83,7 @@ def bench_loop(sizes, x, y, n, steps, activation, lr):
     jaxbp.train(
         params[0], x, y, lr, steps=steps, activation=activation
     ).final_loss.block_until_ready()
-    t, _ = timed(
+    t = best(
         lambda: [
             jaxbp.train(p, x, y, lr, steps=steps, activation=activation).final_loss for p in params
         ][-1]
@@ -85,12 +96,15 @@ def bench_step(sizes, x, y, n, steps, activation, lr):
     step = jaxbp.make_step(lr, activation=activation)
     p = jaxbp.init_mlp(jax.random.key(0), sizes)
     s = step.init(p)
-    p, s, info = step(p, s, x, y)  # compile
-    t = time.perf_counter()
-    for _ in range(steps):
-        p, s, info = step(p, s, x, y)
-    info.loss.block_until_ready()
-    return steps / (time.perf_counter() - t)
+    p, s, _ = step(p, s, x, y)  # compile
+
+    def loop():
+        nonlocal p, s
+        for _ in range(steps):
+            p, s, info = step(p, s, x, y)
+        return info.loss
+
+    return steps / best(loop)
 
 
 def numpy_train(params, x, y, steps, lr, act):
@@ -127,9 +141,7 @@ def bench_numpy(sizes, x, y, n, steps, activation, lr):
         )
         for a, b in itertools.pairwise(sizes)
     ]
-    t = time.perf_counter()
-    numpy_train(params, x, y, steps, np.float32(lr), activation)
-    return n * steps / (time.perf_counter() - t)
+    return n * steps / best(lambda: numpy_train(params, x, y, steps, np.float32(lr), activation))
 
 
 def bench_torch(sizes, x, y, n, steps, activation, lr):
@@ -155,22 +167,39 @@ def bench_torch(sizes, x, y, n, steps, activation, lr):
         ps += [torch.randn(n, a, b) * (2 / (a + b)) ** 0.5, torch.zeros(n, b)]
     ps = tuple(ps)
     g(ps)
-    t = time.perf_counter()
-    with torch.no_grad():
-        for _ in range(steps):
-            ps = tuple(p - lr * d for p, d in zip(ps, g(ps)))
-    return n * steps / (time.perf_counter() - t)
+
+    def train():
+        qs = ps
+        with torch.no_grad():
+            for _ in range(steps):
+                qs = tuple(p - lr * d for p, d in zip(qs, g(qs)))
+        return 0
+
+    return n * steps / best(train)
 
 
 def matmul_gflops(size=1024, repeats=10):
     a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
     f = jax.jit(lambda a: a @ a)
     f(a).block_until_ready()
-    t = time.perf_counter()
-    for _ in range(repeats):
-        out = f(a)
-    out.block_until_ready()
-    return 2 * size**3 * repeats / (time.perf_counter() - t) / 1e9
+
+    def many():
+        for _ in range(repeats):
+            out = f(a)
+        return out
+
+    return 2 * size**3 * repeats / best(many) / 1e9
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def main(argv=None):
@@ -180,7 +209,16 @@ def main(argv=None):
     )
     ap.add_argument("--quick", action="store_true", help="smaller N and steps, for a smoke test")
     ap.add_argument("--out", help="also write the rows as JSON to this file")
+    ap.add_argument(
+        "--cpu-devices",
+        type=int,
+        help="JAX CPU devices to split members over (default: one per core)",
+    )
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per rate; the best is kept")
     args = ap.parse_args(argv)
+    global REPEATS
+    REPEATS = max(1, args.repeats)
+    jaxbp.use_cpu_cores(args.cpu_devices)  # before any JAX computation
     steps = 50 if args.quick else args.steps
     rows = []
 
@@ -201,9 +239,11 @@ def main(argv=None):
             f"{case:6} N={n:<7} {method:11} {rate / 1e6:9.3f} M net-steps/s{comp}{more}", flush=True
         )
 
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, JAX {jax.__version__} on {jax.devices()[0].platform}"
+    machine = (
+        f"{cpu_name()}, {os.cpu_count()} cores; JAX {jax.__version__} on "
+        f"{len(jax.devices())} {jax.devices()[0].platform} device(s)"
     )
+    print("machine:", machine)
     x, y = parity()
     seed_ns = (1, 64, 1024) if args.quick else (1, 64, 1024, 16384, 131072)
     for n in seed_ns:
@@ -249,7 +289,7 @@ def main(argv=None):
         with open(args.out, "w") as f:
             json.dump(
                 {
-                    "machine": f"{platform.machine()} x{os.cpu_count()}",
+                    "machine": machine,
                     "jax": jax.__version__,
                     "matmul_gflops": peak,
                     "rows": rows,

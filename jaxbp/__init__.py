@@ -28,7 +28,7 @@ from ._gradcheck import (
 from ._grads import autodiff_grad
 from ._losses import LOSSES, Loss
 from ._manual import manual_grad, manual_value_and_grad
-from ._many import ManyResult, initialize_distributed, train_many
+from ._many import ManyResult, initialize_distributed, train_many, use_cpu_cores
 from ._mlp import SCHEMES, Trace, bce_loss, compute_loss, forward, forward_trace, init_mlp, mse_loss
 from ._tasks import TASKS, Task, load_task
 from ._train import History, Step, StepInfo, TrainResult, make_step, sgd, sgd_update, train
@@ -89,4 +89,5 @@ __all__ = [
     "tolerance",
     "train",
     "train_many",
+    "use_cpu_cores",
 ]

@@ -28,7 +28,6 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 import jax
@@ -44,7 +43,7 @@ from ._mlp import SCHEMES, _check_key, _init_mlp, check_batch, check_sizes
 from ._train import run, sgd
 from ._tree import Params
 
-__all__ = ["ManyResult", "initialize_distributed", "train_many"]
+__all__ = ["ManyResult", "initialize_distributed", "train_many", "use_cpu_cores"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,8 +244,7 @@ _STATIC = (
 )
 
 
-@partial(jax.jit, static_argnames=_STATIC)
-def _chunk(key, ids, lrs, scales, n_blocks, x, y, *, width, mesh, **config):
+def _chunk_impl(key, ids, lrs, scales, n_blocks, x, y, *, width, mesh, **config):
     """Train one chunk of members; with a mesh, each device trains its own shard of the chunk."""
     member = _member_fn(key, x, y, **config)
     if mesh is None:
@@ -262,9 +260,31 @@ def _chunk(key, ids, lrs, scales, n_blocks, x, y, *, width, mesh, **config):
     return run_shard(ids, lrs, scales, n_blocks)
 
 
+_chunk = jax.jit(_chunk_impl, static_argnames=_STATIC)
+# XLA's CPU "YNN" fusions call a library kernel per tiny matrix product; for networks this
+# small, plain XLA loop fusions are 2-2.5x faster (docs/benchmarks.md). Other backends
+# ignore the option.
+_chunk_tiny = jax.jit(
+    _chunk_impl,
+    static_argnames=_STATIC,
+    compiler_options={"xla_cpu_experimental_ynn_fusion_type": ""},
+)
+
+
+def _work(sizes, batch: int) -> int:
+    """Multiply-adds of one forward pass over the batch."""
+    return batch * sum(a * b + b for a, b in itertools.pairwise(sizes))
+
+
+def _is_tiny(sizes, batch: int) -> bool:
+    """Compile without YNN fusions: 2.5x faster for the seed network, no slower for
+    32-64-64-1 on 256 examples (docs/benchmarks.md); the threshold sits between them."""
+    return _work(sizes, batch) <= 1 << 16
+
+
 def block_width(sizes, batch: int) -> int:
     """Members per compiled block: many tiny networks, few big ones (from the benchmarks)."""
-    work = batch * sum(a * b + b for a, b in itertools.pairwise(sizes))  # multiply-adds per forward
+    work = _work(sizes, batch)
     width = 1 << max(0, int(math.log2(max(1, (1 << 24) // max(1, work)))))
     return int(min(max(width, 8), 1 << 14))
 
@@ -301,6 +321,32 @@ def member_bytes(
 
 
 # --------------------------------------------------------------------------- devices and hosts
+
+
+def use_cpu_cores(n: int | None = None) -> int:
+    """Make ``n`` CPU devices (default: one per core) so that :func:`train_many` shards over them.
+
+    XLA runs one device's small operations on one core at a time, so on a CPU the
+    member axis trains fastest split over one device per core (1.4-2x on 2 cores;
+    docs/benchmarks.md). Results are the same bit for bit (members are computed in
+    fixed-width blocks). Call it right after import, before any JAX computation
+    (``jax_num_cpu_devices`` is read when the backend starts); the ``jaxbp`` command
+    does. Returns the number of CPU devices.
+    """
+    if n is None:
+        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive number of CPU devices; got {n!r}")
+    try:
+        jax.config.update("jax_num_cpu_devices", n)
+    except RuntimeError:  # the backend has started: fine if it has what was asked for
+        have = len(jax.devices("cpu"))
+        if have != n:
+            raise RuntimeError(
+                f"use_cpu_cores({n}) must be called before JAX's first computation: the "
+                f"CPU backend has already started with {have} device(s)"
+            ) from None
+    return n
 
 
 def initialize_distributed(
@@ -558,7 +604,9 @@ def train_many(
             ]
             if sharding is not None:
                 args = [jax.device_put(a, sharding) for a in args]
-            out = _chunk(key, *args, jnp.int32(chunk // n_dev // width), x, y, **static)
+            out = (_chunk_tiny if _is_tiny(sizes, x.shape[0]) else _chunk)(
+                key, *args, jnp.int32(chunk // n_dev // width), x, y, **static
+            )
             out = jax.device_get(out)
             if local is None:
                 local = jax.tree_util.tree_map(

@@ -149,11 +149,24 @@ def _parser() -> argparse.ArgumentParser:
         help="the run folder (resumed if it exists)",
     )
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sw.add_argument(
+        "--cpu-devices",
+        type=_positive_int,
+        metavar="N",
+        help="on a CPU, split the members over N devices (default: one per core)",
+    )
     return parser
 
 
 def _sweep(args) -> int:
+    from ._many import use_cpu_cores
     from ._runs import SweepConfig, run_sweep
+
+    try:
+        use_cpu_cores(args.cpu_devices)
+    except RuntimeError:  # called in a process whose JAX backend has already started
+        if args.cpu_devices is not None:
+            raise
 
     config = SweepConfig.from_toml(args.config)
     try:
@@ -268,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"explain": _explain, "check": _check, "exercise": _exercise, "sweep": _sweep}[
             args.command
         ](args)
-    except (ValueError, TypeError, OSError) as e:
+    except (ValueError, TypeError, OSError, RuntimeError) as e:
         print(f"jaxbp {args.command}: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -12,7 +12,7 @@ import optax
 import pytest
 
 import jaxbp
-from jaxbp._many import _chunk
+from jaxbp._many import _chunk, _chunk_tiny
 
 PARITY_X = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], np.float64)
 PARITY_Y = PARITY_X.sum(axis=1) % 2
@@ -91,6 +91,7 @@ DEVICE_SCRIPT = textwrap.dedent("""
     jax.config.update("jax_enable_x64", True)
     import numpy as np
     import jaxbp
+    jaxbp.use_cpu_cores(int(sys.argv[2]))
     x = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], np.float64)
     r = jaxbp.train_many(jax.random.key(3), (3, 2, 1), x, x.sum(axis=1) % 2, n_inits=6, steps=40,
                          learning_rate=[0.5, 4.0], init_scale=[0.5, 2.0], progress=False, chunk_size=int(sys.argv[1]))
@@ -100,13 +101,9 @@ DEVICE_SCRIPT = textwrap.dedent("""
 
 
 def run_in_subprocess(n_devices, chunk):
-    env = dict(
-        os.environ,
-        XLA_FLAGS=f"--xla_force_host_platform_device_count={n_devices}",
-        JAX_PLATFORMS="cpu",
-    )
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
     out = subprocess.run(
-        [sys.executable, "-c", DEVICE_SCRIPT, str(chunk)],
+        [sys.executable, "-c", DEVICE_SCRIPT, str(chunk), str(n_devices)],
         env=env,
         capture_output=True,
         text=True,
@@ -125,34 +122,58 @@ def test_devices_do_not_change_any_bit():
     np.testing.assert_array_equal(four["conv"], one.converged_at)
 
 
+def test_use_cpu_cores_after_the_backend_started():
+    have = len(jax.devices("cpu"))
+    assert jaxbp.use_cpu_cores(have) == have  # what is there already: fine
+    with pytest.raises(
+        RuntimeError, match=rf"before JAX's first computation.*started with {have} device"
+    ):
+        jaxbp.use_cpu_cores(have + 1)
+    with pytest.raises(ValueError, match="n must be a positive number of CPU devices; got 0"):
+        jaxbp.use_cpu_cores(0)
+
+
+def compiled_chunks():
+    return _chunk._cache_size() + _chunk_tiny._cache_size()
+
+
 def test_a_new_grid_of_the_same_shape_does_not_recompile():
-    run_many()
-    before = _chunk._cache_size()
-    r = run_many(learning_rate=[0.1, 9.0], init_scale=[0.3, 1.7])
-    assert _chunk._cache_size() == before
+    start = compiled_chunks()
+    run_many(steps=37)  # a step count no other test uses: this call compiles
+    before = compiled_chunks()
+    assert before == start + 1
+    r = run_many(steps=37, learning_rate=[0.1, 9.0], init_scale=[0.3, 1.7])
+    assert compiled_chunks() == before
     assert set(r.learning_rate) == {0.1, 9.0} and set(r.init_scale) == {
         np.float64(0.3),
         np.float64(1.7),
     }
 
 
-def test_divergence_is_flagged_and_kept_out_of_statistics():
-    r = jaxbp.train_many(
-        jax.random.key(0),
-        (3, 4, 1),
-        PARITY_X,
-        PARITY_X.sum(axis=1),
-        n_inits=8,
-        steps=30,
-        learning_rate=[0.01, 1e30],
-        loss="mse_linear",
-        progress=False,
-        keep_params=True,
-    )
+def test_divergence_is_flagged_frozen_and_kept_out_of_statistics():
+    def go(steps):
+        return jaxbp.train_many(
+            jax.random.key(0),
+            (3, 4, 1),
+            PARITY_X,
+            PARITY_X.sum(axis=1),
+            n_inits=8,
+            steps=steps,
+            learning_rate=[0.01, 1e30],
+            loss="mse_linear",
+            progress=False,
+            keep_params=True,
+        )
+
+    r, early = go(30), go(10)
     div = r.diverged.reshape(2, 8)
     assert not div[0].any() and div[1].all()
-    for leaf in jax.tree_util.tree_leaves(r.params):
-        assert np.all(np.isfinite(leaf)), "a diverged member keeps its last finite parameters"
+    assert early.diverged[8:].all()
+    # A diverged member stops updating: after 30 steps it is where it was after 10;
+    # the others went on learning.
+    for a, b in zip(jax.tree_util.tree_leaves(r.params), jax.tree_util.tree_leaves(early.params)):
+        np.testing.assert_array_equal(a[8:], b[8:])
+        assert np.all(np.isfinite(a[:8])) and not np.array_equal(a[:8], b[:8])
     rows = r.summary()
     assert (
         rows[1]["diverged"] == 8 and rows[1]["converged"] == 0 and np.isnan(rows[1]["loss_median"])
@@ -204,10 +225,10 @@ def test_summary_convergence_rate_and_wilson_interval():
     ],
 )
 def test_bad_arguments_fail_before_compiling(kw, exc, match):
-    before = _chunk._cache_size()
+    before = compiled_chunks()
     with pytest.raises(exc, match=match):
         run_many(**kw)
-    assert _chunk._cache_size() == before
+    assert compiled_chunks() == before
 
 
 def test_inconsistent_batch():
