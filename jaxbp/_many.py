@@ -37,7 +37,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ._dtypes import resolve_dtype
-from ._grads import GRAD_SOURCES, static_activation
+from ._grads import GRAD_SOURCES, _loss_and_logits, static_activation
 from ._losses import resolve_loss
 from ._mlp import SCHEMES, _check_key, _init_mlp, check_batch, check_sizes
 from ._train import run, sgd
@@ -58,6 +58,7 @@ class ManyResult:
       diverged: the loss or an update went non-finite; the member stopped there.
       history: ``(members, steps // record_every)`` losses.
       params: the final parameters, stacked on axis 0 of every leaf (when kept), else None.
+      test_loss, test_accuracy: on the held-out ``eval_x``, ``eval_y`` (when given), else None.
       learning_rates, init_scales: the grid's axes; n_inits, steps, record_every: the run's shape.
     """
 
@@ -78,6 +79,8 @@ class ManyResult:
     steps: int
     record_every: int
     seconds: float
+    test_loss: np.ndarray | None = None
+    test_accuracy: np.ndarray | None = None
 
     @property
     def n_members(self) -> int:
@@ -100,6 +103,9 @@ class ManyResult:
             )
         }
         out["history"] = self.history[i]
+        if self.test_loss is not None:
+            out["test_loss"] = self.test_loss[i].item()
+            out["test_accuracy"] = self.test_accuracy[i].item()
         if self.params is not None:
             out["params"] = jax.tree_util.tree_map(lambda a: a[i], self.params)
         return out
@@ -142,6 +148,10 @@ class ManyResult:
                     else math.nan,
                 }
             )
+            if self.test_accuracy is not None:
+                acc = self.test_accuracy[ok]
+                rows[-1]["mean_test_accuracy"] = float(acc.mean()) if acc.size else math.nan
+                rows[-1]["median_test_accuracy"] = float(np.median(acc)) if acc.size else math.nan
         return rows
 
 
@@ -161,6 +171,7 @@ def _member_fn(
     key,
     x,
     y,
+    eval_xy,
     *,
     sizes,
     scheme,
@@ -194,16 +205,26 @@ def _member_fn(
         )
         out = {
             "final_loss": r.final_loss,
-            "accuracy": jnp.mean(((r.final_logits > 0) == (y > 0.5)).astype(dtype)),
+            "accuracy": _accuracy(r.final_logits, y, dtype),
             "converged_at": r.converged_at,
             "diverged": r.diverged,
             "history": r.history.loss,
         }
+        if eval_xy is not None:
+            ex, ey = eval_xy
+            test_loss, test_logits = _loss_and_logits(r.params, ex, ey, activation, loss)
+            out["test_loss"] = test_loss
+            out["test_accuracy"] = _accuracy(test_logits, ey, dtype)
         if keep_params:
             out["params"] = r.params
         return out
 
     return member
+
+
+def _accuracy(logits, y, dtype):
+    """The fraction of examples (and output units) on the right side of 0.5."""
+    return jnp.mean(((logits > 0) == (y > 0.5)).astype(dtype))
 
 
 def _blocks(member, ids, lrs, scales, n_blocks, width):
@@ -244,9 +265,9 @@ _STATIC = (
 )
 
 
-def _chunk_impl(key, ids, lrs, scales, n_blocks, x, y, *, width, mesh, **config):
+def _chunk_impl(key, ids, lrs, scales, n_blocks, x, y, eval_xy, *, width, mesh, **config):
     """Train one chunk of members; with a mesh, each device trains its own shard of the chunk."""
-    member = _member_fn(key, x, y, **config)
+    member = _member_fn(key, x, y, eval_xy, **config)
     if mesh is None:
         return _blocks(member, ids, lrs, scales, n_blocks, width)
     spec = PartitionSpec("members")
@@ -283,10 +304,15 @@ def _is_tiny(sizes, batch: int) -> bool:
 
 
 def block_width(sizes, batch: int) -> int:
-    """Members per compiled block: many tiny networks, few big ones (from the benchmarks)."""
+    """Members per compiled block: many tiny networks, few big ones (from the benchmarks).
+
+    At most 8192: for the seed network 16384 was 12% faster on one CPU device, but it
+    leaves a second device idle (padding) until 32768 members; 8192 was within 5% of
+    the best width on two devices at 16384 and 131072 members (docs/benchmarks.md).
+    """
     work = _work(sizes, batch)
     width = 1 << max(0, int(math.log2(max(1, (1 << 24) // max(1, work)))))
-    return int(min(max(width, 8), 1 << 14))
+    return int(min(max(width, 8), 1 << 13))
 
 
 # --------------------------------------------------------------------------- sizing
@@ -424,6 +450,8 @@ def train_many(
     dtype=jnp.float32,
     progress: bool | None = None,
     members: tuple[int, int] | None = None,
+    eval_x=None,
+    eval_y=None,
 ) -> ManyResult:
     """Train ``n_inits`` networks per grid point, every learning rate x every init scale, at once.
 
@@ -451,6 +479,8 @@ def train_many(
         is a terminal.
       members: ``(start, stop)``: train only these members of the grid (for runs
         saved piece by piece); each gets the same result as in a run of all members.
+      eval_x, eval_y: a held-out set; every member's ``test_loss`` and ``test_accuracy``
+        on it are reported (training never sees it).
 
     Returns:
       :class:`ManyResult`, one row per member (grid-major), with ``summary()``.
@@ -503,6 +533,14 @@ def train_many(
         for a, b in itertools.pairwise(sizes)
     )
     x, y = check_batch(probe, x, y, spec)
+    if (eval_x is None) != (eval_y is None):
+        raise ValueError("eval_x and eval_y go together: give both or neither")
+    eval_xy = None
+    if eval_x is not None:
+        try:
+            eval_xy = check_batch(probe, eval_x, eval_y, spec)
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"eval_x, eval_y: {e}") from None
 
     n_grid = lrs.size * scales.size
     n_members = n_grid * n_inits
@@ -605,7 +643,7 @@ def train_many(
             if sharding is not None:
                 args = [jax.device_put(a, sharding) for a in args]
             out = (_chunk_tiny if _is_tiny(sizes, x.shape[0]) else _chunk)(
-                key, *args, jnp.int32(chunk // n_dev // width), x, y, **static
+                key, *args, jnp.int32(chunk // n_dev // width), x, y, eval_xy, **static
             )
             out = jax.device_get(out)
             if local is None:
@@ -644,4 +682,6 @@ def train_many(
         steps=steps,
         record_every=record_every,
         seconds=time.perf_counter() - t0,
+        test_loss=local.get("test_loss"),
+        test_accuracy=local.get("test_accuracy"),
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["convergence_heatmap", "loss_curves", "loss_histogram"]
+__all__ = ["convergence_heatmap", "decision_surfaces", "loss_curves", "loss_histogram"]
 
 
 def _pyplot():
@@ -108,5 +108,81 @@ def loss_curves(
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def decision_surfaces(
+    panels: list[dict],
+    x: np.ndarray,
+    y: np.ndarray,
+    path: Path,
+    *,
+    title: str,
+    predict,
+) -> Path:
+    """What a few members learned: the network's output sigma(o) over the input plane.
+
+    Args:
+      panels: one dict per member with ``params`` and a ``label`` (its story in a line).
+      x, y: the training set (2 or 3 features), drawn on top.
+      predict: ``predict(params, points) -> sigma(o)`` for ``points`` of shape (n, features).
+
+    Two features: the plane itself. Three: slices through the input cube at the values
+    the third input takes in the data (two at most; else its minimum and maximum),
+    each showing the examples that lie on that slice.
+    """
+    plt = _pyplot()
+    n_features = x.shape[1]
+    if n_features not in (2, 3):
+        raise ValueError(f"decision surfaces need 2 or 3 input features; got {n_features}")
+    if n_features == 3:
+        values = np.unique(x[:, 2])
+        slices = list(values) if len(values) <= 2 else [values.min(), values.max()]
+    else:
+        slices = [None]
+    lo, hi = x[:, :2].min(axis=0), x[:, :2].max(axis=0)
+    pad = 0.25 * np.maximum(hi - lo, 1.0)
+    g0 = np.linspace(lo[0] - pad[0], hi[0] + pad[0], 121)
+    g1 = np.linspace(lo[1] - pad[1], hi[1] + pad[1], 121)
+    m0, m1 = np.meshgrid(g0, g1)
+    rows, cols = len(panels), len(slices)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.6 * cols + 1.2, 3.2 * rows + 0.6), squeeze=False
+    )
+    im = None
+    for r, panel in enumerate(panels):
+        for c, v in enumerate(slices):
+            ax = axes[r, c]
+            plane = np.stack([m0.ravel(), m1.ravel()], axis=1)
+            on = np.ones(len(x), bool)
+            if v is not None:
+                plane = np.concatenate([plane, np.full((len(plane), 1), v)], axis=1)
+                on = np.isclose(x[:, 2], v)
+            z = np.asarray(predict(panel["params"], plane)).reshape(m0.shape)
+            im = ax.contourf(m0, m1, z, levels=np.linspace(0, 1, 11), cmap="RdBu_r", vmin=0, vmax=1)
+            ax.contour(m0, m1, z, levels=[0.5], colors="k", linewidths=1.2)
+            for label, marker, color in ((0, "o", "tab:blue"), (1, "s", "tab:red")):
+                sel = on & (y == label)
+                ax.scatter(
+                    x[sel, 0],
+                    x[sel, 1],
+                    marker=marker,
+                    c=color,
+                    edgecolors="k",
+                    s=40,
+                    label=f"y = {label}",
+                    zorder=3,
+                )
+            ax.set_xlabel("input 1")
+            ax.set_ylabel("input 2")
+            sub = panel["label"] + ("" if v is None else f"\ninput 3 = {v:g}")
+            ax.set_title(sub, fontsize=8)
+    axes[0, 0].legend(fontsize=7, loc="upper left", framealpha=0.8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    cax = fig.add_axes((0.91, 0.15, 0.02, 0.7))
+    fig.colorbar(im, cax=cax, label="network output sigma(o)")
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -304,6 +304,33 @@ def _meta() -> dict[str, Any]:
 
 
 FIELDS = ("final_loss", "accuracy", "converged_at", "diverged", "history")
+TEST_FIELDS = ("test_loss", "test_accuracy")
+
+
+def _fields(task) -> tuple[str, ...]:
+    return FIELDS + (TEST_FIELDS if task.x_test is not None else ())
+
+
+def _train_kwargs(config: SweepConfig, task, progress) -> dict[str, Any]:
+    """``train_many``'s keyword arguments for this sweep (all but key, sizes, x, y, members)."""
+    kw = dict(
+        n_inits=config.n_inits,
+        steps=config.steps,
+        learning_rate=np.asarray(config.learning_rates),
+        optimizer=_optimizer(config.optimizer),
+        init_scale=np.asarray(config.init_scales),
+        scheme=config.scheme,
+        activation=config.activation,
+        loss=config.loss,
+        grad=config.grad,
+        converge_loss=None if config.converge_loss < 0 else config.converge_loss,
+        record_every=config.record_every or None,
+        memory_budget=config.memory_budget or None,
+        progress=progress,
+    )
+    if task.x_test is not None:
+        kw.update(eval_x=task.x_test, eval_y=task.y_test)
+    return kw
 
 
 def run_sweep(
@@ -325,21 +352,7 @@ def run_sweep(
             f"[network] sizes starts with {config.sizes[0]} inputs but task {config.task!r} has "
             f"{task.n_features} features"
         )
-    kw = dict(
-        n_inits=config.n_inits,
-        steps=config.steps,
-        learning_rate=np.asarray(config.learning_rates),
-        optimizer=_optimizer(config.optimizer),
-        init_scale=np.asarray(config.init_scales),
-        scheme=config.scheme,
-        activation=config.activation,
-        loss=config.loss,
-        grad=config.grad,
-        converge_loss=None if config.converge_loss < 0 else config.converge_loss,
-        record_every=config.record_every or None,
-        memory_budget=config.memory_budget or None,
-        progress=progress,
-    )
+    kw = _train_kwargs(config, task, progress)
     key = jax.random.key(config.seed)
     # A tiny run validates every argument before anything is written.
     train_many(
@@ -360,7 +373,7 @@ def run_sweep(
         if path.exists():
             continue  # finished before: chunks are renamed into place only when whole
         r = train_many(key, config.sizes, task.x, task.y, members=(start, stop), **kw)
-        arrays = {f: getattr(r, f) for f in FIELDS}
+        arrays = {f: getattr(r, f) for f in _fields(task)}
         _write_atomic(path, lambda f, a=arrays: np.savez(f, **a))
     return _finish(out, config, task)
 
@@ -368,7 +381,8 @@ def run_sweep(
 def _finish(out: Path, config: SweepConfig, task) -> dict[str, Any]:
     n = config.n_members
     parts = sorted((out / "chunks").glob("members-*.npz"))
-    data = {f: [] for f in FIELDS}
+    fields = _fields(task)
+    data = {f: [] for f in fields}
     covered = 0
     for p in parts:
         start, stop = (int(v) for v in p.stem.split("-")[1:])
@@ -377,7 +391,9 @@ def _finish(out: Path, config: SweepConfig, task) -> dict[str, Any]:
                 f"{out}: chunk files do not tile the members (expected one starting at {covered})"
             )
         with np.load(p, allow_pickle=False) as z:
-            for f in FIELDS:
+            for f in fields:
+                if f not in z:
+                    raise ValueError(f"{p}: no {f!r} array (written by another version?)")
                 data[f].append(z[f])
         covered = stop
     if covered != n:
@@ -402,6 +418,7 @@ def _finish(out: Path, config: SweepConfig, task) -> dict[str, Any]:
             "converged",
             "converged_at",
             "diverged",
+            *(TEST_FIELDS if task.x_test is not None else ()),
         ]
     )
     for i in range(n):
@@ -417,6 +434,7 @@ def _finish(out: Path, config: SweepConfig, task) -> dict[str, Any]:
                 int(data["converged_at"][i] >= 0),
                 int(data["converged_at"][i]),
                 int(data["diverged"][i]),
+                *(f"{float(data[f][i]):.9g}" for f in fields[len(FIELDS) :]),
             ]
         )
     _write_atomic(out / "members.csv", lambda f: f.write(buf.getvalue().encode()))
@@ -439,6 +457,8 @@ def _finish(out: Path, config: SweepConfig, task) -> dict[str, Any]:
         steps=config.steps,
         record_every=config.record_every,
         seconds=0.0,
+        test_loss=data.get("test_loss"),
+        test_accuracy=data.get("test_accuracy"),
     )
     # JSON has no NaN: a grid point with no finite loss gets null.
     summary = [
@@ -447,11 +467,112 @@ def _finish(out: Path, config: SweepConfig, task) -> dict[str, Any]:
     ]
     doc = {"task": config.task, "members": n, "grid": summary}
     _write_atomic(out / "summary.json", lambda f: f.write(json.dumps(doc, indent=2).encode()))
-    _figures_and_report(out, config, data, g, doc)
+    _figures_and_report(out, config, task, data, g, doc)
     return doc
 
 
-def _figures_and_report(out: Path, config: SweepConfig, data, grid_index, doc) -> None:
+def pick_members(data, grid_index, n: int = 4) -> list[int]:
+    """A few members worth a picture: up to n/2 that converged, from the grid point that
+    converged most often, and as many that did not (diverged ones last), from the grid
+    point that converged most often among those with failures."""
+    conv = data["converged_at"] >= 0
+    n_grid = int(grid_index.max()) + 1
+    rate = np.array([conv[grid_index == k].mean() for k in range(n_grid)])
+    picks: list[int] = []
+    for k in np.argsort(-rate, kind="stable"):
+        ids = np.flatnonzero((grid_index == k) & conv)[: n // 2]
+        if len(ids):
+            picks += ids.tolist()
+            break
+    failed = ~conv
+    for k in np.argsort(-rate, kind="stable"):
+        sel = (grid_index == k) & failed
+        if sel.any():
+            order = np.flatnonzero(sel & ~data["diverged"]).tolist()
+            order += np.flatnonzero(sel & data["diverged"]).tolist()
+            picks += order[: n - len(picks)]
+            break
+    return picks
+
+
+def member_params(config: SweepConfig, task, members: list[int]) -> list[Any]:
+    """The final parameters of these members, trained again alone: the same bits as in the
+    sweep, because a member's result depends only on the key, its index and its grid point."""
+    import jax
+
+    from ._many import train_many
+
+    kw = _train_kwargs(config, task, False)
+    out = []
+    for m in members:
+        r = train_many(
+            jax.random.key(config.seed),
+            config.sizes,
+            task.x,
+            task.y,
+            members=(m, m + 1),
+            keep_params=True,
+            **kw,
+        )
+        out.append(r.member(0)["params"])
+    return out
+
+
+def _decision_figure(path: Path, config: SweepConfig, task, data, grid_index, name) -> bool:
+    """The decision surfaces of a few members, for tasks with 2 or 3 inputs."""
+    if task.n_features not in (2, 3):
+        return False
+    import jax
+    import jax.numpy as jnp
+
+    from ._mlp import forward
+    from ._plots import decision_surfaces
+
+    picks = pick_members(data, grid_index)
+    if not picks:
+        return False
+    ns = len(config.init_scales)
+    panels = []
+    for m, params in zip(picks, member_params(config, task, picks)):
+        k = int(grid_index[m])
+        at = int(data["converged_at"][m])
+        story = (
+            f"converged at step {at}"
+            if at >= 0
+            else "diverged"
+            if data["diverged"][m]
+            else f"not converged, accuracy {float(data['accuracy'][m]):.0%}"
+        )
+        panels.append(
+            {
+                "params": params,
+                "label": f"member {m} (lr {config.learning_rates[k // ns]:g}, "
+                f"scale {config.init_scales[k % ns]:g}): {story}, "
+                f"loss {float(data['final_loss'][m]):.3g}",
+            }
+        )
+    linear = config.loss == "mse_linear"
+
+    def predict(params, points):
+        o = forward(params, jnp.asarray(points, jnp.float32), activation=config.activation)
+        return jnp.clip(o, 0, 1) if linear else jax.nn.sigmoid(o)
+
+    decision_surfaces(
+        panels,
+        task.x,
+        task.y,
+        path,
+        title=f"{name}: what {len(panels)} members learned",
+        predict=predict,
+    )
+    return True
+
+
+def _num(v, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _figures_and_report(out: Path, config: SweepConfig, task, data, grid_index, doc) -> None:
     """PNG figures (written atomically, as everything else) and a report.md that shows them."""
     from ._plots import convergence_heatmap, loss_curves, loss_histogram
 
@@ -504,6 +625,11 @@ def _figures_and_report(out: Path, config: SweepConfig, data, grid_index, doc) -
         draw(tmp)
         os.replace(tmp, figures / fname)
         made.append(fname)
+    tmp = figures / ".decision_surfaces.tmp.png"
+    if _decision_figure(tmp, config, task, data, grid_index, name):
+        os.replace(tmp, figures / "decision_surfaces.png")
+        made.append("decision_surfaces.png")
+    test = "median_test_accuracy" in doc["grid"][0]
     best = max(doc["grid"], key=lambda r: r["convergence_rate"])
     worst = min(doc["grid"], key=lambda r: r["convergence_rate"])
     lines = [
@@ -526,11 +652,14 @@ def _figures_and_report(out: Path, config: SweepConfig, data, grid_index, doc) -
         *(f"![{f}](figures/{f})\n" for f in made),
         "## Per grid point",
         "",
-        "| learning rate | init scale | converged | rate | diverged | median final loss |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| learning rate | init scale | converged | rate (95% CI) | diverged | median final loss |"
+        + (" median test accuracy |" if test else ""),
+        "| ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if test else ""),
         *(
-            f"| {r['learning_rate']:g} | {r['init_scale']:g} | {r['converged']} | {r['convergence_rate']:.1%} | "
-            f"{r['diverged']} | {'-' if r['loss_median'] is None else format(r['loss_median'], '.4g')} |"
+            f"| {r['learning_rate']:g} | {r['init_scale']:g} | {r['converged']} | "
+            f"{r['convergence_rate']:.1%} ({r['ci_low']:.1%}-{r['ci_high']:.1%}) | "
+            f"{r['diverged']} | {_num(r['loss_median'], '.4g')} |"
+            + (f" {_num(r['median_test_accuracy'], '.1%')} |" if test else "")
             for r in doc["grid"]
         ),
         "",

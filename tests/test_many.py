@@ -238,6 +238,50 @@ def test_inconsistent_batch():
         jaxbp.train_many(jax.random.key(0), (4, 2, 1), PARITY_X, PARITY_Y, n_inits=2, steps=2)
 
 
+def test_held_out_accuracy_per_member():
+    task = jaxbp.load_task("moons", n=64, noise=0.2, seed=1)
+    rng = np.random.default_rng(5)
+    ex = rng.normal(size=(40, 2))
+    ey = (ex[:, 0] * ex[:, 1] > 0).astype(np.float64)
+    r = jaxbp.train_many(
+        jax.random.key(2),
+        (2, 5, 1),
+        task.x,
+        task.y,
+        n_inits=12,
+        steps=60,
+        learning_rate=[0.3, 3.0],
+        activation="tanh",
+        keep_params=True,
+        eval_x=ex,
+        eval_y=ey,
+        dtype=np.float64,
+        progress=False,
+    )
+    # An independent reference: the forward pass in NumPy on the kept parameters.
+    for i in range(r.n_members):
+        p = r.member(i)["params"]
+        o = np.tanh(ex @ p[0]["W"] + p[0]["b"]) @ p[1]["W"] + p[1]["b"]
+        o = o[:, 0]
+        assert round(r.test_accuracy[i] * 40) == np.sum((o > 0) == (ey > 0.5))
+        bce = np.mean(np.logaddexp(0, o) - ey * o)
+        np.testing.assert_allclose(r.test_loss[i], bce, rtol=1e-12)
+    assert len(set(r.test_accuracy.tolist())) > 1
+    rows = r.summary()
+    for row in rows:
+        sel = (r.grid_index == row["grid_index"]) & ~r.diverged
+        assert row["median_test_accuracy"] == np.median(r.test_accuracy[sel])
+    # Without a held-out set there is nothing to report.
+    assert run_many().test_accuracy is None
+
+
+def test_eval_set_errors():
+    with pytest.raises(ValueError, match="eval_x and eval_y go together"):
+        run_many(eval_x=PARITY_X)
+    with pytest.raises(ValueError, match=r"eval_x, eval_y: .*x must have shape \(batch, 3\)"):
+        run_many(eval_x=PARITY_X[:, :2], eval_y=PARITY_Y)
+
+
 def test_process_id_outside_the_process_count():
     with pytest.raises(
         ValueError, match=r"process_id must be in \[0, 2\) for num_processes=2; got 5"

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from jaxbp.cli import main
@@ -60,37 +61,68 @@ def sweep(config, out):
     )
 
 
-def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
-    config = write_config(tmp_path)
-    whole, broken = tmp_path / "whole", tmp_path / "broken"
-    p = sweep(config, broken)
-    deadline = time.time() + 120
-    chunks = broken / "chunks"
-    while time.time() < deadline and not (chunks.is_dir() and len(list(chunks.glob("*.npz"))) >= 2):
-        time.sleep(0.05)
-    p.send_signal(signal.SIGKILL)
-    p.communicate()
-    done = sorted(chunks.glob("*.npz"))
-    assert 2 <= len(done) < 8, "the kill must land partway through the 8 chunks"
-    assert not (broken / "members.csv").exists()
-    # A temporary file of the chunk being written may remain: it is never read.
-    r = sweep(config, broken)
-    _, err = r.communicate(timeout=300)
-    assert r.returncode == 0, err
-    q = sweep(config, whole)
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    """An uninterrupted run of CONFIG, the reference for the interrupted ones."""
+    tmp = tmp_path_factory.mktemp("whole")
+    out = tmp / "run"
+    q = sweep(write_config(tmp), out)
     _, err = q.communicate(timeout=300)
     assert q.returncode == 0, err
-    a = (broken / "members.csv").read_text().splitlines()
+    return out
+
+
+def interrupt_after_two_chunks(config, out, sig):
+    p = sweep(config, out)
+    deadline = time.time() + 120
+    chunks = out / "chunks"
+    while time.time() < deadline and not (chunks.is_dir() and len(list(chunks.glob("*.npz"))) >= 2):
+        time.sleep(0.05)
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=120)
+    done = sorted(chunks.glob("*.npz"))
+    assert 2 <= len(done) < 8, "the signal must land partway through the 8 chunks"
+    assert not (out / "members.csv").exists()
+    return p.returncode, err
+
+
+def resume_and_compare(config, out, whole):
+    r = sweep(config, out)
+    _, err = r.communicate(timeout=300)
+    assert r.returncode == 0, err
+    a = (out / "members.csv").read_text().splitlines()
     b = (whole / "members.csv").read_text().splitlines()
     assert len(a) == 1 + 256 and a == b, "no member lost, duplicated or changed"
-    assert (broken / "summary.json").read_text() == (whole / "summary.json").read_text()
+    assert (out / "summary.json").read_text() == (whole / "summary.json").read_text()
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, whole):
+    config = write_config(tmp_path)
+    broken = tmp_path / "broken"
+    interrupt_after_two_chunks(config, broken, signal.SIGKILL)
+    # A temporary file of the chunk being written may remain: it is never read.
+    resume_and_compare(config, broken, whole)
     # The figures are real PNGs, and the report shows them.
     report = (whole / "report.md").read_text()
-    for name in ("convergence.png", "final_loss.png", "loss_curves.png"):
+    for name in ("convergence.png", "final_loss.png", "loss_curves.png", "decision_surfaces.png"):
         png = (whole / "figures" / name).read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000, name
         assert f"](figures/{name})" in report
     assert "Highest convergence rate" in report
+
+
+def test_ctrl_c_leaves_a_resumable_folder(tmp_path, whole):
+    config = write_config(tmp_path)
+    out = tmp_path / "interrupted"
+    code, err = interrupt_after_two_chunks(config, out, signal.SIGINT)
+    assert code == 130 and "interrupted: finished chunks are kept" in err, err
+    assert "Traceback" not in err
+    # Nothing half-written: no temporary file left, every chunk file whole.
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    for p in (out / "chunks").glob("*.npz"):
+        with np.load(p, allow_pickle=False) as z:
+            assert z["final_loss"].shape[0] == 32
+    resume_and_compare(config, out, whole)
 
 
 def test_another_config_on_a_run_folder_is_refused(tmp_path, capsys):
@@ -154,3 +186,46 @@ def test_out_must_be_a_folder(tmp_path, capsys):
     assert main(["sweep", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "r")]) == 2
     assert "no such config file" in capsys.readouterr().err
     assert not Path(tmp_path / "r").exists()
+
+
+@pytest.mark.standard_promotion  # optax's adam mixes Python floats and int32 counts
+def test_a_task_with_a_test_split_reports_test_accuracy_per_member(tmp_path):
+    import csv
+
+    import jax
+    import optax
+
+    import jaxbp
+
+    config = tmp_path / "bc.toml"
+    config.write_text(
+        '[task]\nname = "breast_cancer"\n[network]\nsizes = [30, 4, 1]\n'
+        '[optimizer]\nname = "adam"\nlearning_rates = [0.01]\n[init]\nscales = [1.0]\n'
+        "[run]\nn_inits = 6\nsteps = 30\nrecord_every = 10\nchunk_members = 4\n"
+    )
+    out = tmp_path / "run"
+    assert main(["sweep", str(config), "--out", str(out), "--no-progress"]) == 0
+    with open(out / "members.csv") as f:
+        rows = list(csv.DictReader(f))
+    task = jaxbp.load_task("breast_cancer")
+    ref = jaxbp.train_many(
+        jax.random.key(0),
+        (30, 4, 1),
+        task.x,
+        task.y,
+        n_inits=6,
+        steps=30,
+        learning_rate=0.01,
+        optimizer=optax.adam,
+        record_every=10,
+        eval_x=task.x_test,
+        eval_y=task.y_test,
+        progress=False,
+    )
+    assert [float(r["test_accuracy"]) for r in rows] == [
+        float(f"{v:.9g}") for v in ref.test_accuracy
+    ]
+    assert all(0.5 < float(r["test_accuracy"]) <= 1 for r in rows)
+    assert "median test accuracy" in (out / "report.md").read_text()
+    # 30 inputs: no decision surface to draw.
+    assert not (out / "figures" / "decision_surfaces.png").exists()
