@@ -54,7 +54,14 @@ def convergence_heatmap(
     return path
 
 
-def loss_histogram(final_loss: np.ndarray, diverged: np.ndarray, path: Path, *, title: str) -> Path:
+def loss_histogram(
+    final_loss: np.ndarray,
+    diverged: np.ndarray,
+    path: Path,
+    *,
+    title: str,
+    xlabel: str = "final loss",
+) -> Path:
     """Histogram of final losses (log scale), diverged members counted apart."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4))
@@ -68,7 +75,7 @@ def loss_histogram(final_loss: np.ndarray, diverged: np.ndarray, path: Path, *, 
     )
     ax.hist(np.maximum(ok, floor), bins=bins, color="tab:blue", label=f"{ok.size} members")
     ax.set_xscale("log")
-    ax.set_xlabel("final loss (nats per example)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("members")
     n_div = int(diverged.sum())
     ax.legend(title=f"{n_div} diverged (left out)" if n_div else None)
@@ -148,7 +155,7 @@ def decision_surfaces(
     m0, m1 = np.meshgrid(g0, g1)
     rows, cols = len(panels), len(slices)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(3.6 * cols + 1.2, 3.2 * rows + 0.6), squeeze=False
+        rows, cols, figsize=(4.0 * cols + 1.2, 3.3 * rows + 0.6), squeeze=False
     )
     im = None
     for r, panel in enumerate(panels):
@@ -176,7 +183,10 @@ def decision_surfaces(
                 )
             ax.set_xlabel("input 1")
             ax.set_ylabel("input 2")
-            sub = panel["label"] + ("" if v is None else f"\ninput 3 = {v:g}")
+            first, _, rest = panel["label"].partition("\n")
+            sub = (
+                first + ("" if v is None else f"; input 3 = {v:g}") + (f"\n{rest}" if rest else "")
+            )
             ax.set_title(sub, fontsize=8)
     axes[0, 0].legend(fontsize=7, loc="upper left", framealpha=0.8)
     fig.suptitle(title, fontsize=10)

@@ -263,11 +263,13 @@ def _write_atomic(path: Path, write) -> None:
 def _prepare_folder(out: Path, config: SweepConfig) -> None:
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; expected a run folder")
-    parent = out.parent if str(out.parent) else Path(".")
+    # Missing parents are made (runs/NAME in a fresh clone); the nearest existing one
+    # must be a writable folder.
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
     if not out.exists() and not (parent.is_dir() and os.access(parent, os.W_OK)):
-        raise ValueError(
-            f"--out {out}: cannot create it (is {parent} an existing, writable folder?)"
-        )
+        raise ValueError(f"--out {out}: cannot create it ({parent} is not a writable folder)")
     if out.exists() and not os.access(out, os.W_OK):
         raise ValueError(f"--out {out} is not writable")
     text = config.to_toml()
@@ -546,8 +548,8 @@ def _decision_figure(path: Path, config: SweepConfig, task, data, grid_index, na
         panels.append(
             {
                 "params": params,
-                "label": f"member {m} (lr {config.learning_rates[k // ns]:g}, "
-                f"scale {config.init_scales[k % ns]:g}): {story}, "
+                "label": f"member {m}: lr {config.learning_rates[k // ns]:g}, "
+                f"scale {config.init_scales[k % ns]:g}\n{story}, "
                 f"loss {float(data['final_loss'][m]):.3g}",
             }
         )
@@ -566,6 +568,29 @@ def _decision_figure(path: Path, config: SweepConfig, task, data, grid_index, na
         predict=predict,
     )
     return True
+
+
+def add_report_section(out: str | os.PathLike, heading: str, markdown: str) -> None:
+    """Put a ``## heading`` section into the run folder's report.md, before the figures,
+    replacing one of the same heading (so rerunning a study rewrites, never repeats, it)."""
+    path = Path(out) / "report.md"
+    lines = path.read_text().splitlines()
+    title = f"## {heading}"
+    if title in lines:
+        i = lines.index(title)
+        j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith("## ")), len(lines))
+        del lines[i:j]
+    at = lines.index("## Figures") if "## Figures" in lines else len(lines)
+    lines[at:at] = [title, "", *markdown.strip("\n").splitlines(), ""]
+    text = "\n".join(lines) + "\n"
+    _write_atomic(path, lambda f: f.write(text.encode()))
+
+
+LOSS_UNITS = {
+    "bce": "final loss (cross-entropy, nats per example)",
+    "mse": "final loss (squared error of sigma(o), per example)",
+    "mse_linear": "final loss (squared error of o, per example)",
+}
 
 
 def _num(v, spec: str) -> str:
@@ -604,6 +629,7 @@ def _figures_and_report(out: Path, config: SweepConfig, task, data, grid_index, 
                 data["diverged"],
                 p,
                 title=f"{name}: final loss after {config.steps} steps",
+                xlabel=LOSS_UNITS[config.loss],
             ),
         ),
         (
