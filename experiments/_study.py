@@ -33,6 +33,8 @@ def main(name: str, doc: str, config: dict, quick: dict, analyse) -> int:
         for section, values in quick.items():
             cfg[section].update(values)
     sweep = SweepConfig.from_dict(cfg, where=name)
+    chunks = args.out / "chunks"
+    done_before = len(list(chunks.glob("*.npz"))) if chunks.is_dir() else 0
     t = time.perf_counter()
     try:
         summary = run_sweep(sweep, args.out, progress=False if args.no_progress else None)
@@ -44,10 +46,14 @@ def main(name: str, doc: str, config: dict, quick: dict, analyse) -> int:
         return 2
     seconds = time.perf_counter() - t
     findings = analyse(args.out, sweep, summary)
+    resumed = (
+        f" ({done_before} chunk(s) of members were already on disk and were not retrained)"
+        if done_before
+        else ""
+    )
     findings += (
         f"\n\n_{sweep.n_members:,} networks, {sweep.steps} steps each; this call took "
-        f"{seconds:.0f} s on {len(jax.devices())} {jax.default_backend()} device(s) "
-        "(less if it resumed a run)._\n"
+        f"{seconds:.0f} s on {len(jax.devices())} {jax.default_backend()} device(s){resumed}._\n"
     )
     add_report_section(args.out, "Study findings", findings)
     print(findings)

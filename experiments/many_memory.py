@@ -24,6 +24,7 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--lr", type=float, default=2.0)
     args = ap.parse_args(argv)
+    jaxbp.use_cpu_cores()  # one CPU device per core, before any JAX computation
     x = np.array([[(i >> b) & 1 for b in range(3)] for i in range(8)], np.float32)
     y = x.sum(axis=1) % 2
     t = time.perf_counter()

@@ -140,7 +140,10 @@ def analyse(out: Path, config, summary) -> str:
         f"majority vote: {vote_acc:.1%}. Median member: {q[2]:.1%}; best member: {q[4]:.1%} "
         "(picked by looking at the test set, so an optimistic figure); the member with the "
         f"lowest training loss: {acc[picked]:.1%}.",
-        f"- The ensemble beats {np.mean(acc < ens_acc):.0%} of its members, ties "
+        f"- The mean member is right on {acc.mean():.2%} of the test set, so the ensemble is "
+        f"{'better' if ens_acc > acc.mean() else 'worse'} than a member picked at random "
+        f"({ens_acc - acc.mean():+.2%} on average). "
+        f"The ensemble beats {np.mean(acc < ens_acc):.0%} of its members, ties "
         f"{np.mean(acc == ens_acc):.0%} and loses to {np.mean(acc > ens_acc):.0%}. Averaging "
         f"{sizes[-1]} members gains {ens_acc - q[2]:+.1%} over the median member; the curve "
         "against ensemble size is in `figures/ensemble.png`.",

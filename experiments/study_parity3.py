@@ -34,6 +34,11 @@ CONFIG = {
 QUICK = {"run": {"n_inits": 500, "steps": 500, "chunk_members": 5000}}
 
 
+def pct(v: float) -> str:
+    """A percentage with 3 significant digits, so that small bounds do not print as 0.00%."""
+    return f"{100 * v:.3g}%"
+
+
 def analyse(out, config, summary) -> str:
     m = members_table(out)
     grid = summary["grid"]
@@ -48,15 +53,18 @@ def analyse(out, config, summary) -> str:
     flat = failed & (np.abs(m["final_loss"] - math.log(2)) < 0.01)
     total = len(failed)
     conv_at = m["converged_at"][m["converged"] == 1]
+    kept = np.mean(m["accuracy"][m["converged"] == 1] == 1) if conv_at.size else 0.0
     lines = [
         f"- **Best cell:** learning rate {best['learning_rate']:g}, init scale {best['init_scale']:g}: "
         f"{best['converged']:,} of {best['members']:,} starts learned all 8 patterns, "
         f"{best['convergence_rate']:.1%} (95% CI {best['ci_low']:.1%}-{best['ci_high']:.1%}).",
         f"- **Worst cell:** learning rate {worst['learning_rate']:g}, init scale {worst['init_scale']:g}: "
-        f"{worst['convergence_rate']:.2%} (95% CI {worst['ci_low']:.2%}-{worst['ci_high']:.2%}).",
+        f"{pct(worst['convergence_rate'])} (95% CI {pct(worst['ci_low'])}-{pct(worst['ci_high'])}).",
         f"- **Over the whole grid** {1 - failed.mean():.1%} of {total:,} starts converged within "
         f"{config.steps} steps; those that did took a median of {np.median(conv_at):.0f} steps "
-        f"(10-90%: {np.quantile(conv_at, 0.1):.0f}-{np.quantile(conv_at, 0.9):.0f})."
+        f"(10-90%: {np.quantile(conv_at, 0.1):.0f}-{np.quantile(conv_at, 0.9):.0f}). "
+        f"Convergence is counted at the first step with all 8 right; {pct(kept)} of those "
+        "still had all 8 right after the last step (the others drifted off again)."
         if conv_at.size
         else f"- **No start converged** within {config.steps} steps anywhere on the grid.",
         "- **Init scale** (convergence rate averaged over learning rates): "
@@ -67,7 +75,7 @@ def analyse(out, config, summary) -> str:
         + ".",
         f"- **How the failures end** ({failed.sum():,} starts): "
         + ", ".join(
-            f"{k} of 8 right: {np.mean(right[failed] == k):.1%}"
+            f"{k} of 8 right: {pct(np.mean(right[failed] == k))}"
             for k in range(8, -1, -1)
             if np.any(right[failed] == k)
         )

@@ -117,7 +117,7 @@ def analyse(out: Path, config, summary) -> str:
         f"- Best cell: learning rate {best['learning_rate']:g}, init scale {best['init_scale']:g}: "
         f"{best['convergence_rate']:.1%} (95% CI {best['ci_low']:.1%}-{best['ci_high']:.1%}); "
         f"worst: learning rate {worst['learning_rate']:g}, init scale {worst['init_scale']:g}: "
-        f"{worst['convergence_rate']:.1%}.",
+        f"{100 * worst['convergence_rate']:.3g}% (95% CI up to {100 * worst['ci_high']:.3g}%).",
         "- **How the failures look** (share of failed starts): "
         + "; ".join(f"{kinds[i]}: {counts[i] / max(1, failed.sum()):.1%}" for i in order)
         + ".",

@@ -89,30 +89,45 @@ def loss_histogram(
 def loss_curves(
     history: np.ndarray,
     grid_index: np.ndarray,
-    labels: list[str],
+    learning_rates,
+    init_scales,
     record_every: int,
     path: Path,
     *,
     title: str,
+    ylabel: str = "loss",
 ) -> Path:
-    """Median loss per grid point with its 10-90% band, against training steps."""
+    """Median loss with its 10-90% band against training steps: one panel per learning
+    rate, one line per init scale (grid point ``g`` = lr index * n_scales + scale index)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    n_lr, n_s = len(learning_rates), len(init_scales)
+    cols = min(3, n_lr)
+    rows = -(-n_lr // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.2 * cols, 3.2 * rows + 0.5), squeeze=False, sharex=True, sharey=True
+    )
     steps = np.arange(history.shape[1]) * record_every
-    colors = plt.cm.viridis(np.linspace(0, 0.9, len(labels)))
-    for g, (label, color) in enumerate(zip(labels, colors)):
-        h = history[grid_index == g]
-        h = h[np.all(np.isfinite(h), axis=1)]
-        if not len(h):
-            continue
-        lo, med, hi = np.quantile(h, [0.1, 0.5, 0.9], axis=0)
-        ax.plot(steps, med, color=color, label=label)
-        ax.fill_between(steps, lo, hi, color=color, alpha=0.2)
-    ax.set_yscale("log")
-    ax.set_xlabel("training step")
-    ax.set_ylabel("loss (median, 10-90% band)")
-    ax.legend(fontsize=8, ncol=2 if len(labels) > 6 else 1)
-    ax.set_title(title)
+    colors = plt.cm.viridis(np.linspace(0, 0.85, n_s))
+    for i, lr in enumerate(learning_rates):
+        ax = axes[i // cols, i % cols]
+        for j, (scale, color) in enumerate(zip(init_scales, colors)):
+            h = history[grid_index == i * n_s + j]
+            h = h[np.all(np.isfinite(h), axis=1)]
+            if not len(h):
+                continue
+            lo, med, hi = np.quantile(h, [0.1, 0.5, 0.9], axis=0)
+            ax.plot(steps, med, color=color, label=f"init scale {scale:g}")
+            ax.fill_between(steps, lo, hi, color=color, alpha=0.12, linewidth=0)
+        ax.set_yscale("log")
+        ax.set_title(f"learning rate {lr:g}", fontsize=9)
+        if i % cols == 0:
+            ax.set_ylabel(f"{ylabel}\n(median, 10-90% band)")
+        ax.tick_params(labelbottom=True)
+        ax.set_xlabel("training step")
+    for k in range(n_lr, rows * cols):
+        axes[k // cols, k % cols].axis("off")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

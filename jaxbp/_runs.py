@@ -543,14 +543,15 @@ def _decision_figure(path: Path, config: SweepConfig, task, data, grid_index, na
             if at >= 0
             else "diverged"
             if data["diverged"][m]
-            else f"not converged, accuracy {float(data['accuracy'][m]):.0%}"
+            else "not converged"
         )
+        right = round(float(data["accuracy"][m]) * len(task.y))
         panels.append(
             {
                 "params": params,
                 "label": f"member {m}: lr {config.learning_rates[k // ns]:g}, "
-                f"scale {config.init_scales[k % ns]:g}\n{story}, "
-                f"loss {float(data['final_loss'][m]):.3g}",
+                f"scale {config.init_scales[k % ns]:g}\n{story}; at the end "
+                f"{right}/{len(task.y)} right, loss {float(data['final_loss'][m]):.3g}",
             }
         )
     linear = config.loss == "mse_linear"
@@ -637,13 +638,12 @@ def _figures_and_report(out: Path, config: SweepConfig, task, data, grid_index, 
             lambda p: loss_curves(
                 data["history"],
                 grid_index,
-                [
-                    f"lr {config.learning_rates[k // ns]:g}, scale {config.init_scales[k % ns]:g}"
-                    for k in range(len(doc["grid"]))
-                ],
+                config.learning_rates,
+                config.init_scales,
                 config.record_every or max(1, config.steps // data["history"].shape[1]),
                 p,
                 title=f"{name}: loss during training",
+                ylabel={"bce": "cross-entropy (nats)"}.get(config.loss, "squared error"),
             ),
         ),
     ):

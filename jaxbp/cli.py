@@ -178,13 +178,20 @@ def _sweep(args) -> int:
         )
         return 130
     print(f"{doc['members']} members of task {doc['task']!r} -> {args.out}")
-    print("grid point  learning rate  init scale  converged  rate    diverged  median loss")
+    test = "median_test_accuracy" in doc["grid"][0]
+    print(
+        "grid point  learning rate  init scale  converged  rate    diverged  median loss"
+        + ("  median test acc" if test else "")
+    )
     for row in doc["grid"]:
         loss = "-" if row["loss_median"] is None else f"{row['loss_median']:.4g}"
+        acc = row.get("median_test_accuracy")
         print(
             f"{row['grid_index']:>10}  {row['learning_rate']:>13g}  {row['init_scale']:>10g}  "
             f"{row['converged']:>9}  {row['convergence_rate']:.3f}  {row['diverged']:>8}  {loss:>11}"
+            + (f"  {'-' if acc is None else format(acc, '.3f'):>15}" if test else "")
         )
+    print(f"report, figures and one row per member: {args.out}/report.md, members.csv")
     return 0
 
 

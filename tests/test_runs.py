@@ -229,3 +229,25 @@ def test_a_task_with_a_test_split_reports_test_accuracy_per_member(tmp_path):
     assert "median test accuracy" in (out / "report.md").read_text()
     # 30 inputs: no decision surface to draw.
     assert not (out / "figures" / "decision_surfaces.png").exists()
+
+
+def test_cpu_devices_asked_for_too_late_is_a_clear_error(tmp_path, capsys):
+    import jax
+
+    have = len(jax.devices("cpu"))
+    out = tmp_path / "run"
+    code = main(
+        [
+            "sweep",
+            str(write_config(tmp_path, steps=20)),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--cpu-devices",
+            str(have + 1),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"use_cpu_cores({have + 1}) must be called before JAX's first computation" in err
+    assert not out.exists()

@@ -1,0 +1,78 @@
+"""The three studies in experiments/ run end to end (--quick) and report what their data say."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def study(name, out):
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "experiments" / f"study_{name}.py"),
+            "--quick",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = (out / "report.md").read_text()
+    assert report.count("## Study findings") == 1
+    return report, json.loads((out / "summary.json").read_text())
+
+
+def members(out):
+    rows = (out / "members.csv").read_text().splitlines()
+    head = rows[0].split(",")
+    return {k: np.array([float(r.split(",")[i]) for r in rows[1:]]) for i, k in enumerate(head)}
+
+
+def test_parity3_study(tmp_path):
+    out = tmp_path / "p3"
+    report, summary = study("parity3", out)
+    best = max(summary["grid"], key=lambda r: r["convergence_rate"])
+    assert f"{best['converged']:,} of {best['members']:,} starts learned all 8 patterns" in report
+    m = members(out)
+    assert (
+        f"{1 - np.mean(m['converged'] == 0):.1%} of {len(m['member']):,} starts converged" in report
+    )
+    assert "decision_surfaces.png" in report
+    # Rerunning resumes the finished folder and rewrites, never repeats, the findings.
+    report2, _ = study("parity3", out)
+
+    def without_timing(text):
+        return [line for line in text.splitlines() if "this call took" not in line]
+
+    assert without_timing(report2) == without_timing(report)
+
+
+def test_xor_study(tmp_path):
+    out = tmp_path / "xor"
+    report, _ = study("xor", out)
+    m = members(out)
+    assert f"**{np.mean(m['converged']):.1%} of {len(m['member']):,} starts converged**" in report
+    assert "Sprinkhuizen-Kuyper" in report and "How the failures look" in report
+
+
+@pytest.mark.standard_promotion
+def test_breast_cancer_study(tmp_path):
+    out = tmp_path / "bc"
+    report, _ = study("breast_cancer", out)
+    m = members(out)
+    acc = m["test_accuracy"]
+    assert f"median {np.median(acc):.1%}" in report and f"max {acc.max():.1%}" in report
+    png = (out / "figures" / "ensemble.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
