@@ -85,8 +85,9 @@ def analyse(out, config, summary) -> str:
         "- Two hidden units can solve 3-bit parity only because sigmoids are graded: two "
         "*threshold* units cannot (each of the cube's 12 edges joins patterns of opposite "
         "parity and must be cut by a hidden unit's plane; one plane cuts at most 6 edges, and "
-        "two 6-edge planes always share 2 uncut edges). The converged members above show the "
-        "sigmoid solutions; gradient descent reaches them from a minority of starts.",
+        "two 6-edge planes always share 2 uncut edges). The decision surfaces "
+        "(`figures/decision_surfaces.png`) show two such solutions; gradient descent reaches "
+        "them from a minority of starts.",
     ]
     return "\n".join(lines)
 
