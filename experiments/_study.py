@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 import jaxbp
-from jaxbp._runs import SweepConfig, add_report_section, run_sweep
+from jaxbp._runs import SweepConfig, _train_kwargs, add_report_section, run_sweep
 
 
 def main(name: str, doc: str, config: dict, quick: dict, analyse) -> int:
@@ -59,6 +59,22 @@ def main(name: str, doc: str, config: dict, quick: dict, analyse) -> int:
     print(findings)
     print(f"\nreport: {args.out / 'report.md'}")
     return 0
+
+
+def retrained(out: Path, config: SweepConfig, task) -> jaxbp.ManyResult:
+    """Every member of the sweep trained again, now with its final parameters kept.
+
+    The same bits as in the sweep (a member's result depends only on the key, its
+    index and its grid point): checked against members.csv's final losses.
+    """
+    kw = _train_kwargs(config, task, False)
+    r = jaxbp.train_many(
+        jax.random.key(config.seed), config.sizes, task.x, task.y, keep_params=True, **kw
+    )
+    written = members_table(out)["final_loss"]
+    if not np.array_equal(written, [float(f"{v:.9g}") for v in r.final_loss]):
+        raise RuntimeError(f"{out}: retrained members differ from the sweep's members.csv")
+    return r
 
 
 def members_table(out: Path) -> dict[str, np.ndarray]:

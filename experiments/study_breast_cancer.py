@@ -18,13 +18,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import jax
 import numpy as np
-from _study import main
+from _study import main, retrained
 
 import jaxbp
 from jaxbp._plots import _pyplot
-from jaxbp._runs import _train_kwargs
 
 CONFIG = {
     "task": {"name": "breast_cancer", "seed": 0},
@@ -87,13 +85,7 @@ def figure(path: Path, acc, ens_acc, sizes, curve, lo, hi, n_test):
 
 def analyse(out: Path, config, summary) -> str:
     task = jaxbp.load_task("breast_cancer", **dict(config.task_options))
-    kw = _train_kwargs(config, task, False)
-    r = jaxbp.train_many(
-        jax.random.key(config.seed), config.sizes, task.x, task.y, keep_params=True, **kw
-    )
-    with open(out / "members.csv") as f:
-        written = [line.split(",")[5] for line in f.readlines()[1:]]
-    assert written == [f"{v:.9g}" for v in r.final_loss], "retrained members differ from the sweep"
+    r = retrained(out, config, task)
     ok = ~r.diverged
     prob = probabilities(r.params, task.x_test)[ok]
     y = task.y_test

@@ -25,12 +25,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import jax
 import numpy as np
-from _study import main
+from _study import main, retrained
 
 import jaxbp
-from jaxbp._runs import _train_kwargs
 
 CONFIG = {
     "task": {"name": "xor"},
@@ -87,14 +85,7 @@ def classify(params, x, y, history, steps):
 
 def analyse(out: Path, config, summary) -> str:
     task = jaxbp.load_task("xor")
-    kw = _train_kwargs(config, task, False)
-    r = jaxbp.train_many(
-        jax.random.key(config.seed), config.sizes, task.x, task.y, keep_params=True, **kw
-    )
-    # The sweep's members, bit for bit (members.csv holds 9 significant digits).
-    with open(out / "members.csv") as f:
-        written = [line.split(",")[5] for line in f.readlines()[1:]]
-    assert written == [f"{v:.9g}" for v in r.final_loss], "retrained members differ from the sweep"
+    r = retrained(out, config, task)
     p = r.params
     params = (p[0]["W"], p[0]["b"], p[1]["W"], p[1]["b"])
     failed = ~r.converged & ~r.diverged
