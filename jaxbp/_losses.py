@@ -32,6 +32,10 @@ class Loss(NamedTuple):
     labels_in_unit_interval: bool
 
 
+def _bce_dlogit(o, y):
+    return jax.nn.sigmoid(o) - y
+
+
 @jax.custom_jvp
 def _bce(o, y):
     # -[y log z + (1 - y) log(1 - z)] with z = sigmoid(o); log(1 - z) = log_sigmoid(-o).
@@ -40,16 +44,12 @@ def _bce(o, y):
 
 @_bce.defjvp
 def _bce_jvp(primals, tangents):
-    # d/do = sigma(o) - y (one exponential; differentiating the two log_sigmoid terms
+    # d/do = sigma(o) - y, the hand-derived rule (one exponential; differentiating the two log_sigmoid terms
     # separately costs two, which was 17% of a seed-network training step), and
     # d/dy = log_sigmoid(-o) - log_sigmoid(o) = -o. Like jax.nn's own rules, the rule
     # itself is differentiable, so higher derivatives still work.
     (o, y), (do, dy) = primals, tangents
-    return _bce(o, y), (jax.nn.sigmoid(o) - y) * do - o * dy
-
-
-def _bce_dlogit(o, y):
-    return jax.nn.sigmoid(o) - y
+    return _bce(o, y), _bce_dlogit(o, y) * do - o * dy
 
 
 def _mse(o, y):

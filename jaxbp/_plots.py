@@ -24,6 +24,13 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def convergence_heatmap(
     rate: np.ndarray, learning_rates, init_scales, path: Path, *, title: str
 ) -> Path:
@@ -48,10 +55,7 @@ def convergence_heatmap(
             )
     fig.colorbar(im, ax=ax, label="converged (fraction of members)")
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def loss_histogram(
@@ -80,10 +84,7 @@ def loss_histogram(
     n_div = int(diverged.sum())
     ax.legend(title=f"{n_div} diverged (left out)" if n_div else None)
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def loss_curves(
@@ -128,10 +129,7 @@ def loss_curves(
         axes[k // cols, k % cols].axis("off")
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def decision_surfaces(
