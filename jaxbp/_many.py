@@ -312,16 +312,26 @@ def _is_tiny(sizes, batch: int) -> bool:
     return _work(sizes, batch) <= 1 << 16
 
 
+def _member_last(sizes, batch: int) -> bool:
+    """Batch members with the axis last (:func:`vmap_last`) rather than ``jax.vmap``.
+
+    Measured on 2 CPU devices (docs/benchmarks.md): 4x faster at 88 multiply-adds per
+    forward (the seed network), 1.6x at 400, 0.8x at 528 and 0.3x at 1,568, where
+    ``jax.vmap``'s batched matrix products win; the threshold sits at the crossover.
+    """
+    return _work(sizes, batch) <= 448
+
+
 def block_width(sizes, batch: int) -> int:
     """Members per compiled block: many tiny networks, few big ones (from the benchmarks).
 
-    At most 8192: for the seed network 16384 was 12% faster on one CPU device, but it
-    leaves a second device idle (padding) until 32768 members; 8192 was within 5% of
-    the best width on two devices at 16384 and 131072 members (docs/benchmarks.md).
+    At most 4096: for the seed network (members batched last) on two CPU devices,
+    widths 1024-4096 ran within 3% of each other at 16,384 members and 2048-4096 best
+    at 131,072; 8192 was 7% slower at both (docs/benchmarks.md).
     """
     work = _work(sizes, batch)
     width = 1 << max(0, int(math.log2(max(1, (1 << 24) // max(1, work)))))
-    return int(min(max(width, 8), 1 << 13))
+    return int(min(max(width, 8), 1 << 12))
 
 
 # --------------------------------------------------------------------------- sizing
@@ -625,7 +635,7 @@ def train_many(
         keep_params=keep_params,
         width=width,
         mesh=mesh,
-        last=tiny,
+        last=_member_last(sizes, x.shape[0]),
     )
     local = None  # results of this process's members, filled chunk by chunk
     show = sys.stderr.isatty() if progress is None else bool(progress)

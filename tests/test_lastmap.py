@@ -166,7 +166,8 @@ def test_train_many_member_last_equals_vmap(monkeypatch, kw):
         **kw,
     )
     last = jaxbp.train_many(jax.random.key(1), sizes, PARITY_X, PARITY_Y, **args)
-    monkeypatch.setattr(jaxbp._many, "_is_tiny", lambda *a: False)  # plain jax.vmap
+    assert jaxbp._many._member_last(sizes, len(PARITY_X))
+    monkeypatch.setattr(jaxbp._many, "_member_last", lambda *a: False)  # plain jax.vmap
     first = jaxbp.train_many(jax.random.key(1), sizes, PARITY_X, PARITY_Y, **args)
     for field in ("final_loss", "history", "test_loss"):
         np.testing.assert_allclose(getattr(last, field), getattr(first, field), rtol=1e-10)
