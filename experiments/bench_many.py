@@ -9,7 +9,9 @@ examples) at N = 1, 16, 256, 1024, all measured in this one run against:
 - loop: a Python loop over N networks, each trained by ``jaxbp.train`` (compiled once);
 - step: ``jaxbp.make_step`` called from a Python loop over steps, network by network;
 - numpy: the same forward/backward math in NumPy, vectorized over the N networks;
-- torch.func: ``vmap(grad(loss))`` over the N networks (PyTorch CPU), where installed.
+- torch.func: ``vmap(grad(loss))`` over the N networks (PyTorch CPU), where installed;
+- train_many[vmap]: ``train_many(batching="vmap")``, the same program batched by
+  ``jax.vmap`` instead of member-last (what ``"auto"`` picks for the seed network).
 
 Compile time is reported apart (first call minus the best later one); every rate
 is the best of ``--repeats`` timed runs (the machine may be shared). By default the
@@ -62,8 +64,9 @@ def best(fn):
     return min(timed(fn)[0] for _ in range(REPEATS))
 
 
-def bench_train_many(sizes, x, y, n, steps, activation, lr):
+def bench_train_many(sizes, x, y, n, steps, activation, lr, batching="auto"):
     kw = dict(
+        batching=batching,
         n_inits=n,
         steps=steps,
         learning_rate=lr,
@@ -236,7 +239,7 @@ def main(argv=None):
         comp = f"  (compile {compile_s:.2f} s)" if compile_s is not None else ""
         more = "".join(f"  {k} {v:.3g}" for k, v in (extra or {}).items())
         print(
-            f"{case:6} N={n:<7} {method:11} {rate / 1e6:9.3f} M net-steps/s{comp}{more}", flush=True
+            f"{case:6} N={n:<7} {method:16} {rate / 1e6:9.3f} M net-steps/s{comp}{more}", flush=True
         )
 
     machine = (
@@ -250,6 +253,9 @@ def main(argv=None):
         rate, comp = bench_train_many((3, 2, 1), x, y, n, steps, "sigmoid", 0.5)
         add("seed", n, "train_many", rate, comp)
     ref_n = seed_ns[-2] if args.quick else 16384
+    # The same program batched by jax.vmap (member axis first), for the ratio.
+    rate, comp = bench_train_many((3, 2, 1), x, y, ref_n, steps, "sigmoid", 0.5, "vmap")
+    add("seed", ref_n, "train_many[vmap]", rate, comp)
     loop = bench_loop((3, 2, 1), x, y, 8 if args.quick else 32, steps, "sigmoid", 0.5)
     add("seed", ref_n, "loop", loop)
     add("seed", ref_n, "step", bench_step((3, 2, 1), x, y, 1, steps, "sigmoid", 0.5))

@@ -222,6 +222,11 @@ def test_summary_convergence_rate_and_wilson_interval():
             r"optimizer must be a factory taking the learning rate",
         ),
         (dict(chunk_size=0), ValueError, r"chunk_size must be a positive integer or 'auto'"),
+        (
+            dict(batching="last"),
+            ValueError,
+            r"batching must be one of \('auto', 'vmap', 'member_last'\); got 'last'",
+        ),
     ],
 )
 def test_bad_arguments_fail_before_compiling(kw, exc, match):
