@@ -236,7 +236,7 @@ def _blocks(member, ids, lrs, scales, n_blocks, width, last):
     differently at different vector widths, so this is what makes results bit-for-bit
     reproducible. ``n_blocks`` is traced, so the loop cannot be unrolled or fused away.
     A block is ``jax.vmap(member)``, or with ``last`` the same batching with the member
-    axis kept last in every intermediate (:func:`vmap_last`: 3x faster for tiny
+    axis kept last in every intermediate (:func:`vmap_last`: 2.4x faster for tiny
     networks on CPU, docs/benchmarks.md); results come back member-first either way.
     """
     ids, lrs, scales = (a.reshape(-1, width) for a in (ids, lrs, scales))
@@ -506,7 +506,7 @@ def train_many(
         on it are reported (training never sees it).
       batching: how the single-network program is mapped over members: ``"vmap"``
         (``jax.vmap``, member axis first), ``"member_last"`` (the same transformation
-        with the member axis kept last in every intermediate, 3-4x faster for tiny
+        with the member axis kept last in every intermediate, 2.4-4x faster for tiny
         networks on CPU), or ``"auto"`` (member-last up to 448 multiply-adds per
         forward pass, where it was measured to win; see docs/benchmarks.md). The
         results agree to rounding (the sums are ordered differently).
