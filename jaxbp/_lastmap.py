@@ -53,21 +53,11 @@ def vmap_last(fun: Callable, in_batched: Sequence[bool], size: int) -> Callable:
     def mapped(*args):
         if len(args) != len(in_batched):
             raise TypeError(f"expected {len(in_batched)} arguments, got {len(args)}")
-        flat, flags = [], []
-        for a, b in zip(args, in_batched):
-            leaves = jax.tree_util.tree_leaves(a)
-            flat += leaves
-            flags += [bool(b)] * len(leaves)
-        trees = [jax.tree_util.tree_structure(a) for a in args]
-        counts = [t.num_leaves for t in trees]
+        flat, tree = jax.tree_util.tree_flatten(args)
+        flags = [bool(b) for a, b in zip(args, in_batched) for _ in jax.tree_util.tree_leaves(a)]
 
         def one(*leaves):
-            it = iter(leaves)
-            rebuilt = [
-                jax.tree_util.tree_unflatten(t, [next(it) for _ in range(c)])
-                for t, c in zip(trees, counts)
-            ]
-            return fun(*rebuilt)
+            return fun(*jax.tree_util.tree_unflatten(tree, leaves))
 
         member_avals = [
             jax.ShapeDtypeStruct(np.shape(x)[:-1] if b else np.shape(x), _dtype(x))
@@ -300,26 +290,24 @@ def _scan(eqn, ins, size):
     carry_b = _carry_batched(
         body, [b for _, b in consts], [b for _, b in carry], [b for _, b in xs], nk
     )
-    init = [_batch(x, b, size) if cb else x for (x, b), cb in zip(carry, carry_b)]
+    xs_b = [b for _, b in xs]
+
+    def as_carry(pairs):  # a carry the analysis found batched is batched from the start
+        return [_batch(v, b, size) if cb else v for (v, b), cb in zip(pairs, carry_b)]
 
     def step(c, x):
-        outs = _eval(
-            body.jaxpr, body.consts, [*consts, *zip(c, carry_b), *zip(x, [b for _, b in xs])], size
-        )
-        new_c = [_batch(v, b, size) if cb else v for (v, b), cb in zip(outs[:nk], carry_b)]
-        ys = outs[nk:]
-        return new_c, [_batch(v, b, size) for v, b in ys]
+        outs = _eval(body.jaxpr, body.consts, [*consts, *zip(c, carry_b), *zip(x, xs_b)], size)
+        return as_carry(outs[:nk]), [_batch(v, b, size) for v, b in outs[nk:]]
 
-    ys_b = [True] * (len(eqn.outvars) - nk)
     c, ys = lax.scan(
         step,
-        init,
+        as_carry(carry),
         [x for x, _ in xs],
         length=p["length"],
         reverse=p["reverse"],
         unroll=p["unroll"],
     )
-    return [*zip(c, carry_b), *zip(ys, ys_b)]
+    return [*zip(c, carry_b), *((y, True) for y in ys)]
 
 
 def _fallback(eqn, ins, size):
@@ -334,71 +322,14 @@ def _fallback(eqn, ins, size):
     return [(o, True) for o in (out if eqn.primitive.multiple_results else [out])]
 
 
-_ELEMENTWISE = [
-    "abs",
-    "acos",
-    "acosh",
-    "add",
-    "and",
-    "asin",
-    "asinh",
-    "atan",
-    "atan2",
-    "atanh",
-    "cbrt",
-    "ceil",
-    "clamp",
-    "convert_element_type",
-    "copy",
-    "cos",
-    "cosh",
-    "div",
-    "eq",
-    "erf",
-    "erf_inv",
-    "erfc",
-    "exp",
-    "exp2",
-    "expm1",
-    "floor",
-    "ge",
-    "gt",
-    "integer_pow",
-    "is_finite",
-    "le",
-    "lgamma",
-    "log",
-    "log1p",
-    "logistic",
-    "lt",
-    "max",
-    "min",
-    "mul",
-    "ne",
-    "neg",
-    "nextafter",
-    "not",
-    "or",
-    "pow",
-    "rem",
-    "round",
-    "rsqrt",
-    "select_n",
-    "shift_left",
-    "shift_right_arithmetic",
-    "shift_right_logical",
-    "sign",
-    "sin",
-    "sinh",
-    "sqrt",
-    "square",
-    "sub",
-    "tan",
-    "tanh",
-    "xor",
-    "add_jaxvals",
-    "stop_gradient",
-]
+_ELEMENTWISE = """
+    abs acos acosh add and asin asinh atan atan2 atanh cbrt ceil clamp
+    convert_element_type copy cos cosh div eq erf erf_inv erfc exp exp2 expm1
+    floor ge gt integer_pow is_finite le lgamma log log1p logistic lt max min
+    mul ne neg nextafter not or pow rem round rsqrt select_n shift_left
+    shift_right_arithmetic shift_right_logical sign sin sinh sqrt square sub tan
+    tanh xor add_jaxvals stop_gradient
+""".split()
 _RULES: dict = {getattr(P, f"{n}_p"): _elementwise for n in _ELEMENTWISE if hasattr(P, f"{n}_p")}
 _RULES.update(
     {
