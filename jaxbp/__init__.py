@@ -5,18 +5,10 @@ is pure, parameters first, configuration keyword-only.
 """
 
 from ._activations import ACTIVATIONS, Activation
-from ._derivation import (
-    DerivationReport,
-    Explanation,
-    check_derivation,
-    explain,
-    step_names,
-)
-from ._derivation import (
-    Step as DerivationStep,
-)
 from ._dtypes import Tolerance, tolerance
 from ._exercises import Exercise, seed_exercise
+from ._explain import Explanation, explain
+from ._explain import Step as DerivationStep
 from ._gradcheck import (
     GradCheck,
     GradComparison,
@@ -25,11 +17,13 @@ from ._gradcheck import (
     compare_grads,
     numerical_grad,
 )
+from ._grading import DerivationReport, check_derivation
 from ._grads import autodiff_grad
 from ._losses import LOSSES, Loss
 from ._manual import manual_grad, manual_value_and_grad
 from ._many import ManyResult, initialize_distributed, train_many, use_cpu_cores
 from ._mlp import SCHEMES, Trace, bce_loss, compute_loss, forward, forward_trace, init_mlp, mse_loss
+from ._steps import step_names
 from ._tasks import TASKS, Task, load_task
 from ._train import History, Step, StepInfo, TrainResult, make_step, sgd, sgd_update, train
 from ._tree import Grads, Layer, Params, from_augmented, layer_sizes, to_augmented

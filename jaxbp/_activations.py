@@ -3,6 +3,9 @@
 An :class:`Activation` pairs ``fn(h)`` with ``grad(h) = d fn / d h`` written by
 hand (never by ``jax.grad``), plus the two formulas in symbols, so that the
 manual chain rule and the worked solutions use the very same local derivative.
+Beside them sits the derivative as a student writes it on paper
+(:class:`StudentRule`: ``a(1 - a)`` from the activation ``a`` rather than
+``sigma(h) sigma(-h)`` from ``h``), which worked solutions and grading use.
 
 This module knows nothing of networks, training, files or the command line.
 """
@@ -15,7 +18,22 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-__all__ = ["ACTIVATIONS", "Activation", "resolve_activations"]
+__all__ = ["ACTIVATIONS", "Activation", "StudentRule", "activation_key", "resolve_activations"]
+
+
+class StudentRule(NamedTuple):
+    """The local derivative da/dh as written on paper.
+
+    ``source`` says what it is computed from: ``"a"`` (the activation, as in
+    ``a(1 - a)``) or ``"h"`` (the pre-activation); ``fn`` takes that value;
+    ``substituted(s)`` writes the rule with the number ``s`` put in.
+    """
+
+    source: str
+    formula: str
+    latex: str
+    fn: Callable[[jax.Array], jax.Array]
+    substituted: Callable[[str], str]
 
 
 class Activation(NamedTuple):
@@ -24,6 +42,7 @@ class Activation(NamedTuple):
     grad: Callable[[jax.Array], jax.Array]
     formula: str  # a = f(h)
     grad_formula: str  # da/dh
+    student: StudentRule  # da/dh on paper
 
 
 def _sigmoid_grad(h):
@@ -46,11 +65,45 @@ ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
         Activation(
-            "sigmoid", jax.nn.sigmoid, _sigmoid_grad, "1 / (1 + exp(-h))", "sigma(h) * sigma(-h)"
+            "sigmoid",
+            jax.nn.sigmoid,
+            _sigmoid_grad,
+            "1 / (1 + exp(-h))",
+            "sigma(h) * sigma(-h)",
+            StudentRule(
+                "a", "a(1 - a)", "a(1 - a)", lambda a: a * (1 - a), lambda s: f"{s}(1 - {s})"
+            ),
         ),
-        Activation("tanh", jnp.tanh, _tanh_grad, "tanh(h)", "1 - tanh(h)^2"),
-        Activation("relu", jax.nn.relu, _relu_grad, "max(h, 0)", "1 if h > 0 else 0"),
-        Activation("identity", lambda h: h, jnp.ones_like, "h", "1"),
+        Activation(
+            "tanh",
+            jnp.tanh,
+            _tanh_grad,
+            "tanh(h)",
+            "1 - tanh(h)^2",
+            StudentRule("a", "1 - a^2", "1 - a^2", lambda a: 1 - a * a, lambda s: f"1 - ({s})^2"),
+        ),
+        Activation(
+            "relu",
+            jax.nn.relu,
+            _relu_grad,
+            "max(h, 0)",
+            "1 if h > 0 else 0",
+            StudentRule(
+                "h",
+                "1 if h > 0 else 0",
+                r"\mathbb{1}[h > 0]",
+                lambda h: (h > 0).astype(h.dtype),
+                lambda s: f"[{s} > 0]",
+            ),
+        ),
+        Activation(
+            "identity",
+            lambda h: h,
+            jnp.ones_like,
+            "h",
+            "1",
+            StudentRule("h", "1", "1", jnp.ones_like, lambda s: "1"),
+        ),
     )
 }
 
@@ -81,3 +134,10 @@ def resolve_activations(activation: str | Sequence[str], n_hidden: int) -> tuple
             raise ValueError(f"unknown activation {n!r}; expected one of {sorted(ACTIVATIONS)}")
         out.append(ACTIVATIONS[n])
     return tuple(out)
+
+
+def activation_key(activation, n_hidden: int) -> str | tuple[str, ...]:
+    """Validate ``activation`` for ``n_hidden`` layers and make it hashable (a str or a
+    tuple of str), as a ``jit`` static argument must be."""
+    resolve_activations(activation, n_hidden)
+    return activation if isinstance(activation, str) else tuple(activation)

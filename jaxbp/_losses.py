@@ -10,6 +10,11 @@ or 1. Its derivative ``sigmoid(o) - y`` is the seed exercise's
 ``dL/dz * dz/do = (z - y) / (z (1 - z)) * z (1 - z)`` with the division cancelled
 on paper, so it can never divide by zero.
 
+Beside each loss sit its output steps as a student writes them on paper
+(:class:`PaperStep`: the loss, ``dL/dz`` and ``dL/do`` for a batch of ``B``
+examples, in the probability form the seed exercise uses); worked solutions
+and grading use them.
+
 This module knows nothing of networks, training, files or the command line.
 """
 
@@ -19,8 +24,23 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 
-__all__ = ["LOSSES", "Loss", "resolve_loss"]
+__all__ = ["LOSSES", "Loss", "PaperStep", "resolve_loss"]
+
+
+class PaperStep(NamedTuple):
+    """One output step of a derivation as written on paper.
+
+    ``fn(*inputs, y, B)`` computes it from the named earlier steps (``o``, ``z``,
+    ``dL/dz``), the labels ``y`` ``(batch, n_out)`` and the batch size ``B``.
+    """
+
+    inputs: tuple[str, ...]
+    formula: str
+    latex: str
+    what: str
+    fn: Callable[..., jax.Array]
 
 
 class Loss(NamedTuple):
@@ -30,6 +50,12 @@ class Loss(NamedTuple):
     formula: str
     dlogit_formula: str
     labels_in_unit_interval: bool
+    paper: dict[str, PaperStep]  # "loss", ("dL/dz",) "dL/do", in order
+
+    @property
+    def uses_probability(self) -> bool:
+        """Whether the loss is of ``z = sigma(o)`` (so a derivation has ``z`` and ``dL/dz``)."""
+        return "dL/dz" in self.paper
 
 
 def _bce_dlogit(o, y):
@@ -71,6 +97,72 @@ def _mse_linear_dlogit(o, y):
     return 2 * (o - y)
 
 
+_BCE_PAPER = {
+    "loss": PaperStep(
+        ("z",),
+        "L = -mean[y log z + (1 - y) log(1 - z)]",
+        r"L = -\frac{1}{B}\sum_b \left[y \log z + (1 - y)\log(1 - z)\right]",
+        "binary cross-entropy, mean over the batch",
+        lambda z, y, B: -jnp.sum(y * jnp.log(z) + (1 - y) * jnp.log(1 - z)) / B,
+    ),
+    "dL/dz": PaperStep(
+        ("z",),
+        "dL/dz = -[y/z - (1 - y)/(1 - z)] / B = (z - y) / (z (1 - z) B)",
+        r"\frac{\partial L}{\partial z} = -\frac{1}{B}\left[\frac{y}{z} - \frac{1-y}{1-z}\right] = \frac{z - y}{B\,z(1 - z)}",
+        "derivative of the loss with respect to the output probability",
+        # Shown as the seed writes it; training never divides by z(1 - z).
+        lambda z, y, B: (z - y) / (z * (1 - z)) / B,
+    ),
+    "dL/do": PaperStep(
+        ("z",),
+        "dL/do = dL/dz * z(1 - z) = (z - y) / B",
+        r"\frac{\partial L}{\partial o} = \frac{\partial L}{\partial z}\, z(1 - z) = \frac{z - y}{B}",
+        "output delta (the division by z(1 - z) cancels on paper)",
+        lambda z, y, B: (z - y) / B,
+    ),
+}
+
+_MSE_PAPER = {
+    "loss": PaperStep(
+        ("z",),
+        "L = mean[(z - y)^2]",
+        r"L = \frac{1}{B}\sum_b (z - y)^2",
+        "squared error of the output probability, mean over the batch",
+        lambda z, y, B: jnp.sum((z - y) ** 2) / B,
+    ),
+    "dL/dz": PaperStep(
+        ("z",),
+        "dL/dz = 2 (z - y) / B",
+        r"\frac{\partial L}{\partial z} = \frac{2 (z - y)}{B}",
+        "derivative of the loss with respect to the output probability",
+        lambda z, y, B: 2 * (z - y) / B,
+    ),
+    "dL/do": PaperStep(
+        ("dL/dz", "z"),
+        "dL/do = dL/dz * z(1 - z)",
+        r"\frac{\partial L}{\partial o} = \frac{\partial L}{\partial z}\, z(1 - z)",
+        "output delta",
+        lambda dz, z, y, B: dz * z * (1 - z),
+    ),
+}
+
+_MSE_LINEAR_PAPER = {
+    "loss": PaperStep(
+        ("o",),
+        "L = mean[(o - y)^2]",
+        r"L = \frac{1}{B}\sum_b (o - y)^2",
+        "squared error of the logit, mean over the batch",
+        lambda o, y, B: jnp.sum((o - y) ** 2) / B,
+    ),
+    "dL/do": PaperStep(
+        ("o",),
+        "dL/do = 2 (o - y) / B",
+        r"\frac{\partial L}{\partial o} = \frac{2 (o - y)}{B}",
+        "output delta",
+        lambda o, y, B: 2 * (o - y) / B,
+    ),
+}
+
 LOSSES: dict[str, Loss] = {
     loss.name: loss
     for loss in (
@@ -81,9 +173,26 @@ LOSSES: dict[str, Loss] = {
             "-[y log z + (1 - y) log(1 - z)],  z = sigma(o)",
             "z - y",
             True,
+            _BCE_PAPER,
         ),
-        Loss("mse", _mse, _mse_dlogit, "(z - y)^2,  z = sigma(o)", "2 (z - y) z (1 - z)", True),
-        Loss("mse_linear", _mse_linear, _mse_linear_dlogit, "(o - y)^2", "2 (o - y)", False),
+        Loss(
+            "mse",
+            _mse,
+            _mse_dlogit,
+            "(z - y)^2,  z = sigma(o)",
+            "2 (z - y) z (1 - z)",
+            True,
+            _MSE_PAPER,
+        ),
+        Loss(
+            "mse_linear",
+            _mse_linear,
+            _mse_linear_dlogit,
+            "(o - y)^2",
+            "2 (o - y)",
+            False,
+            _MSE_LINEAR_PAPER,
+        ),
     )
 }
 

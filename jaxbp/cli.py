@@ -196,7 +196,7 @@ def _sweep(args) -> int:
 
 
 def _explain(args) -> int:
-    from ._derivation import explain
+    from ._explain import explain
     from ._files import read_network
 
     if args.out is not None:
@@ -212,8 +212,8 @@ def _explain(args) -> int:
 
 
 def _check(args) -> int:
-    from ._derivation import check_derivation
     from ._files import read_claimed, read_network
+    from ._grading import check_derivation
 
     claimed, embedded = read_claimed(args.claimed)
     net = read_network(args.network) if (args.network or embedded is None) else embedded
@@ -228,8 +228,8 @@ def _check(args) -> int:
 
 
 def _exercise(args) -> int:
-    from ._derivation import explain
     from ._exercises import random_exercise
+    from ._explain import explain
     from ._files import NetworkSpec, dumps_network, network_to_dict
 
     if args.out is not None and args.out.exists() and not args.out.is_dir():

@@ -8,6 +8,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -388,3 +389,19 @@ def test_cli_check_bad_claims_file(tmp_path, capsys):
     assert "c.json: unknown step 'H1'" in err and "did you mean 'h1'" in err
     assert main(["check", str(tmp_path / "missing.json")]) == 2
     assert "missing.json: no such file" in capsys.readouterr().err
+
+
+def test_step_names_come_from_the_step_model_for_any_form_of_sizes():
+    # Widths as a tuple, a NumPy integer array or a parameter tree give the same names,
+    # and they are exactly the steps explain() works through.
+    ex = jaxbp.seed_exercise()
+    names = jaxbp.step_names((3, 2, 1))
+    assert jaxbp.step_names(np.array([3, 2, 1])) == names
+    assert jaxbp.step_names(ex.params) == names
+    assert names == tuple(s.name for s in jaxbp.explain(ex.params, ex.x, ex.y).steps)
+    assert len(names) == 14
+    deep = jaxbp.init_mlp(jax.random.key(0), (2, 3, 2, 1))
+    x, y = np.ones((2, 2)), np.array([0.0, 1.0])
+    for loss in ("bce", "mse", "mse_linear"):
+        sol = jaxbp.explain(deep, x, y, activation="tanh", loss=loss)
+        assert jaxbp.step_names((2, 3, 2, 1), loss=loss) == tuple(s.name for s in sol.steps)
