@@ -11,6 +11,7 @@ import numpy as np
 from ._exercises import seed_exercise
 from ._gradcheck import check_grads
 from ._mlp import compute_loss, forward_trace
+from ._text import table
 from ._train import sgd_update, train
 from ._tree import to_augmented
 
@@ -18,12 +19,8 @@ __all__ = ["seed_demo"]
 
 
 def _table(header, rows) -> list[str]:
-    rows = [[str(v) for v in row] for row in rows]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    fmt = lambda row: "  ".join(
-        v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths))
-    )
-    return [fmt(header), fmt(["-" * w for w in widths]), *map(fmt, rows)]
+    """Names left, numbers right."""
+    return table(header, rows, right=range(1, len(header)))
 
 
 def _seed_labels():

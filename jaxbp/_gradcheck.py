@@ -27,6 +27,7 @@ from ._grads import autodiff_grad
 from ._losses import resolve_loss
 from ._manual import manual_grad
 from ._mlp import _forward, _mean_loss, check_batch
+from ._text import table
 from ._tree import Grads, Params, check_params
 
 __all__ = [
@@ -227,14 +228,10 @@ class GradComparison:
             )
             for leaf in self.leaves
         ]
-        widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-        fmt = lambda row: "  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip()
         lines = [
             f"{self.candidate_name} vs {self.reference_name} "
             f"(rtol {self.tolerance.rtol:g}, atol {self.tolerance.atol:g}): {'OK' if self.ok else 'MISMATCH'}",
-            fmt(header),
-            fmt(["-" * w for w in widths]),
-            *map(fmt, rows),
+            *table(header, rows),
             *(f"  {e}" for e in self.explanation),
         ]
         return "\n".join(lines)
