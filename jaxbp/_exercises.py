@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._checks import check_positive_int, is_int
 from ._dtypes import resolve_dtype
 from ._mlp import check_sizes
 from ._tree import Params, from_augmented
@@ -63,10 +64,9 @@ def random_exercise(
     Deterministic for ``seed``: the same seed gives the same exercise.
     """
     sizes = check_sizes(sizes)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"batch must be a positive integer; got {batch!r}")
+    batch = check_positive_int(batch, "batch")
     dtype = resolve_dtype(dtype)
     keys = jax.random.split(jax.random.key(seed), len(sizes) + 1)
     mats = [

@@ -26,7 +26,7 @@ from ._dtypes import Tolerance, tolerance
 from ._grads import autodiff_grad
 from ._losses import resolve_loss
 from ._manual import manual_grad
-from ._mlp import _forward, _mean_loss, check_batch
+from ._mlp import check_batch, mean_loss, trace_forward
 from ._text import table
 from ._tree import Grads, Params, check_params
 
@@ -74,7 +74,7 @@ def _numerical_grad(params, x, y, eps, *, activation, loss):
     flat, unravel = ravel_pytree(params)
 
     def f(v):
-        return _mean_loss(_forward(unravel(v), x, activation).logits, y, spec)
+        return mean_loss(trace_forward(unravel(v), x, activation).logits, y, spec)
 
     def central(i):
         e = jnp.zeros_like(flat).at[i].set(eps)
@@ -360,9 +360,9 @@ def check_grads(
     ad = autodiff_grad(params, x, y, activation=activation, loss=loss)
     mg = manual_grad(params, x, y, activation=activation, loss=loss)
     ng = numerical_grad(params, x, y, activation=activation, loss=loss, eps=eps)
-    trace = _forward(params, x, activation)
+    trace = trace_forward(params, x, activation)
     dtype = np.dtype(params[0]["W"].dtype)
-    loss_value = abs(float(_mean_loss(trace.logits, y, spec)))
+    loss_value = abs(float(mean_loss(trace.logits, y, spec)))
     noise = 1e-16 * max(loss_value, 1.0) / eps + eps**2
     base = tolerance(dtype)
     num_tol = Tolerance(rtol=max(1e-6, base.rtol), atol=max(10 * noise, base.atol))

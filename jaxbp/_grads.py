@@ -14,16 +14,17 @@ from functools import partial
 
 import jax
 
-from ._activations import resolve_activations
+from ._activations import activation_key
 from ._losses import resolve_loss
-from ._manual import backward
-from ._mlp import _forward, _mean_loss, check_batch
+from ._manual import backward, manual_value_and_grad_unchecked
+from ._mlp import check_batch, mean_loss, trace_forward
 from ._tree import Grads, Params, check_params
 
 __all__ = [
     "GRAD_SOURCES",
     "autodiff_grad",
-    "static_activation",
+    "check_grad_source",
+    "loss_and_logits",
     "value_and_grad_aux_fn",
     "value_and_grad_fn",
 ]
@@ -31,24 +32,20 @@ __all__ = [
 GRAD_SOURCES = ("autodiff", "manual")
 
 
-def static_activation(activation, n_hidden: int):
-    """Validate ``activation`` and make it hashable (a str or a tuple), for use as a jit static."""
-    resolve_activations(activation, n_hidden)
-    return activation if isinstance(activation, str) else tuple(activation)
+def check_grad_source(grad) -> str:
+    """``grad`` if it names a gradient source (:data:`GRAD_SOURCES`), else a ValueError."""
+    if not isinstance(grad, str) or grad not in GRAD_SOURCES:
+        raise ValueError(f"grad must be one of {GRAD_SOURCES}; got {grad!r}")
+    return grad
 
 
 def _loss(params, x, y, activation, loss):
-    return _mean_loss(_forward(params, x, activation).logits, y, resolve_loss(loss))
+    return mean_loss(trace_forward(params, x, activation).logits, y, resolve_loss(loss))
 
 
-def _manual_value_and_grad(params, x, y, activation, loss):
-    b = backward(params, x, y, activation=activation, loss=loss)
-    return b.loss, b.grads
-
-
-def _loss_and_logits(params, x, y, activation, loss):
-    o = _forward(params, x, activation).logits
-    return _mean_loss(o, y, resolve_loss(loss)), o
+def loss_and_logits(params, x, y, activation, loss):
+    o = trace_forward(params, x, activation).logits
+    return mean_loss(o, y, resolve_loss(loss)), o
 
 
 def _manual_value_and_grad_aux(params, x, y, activation, loss):
@@ -58,20 +55,16 @@ def _manual_value_and_grad_aux(params, x, y, activation, loss):
 
 def value_and_grad_aux_fn(grad: str) -> Callable:
     """``f(params, x, y, activation, loss) -> ((loss, logits), grads)``: the logits come free."""
-    if grad == "autodiff":
-        return jax.value_and_grad(_loss_and_logits, has_aux=True)
-    if grad == "manual":
-        return _manual_value_and_grad_aux
-    raise ValueError(f"grad must be one of {GRAD_SOURCES}; got {grad!r}")
+    if check_grad_source(grad) == "autodiff":
+        return jax.value_and_grad(loss_and_logits, has_aux=True)
+    return _manual_value_and_grad_aux
 
 
 def value_and_grad_fn(grad: str) -> Callable:
     """``f(params, x, y, activation, loss) -> (loss, grads)`` for ``grad`` in :data:`GRAD_SOURCES`."""
-    if grad == "autodiff":
+    if check_grad_source(grad) == "autodiff":
         return jax.value_and_grad(_loss)
-    if grad == "manual":
-        return _manual_value_and_grad
-    raise ValueError(f"grad must be one of {GRAD_SOURCES}; got {grad!r}")
+    return manual_value_and_grad_unchecked
 
 
 @partial(jax.jit, static_argnames=("activation", "loss"))
@@ -99,4 +92,4 @@ def autodiff_grad(params: Params, x, y, *, activation="sigmoid", loss: str = "bc
     """
     params = check_params(params)
     x, y = check_batch(params, x, y, resolve_loss(loss))
-    return _autodiff_grad(params, x, y, static_activation(activation, len(params) - 1), loss)
+    return _autodiff_grad(params, x, y, activation_key(activation, len(params) - 1), loss)

@@ -19,18 +19,23 @@ This module knows nothing of training, files, plots or the command line.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from ._activations import resolve_activations
+from ._activations import activation_key, resolve_activations
 from ._losses import resolve_loss
-from ._mlp import Trace, _forward, _mean_loss, check_batch
+from ._mlp import Trace, check_batch, mean_loss, trace_forward
 from ._tree import Grads, Params, check_params
 
-__all__ = ["Backward", "backward", "manual_grad", "manual_value_and_grad"]
+__all__ = [
+    "Backward",
+    "backward",
+    "manual_grad",
+    "manual_value_and_grad",
+    "manual_value_and_grad_unchecked",
+]
 
 
 class Backward(NamedTuple):
@@ -52,7 +57,7 @@ def backward(params: Params, x: jax.Array, y: jax.Array, *, activation, loss) ->
     """The forward pass, then the chain rule backwards; ``x``, ``y`` already validated (2-D)."""
     acts = resolve_activations(activation, len(params) - 1)
     spec = resolve_loss(loss)
-    trace = _forward(params, x, activation)
+    trace = trace_forward(params, x, activation)
     o = trace.logits
     batch = o.shape[0]
     delta = spec.dlogit(o, y) / batch
@@ -67,7 +72,7 @@ def backward(params: Params, x: jax.Array, y: jax.Array, *, activation, loss) ->
             delta = da[-1] * acts[l - 1].grad(trace.h[l - 1])
             dh.append(delta)
     return Backward(
-        loss=_mean_loss(o, y, spec),
+        loss=mean_loss(o, y, spec),
         trace=trace,
         dh=tuple(reversed(dh)),
         da=tuple(reversed(da)),
@@ -81,15 +86,19 @@ def manual_value_and_grad(
     """``(loss, gradient)`` from one forward and one hand-written backward pass."""
     params = check_params(params)
     x, y = check_batch(params, x, y, resolve_loss(loss))
-    resolve_activations(activation, len(params) - 1)
-    activation = activation if isinstance(activation, str) else tuple(activation)
+    activation = activation_key(activation, len(params) - 1)
     return _manual_value_and_grad(params, x, y, activation, loss)
 
 
-@partial(jax.jit, static_argnames=("activation", "loss"))
-def _manual_value_and_grad(params, x, y, activation, loss):
+def manual_value_and_grad_unchecked(params, x, y, activation, loss):
+    """``(loss, grads)`` by the chain rule, for validated 2-D ``x``, ``y`` (inside ``jit``)."""
     b = backward(params, x, y, activation=activation, loss=loss)
     return b.loss, b.grads
+
+
+_manual_value_and_grad = jax.jit(
+    manual_value_and_grad_unchecked, static_argnames=("activation", "loss")
+)
 
 
 def manual_grad(params: Params, x, y, *, activation="sigmoid", loss: str = "bce") -> Grads:

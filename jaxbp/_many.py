@@ -4,7 +4,7 @@ Members form one flat axis, grid-major: member ``m`` belongs to grid point
 ``g = m // n_inits`` (learning rate ``lr[g // n_scales]``, init scale
 ``scale[g % n_scales]``) and has seed index ``m % n_inits``. Its initial
 parameters are ``init_mlp(jax.random.fold_in(key, m), sizes, scale=..., ...)``
-and its training is exactly :func:`jaxbp._train.run`, the program ``train``
+and its training is exactly :func:`jaxbp._train.train_program`, the program ``train``
 compiles for one network, mapped over members with ``jax.vmap``. So a member's
 result depends only on ``(key, m, its hyperparameters)``: not on the chunk size,
 the number of devices or the number of hosts.
@@ -36,12 +36,13 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from ._activations import activation_key
 from ._dtypes import resolve_dtype
-from ._grads import GRAD_SOURCES, _loss_and_logits, static_activation
+from ._grads import check_grad_source, loss_and_logits
 from ._lastmap import vmap_last
 from ._losses import resolve_loss
-from ._mlp import SCHEMES, _check_key, _init_mlp, check_batch, check_sizes
-from ._train import run, sgd
+from ._mlp import SCHEMES, check_batch, check_key, check_sizes, init_params
+from ._train import sgd, train_program
 from ._tree import Params
 
 __all__ = ["ManyResult", "initialize_distributed", "train_many", "use_cpu_cores"]
@@ -186,13 +187,13 @@ def _member_fn(
     converge_loss,
     keep_params,
 ):
-    """The single-network program for member ``m``: init from ``fold_in(key, m)``, then ``run``."""
+    """The single-network program for member ``m``: init from ``fold_in(key, m)``, then ``train_program``."""
 
     def member(m, lr, scale):
-        params = _init_mlp(
+        params = init_params(
             jax.random.fold_in(key, m), scale, sizes=sizes, scheme=scheme, dtype=dtype
         )
-        r = run(
+        r = train_program(
             params,
             x,
             y,
@@ -213,7 +214,7 @@ def _member_fn(
         }
         if eval_xy is not None:
             ex, ey = eval_xy
-            test_loss, test_logits = _loss_and_logits(r.params, ex, ey, activation, loss)
+            test_loss, test_logits = loss_and_logits(r.params, ex, ey, activation, loss)
             out["test_loss"] = test_loss
             out["test_accuracy"] = _accuracy(test_logits, ey, dtype)
         if keep_params:
@@ -515,7 +516,7 @@ def train_many(
       :class:`ManyResult`, one row per member (grid-major), with ``summary()``.
     """
     t0 = time.perf_counter()
-    key = _check_key(key)
+    key = check_key(key)
     sizes = check_sizes(sizes)
     dtype = resolve_dtype(dtype)
     for name, v in (("n_inits", n_inits), ("steps", steps)):
@@ -524,9 +525,8 @@ def train_many(
     if scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}; expected one of {sorted(SCHEMES)}")
     spec = resolve_loss(loss)
-    if grad not in GRAD_SOURCES:
-        raise ValueError(f"grad must be one of {GRAD_SOURCES}; got {grad!r}")
-    activation = static_activation(activation, len(sizes) - 2)
+    check_grad_source(grad)
+    activation = activation_key(activation, len(sizes) - 2)
     if batching not in BATCHINGS:
         raise ValueError(f"batching must be one of {BATCHINGS}; got {batching!r}")
     lrs = _grid(learning_rate, "learning_rate")

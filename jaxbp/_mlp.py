@@ -48,7 +48,7 @@ SCHEMES = {
 }
 
 
-def _check_key(key):
+def check_key(key):
     if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         if key.shape != ():
             raise ValueError(f"key must be a single PRNG key; got a key array of shape {key.shape}")
@@ -113,7 +113,7 @@ def init_mlp(
     >>> [(layer["W"].shape, layer["b"].shape) for layer in params]
     [((3, 2), (2,)), ((2, 1), (1,))]
     """
-    key = _check_key(key)
+    key = check_key(key)
     sizes = check_sizes(sizes)
     if scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}; expected one of {sorted(SCHEMES)}")
@@ -122,11 +122,13 @@ def init_mlp(
         s = np.asarray(scale)
         if s.shape != () or not np.isfinite(s) or s <= 0:
             raise ValueError(f"scale must be a positive finite number; got {scale!r}")
-    return _init_mlp(key, jnp.asarray(scale, dtype=dtype), sizes=sizes, scheme=scheme, dtype=dtype)
+    return init_params(
+        key, jnp.asarray(scale, dtype=dtype), sizes=sizes, scheme=scheme, dtype=dtype
+    )
 
 
 @partial(jax.jit, static_argnames=("sizes", "scheme", "dtype"))
-def _init_mlp(key, scale, *, sizes, scheme, dtype) -> Params:
+def init_params(key, scale, *, sizes, scheme, dtype) -> Params:
     dist, spread, random_bias = SCHEMES[scheme]
     draw = {
         "normal": lambda k, shape: jax.random.normal(k, shape, dtype),
@@ -231,7 +233,7 @@ def check_batch(params: Params, x, y, loss: Loss | str) -> tuple[jax.Array, jax.
     return x, y
 
 
-def _forward(params: Params, x: jax.Array, activation) -> Trace:
+def trace_forward(params: Params, x: jax.Array, activation) -> Trace:
     acts = resolve_activations(activation, len(params) - 1)
     h, a = [], []
     inp = x
@@ -256,7 +258,7 @@ def forward_trace(params: Params, x, *, activation="sigmoid") -> Trace:
       (hidden activations), each of shape ``(batch, width)``.
     """
     params = check_params(params)
-    return _forward(params, _check_x(params, x), activation)
+    return trace_forward(params, _check_x(params, x), activation)
 
 
 def forward(params: Params, x, *, activation="sigmoid") -> jax.Array:
@@ -280,7 +282,7 @@ def forward(params: Params, x, *, activation="sigmoid") -> jax.Array:
     return o[:, 0] if o.shape[1] == 1 else o
 
 
-def _mean_loss(o: jax.Array, y: jax.Array, loss: Loss) -> jax.Array:
+def mean_loss(o: jax.Array, y: jax.Array, loss: Loss) -> jax.Array:
     # Sum over output units, mean over the examples of the batch.
     return jnp.sum(loss.value(o, y)) / o.shape[0]
 
@@ -294,7 +296,7 @@ def compute_loss(params: Params, x, y, *, activation="sigmoid", loss: str = "bce
     params = check_params(params)
     spec = resolve_loss(loss)
     x, y = check_batch(params, x, y, spec)
-    return _mean_loss(_forward(params, x, activation).logits, y, spec)
+    return mean_loss(trace_forward(params, x, activation).logits, y, spec)
 
 
 def bce_loss(params: Params, x, y, *, activation="sigmoid") -> jax.Array:

@@ -21,6 +21,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._checks import is_int
+
 __all__ = ["TASKS", "Task", "load_task"]
 
 
@@ -48,7 +50,7 @@ def _xor() -> Task:
 
 
 def _parity(bits: int = 3) -> Task:
-    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 16:
+    if not is_int(bits) or not 1 <= bits <= 16:
         raise ValueError(f"parity bits must be an integer from 1 to 16; got {bits!r}")
     x = np.array(
         [[(i >> b) & 1 for b in range(bits - 1, -1, -1)] for i in range(2**bits)], np.float64
@@ -57,7 +59,7 @@ def _parity(bits: int = 3) -> Task:
 
 
 def _check_n(n, noise):
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+    if not is_int(n) or n < 2:
         raise ValueError(f"n must be an integer >= 2; got {n!r}")
     if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite number >= 0; got {noise!r}")

@@ -19,13 +19,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._grads import (
-    GRAD_SOURCES,
-    _loss_and_logits,
-    static_activation,
-    value_and_grad_aux_fn,
-    value_and_grad_fn,
-)
+from ._activations import activation_key
+from ._checks import check_positive_int
+from ._grads import check_grad_source, loss_and_logits, value_and_grad_aux_fn, value_and_grad_fn
 from ._losses import resolve_loss
 from ._mlp import check_batch
 from ._tree import Grads, Params, check_params, is_concrete, tree_norm
@@ -36,10 +32,10 @@ __all__ = [
     "StepInfo",
     "TrainResult",
     "make_step",
-    "run",
     "sgd",
     "sgd_update",
     "train",
+    "train_program",
 ]
 
 
@@ -111,11 +107,6 @@ def _as_optimizer(optimizer, argname="optimizer") -> optax.GradientTransformatio
     )
 
 
-def _check_grad_source(grad):
-    if grad not in GRAD_SOURCES:
-        raise ValueError(f"grad must be one of {GRAD_SOURCES}; got {grad!r}")
-
-
 class StepInfo(NamedTuple):
     """What one step saw: the loss at the parameters before the update, and ``||dL/dw||``."""
 
@@ -167,7 +158,7 @@ class Step:
 
     def __call__(self, params: Params, opt_state, x, y):
         params = check_params(params)
-        activation = static_activation(self.activation, len(params) - 1)
+        activation = activation_key(self.activation, len(params) - 1)
         seen_x, seen_y, checked = self._checked
         if x is seen_x and y is seen_y:
             x, y = checked  # values are checked once per (x, y), not on every step of a loop
@@ -206,7 +197,7 @@ def make_step(
     """
     optimizer = _as_optimizer(optimizer)
     resolve_loss(loss)
-    _check_grad_source(grad)
+    check_grad_source(grad)
     return Step(optimizer, activation=activation, loss=loss, grad=grad)
 
 
@@ -250,7 +241,7 @@ def _criterion(value, logits, y, loss, converge_loss):
     return jnp.all((logits > 0) == (y > 0.5))
 
 
-def run(
+def train_program(
     params, x, y, optimizer, *, steps, record_every=1, activation, loss, grad, converge_loss=None
 ) -> TrainResult:
     """One network, ``steps`` full-batch updates, as ``lax.scan`` (call it inside ``jit``; ``vmap`` it).
@@ -281,7 +272,7 @@ def run(
         return (params, opt_state, diverged, conv_at), tree_norm(grads)
 
     def block(carry, k):
-        value, _ = _loss_and_logits(carry[0], x, y, activation, loss)
+        value, _ = loss_and_logits(carry[0], x, y, activation, loss)
         if converge_loss is not None:  # a loss criterion is checked at record points
             params, opt_state, diverged, conv_at = carry
             hit = (value < converge_loss) & ~diverged
@@ -298,7 +289,7 @@ def run(
     (params, opt_state, diverged, conv_at), (values, norms) = jax.lax.scan(
         block, init, jnp.arange(steps // record_every, dtype=jnp.int32)
     )
-    final_loss, final_logits = _loss_and_logits(params, x, y, activation, loss)
+    final_loss, final_logits = loss_and_logits(params, x, y, activation, loss)
     hit = _criterion(final_loss, final_logits, y, loss, converge_loss) & ~diverged
     conv_at = jnp.where((conv_at < 0) & hit, jnp.int32(steps), conv_at)
     diverged = diverged | ~jnp.isfinite(final_loss)
@@ -309,7 +300,7 @@ def run(
 
 @partial(jax.jit, static_argnames=("make_optimizer", "steps", "activation", "loss", "grad"))
 def _train(params, x, y, hyper, *, make_optimizer: Callable, steps, activation, loss, grad):
-    return run(
+    return train_program(
         params,
         x,
         y,
@@ -367,12 +358,11 @@ def train(
     True
     """
     params = check_params(params)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer; got {steps!r}")
+    steps = check_positive_int(steps, "steps")
     spec = resolve_loss(loss)
-    _check_grad_source(grad)
+    check_grad_source(grad)
     x, y = check_batch(params, x, y, spec)
-    activation = static_activation(activation, len(params) - 1)
+    activation = activation_key(activation, len(params) - 1)
     if isinstance(optimizer, (int, float)) and not isinstance(optimizer, bool):
         _check_learning_rate(optimizer, "optimizer")
         make_optimizer, hyper = sgd, jnp.asarray(optimizer, params[0]["W"].dtype)
