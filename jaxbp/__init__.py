@@ -5,6 +5,7 @@ is pure, parameters first, configuration keyword-only.
 """
 
 from ._activations import ACTIVATIONS, Activation
+from ._devices import initialize_distributed, use_cpu_cores
 from ._dtypes import Tolerance, tolerance
 from ._exercises import Exercise, seed_exercise
 from ._explain import Explanation, explain
@@ -21,8 +22,9 @@ from ._grading import DerivationReport, check_derivation
 from ._grads import autodiff_grad
 from ._losses import LOSSES, Loss
 from ._manual import manual_grad, manual_value_and_grad
-from ._many import ManyResult, initialize_distributed, train_many, use_cpu_cores
+from ._many import train_many
 from ._mlp import SCHEMES, Trace, bce_loss, compute_loss, forward, forward_trace, init_mlp, mse_loss
+from ._result import ManyResult
 from ._steps import step_names
 from ._tasks import TASKS, Task, load_task
 from ._train import History, Step, StepInfo, TrainResult, make_step, sgd, sgd_update, train

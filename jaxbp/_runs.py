@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ._many import ManyResult
+from ._result import ManyResult
 
 __all__ = ["SweepConfig", "run_sweep"]
 

@@ -159,7 +159,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _sweep(args) -> int:
-    from ._many import use_cpu_cores
+    from ._devices import use_cpu_cores
     from ._runs import SweepConfig, run_sweep
 
     try:

@@ -8,6 +8,7 @@ import pytest
 
 import jaxbp
 from jaxbp._lastmap import vmap_last
+from jaxbp._program import choose_member_last
 
 N = 5
 RNG = np.random.default_rng(0)
@@ -165,7 +166,7 @@ def test_train_many_member_last_equals_vmap(kw):
         eval_y=PARITY_Y[:5],
         **kw,
     )
-    assert jaxbp._many._member_last(sizes, len(PARITY_X))  # what "auto" picks here
+    assert choose_member_last("auto", sizes, len(PARITY_X), "cpu")  # what "auto" picks here
     last = jaxbp.train_many(jax.random.key(1), sizes, PARITY_X, PARITY_Y, **args)
     first = jaxbp.train_many(jax.random.key(1), sizes, PARITY_X, PARITY_Y, batching="vmap", **args)
     for field in ("final_loss", "history", "test_loss"):

@@ -12,7 +12,7 @@ import optax
 import pytest
 
 import jaxbp
-from jaxbp._many import _chunk, _chunk_tiny
+from jaxbp._program import train_chunk, train_chunk_no_ynn
 
 PARITY_X = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], np.float64)
 PARITY_Y = PARITY_X.sum(axis=1) % 2
@@ -134,7 +134,7 @@ def test_use_cpu_cores_after_the_backend_started():
 
 
 def compiled_chunks():
-    return _chunk._cache_size() + _chunk_tiny._cache_size()
+    return train_chunk._cache_size() + train_chunk_no_ynn._cache_size()
 
 
 def test_a_new_grid_of_the_same_shape_does_not_recompile():

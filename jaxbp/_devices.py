@@ -1,0 +1,117 @@
+"""Devices and hosts for many networks: CPU cores as devices, several processes, memory.
+
+:func:`use_cpu_cores` makes one CPU device per core so that members shard over
+them; :func:`initialize_distributed` joins a multi-process run; the rest sizes
+chunks to the memory a device has.
+
+This module knows nothing of networks' maths, files, plots or the command line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import jax
+import numpy as np
+
+from ._checks import check_positive_int
+
+__all__ = [
+    "available_memory",
+    "gather_processes",
+    "initialize_distributed",
+    "member_bytes",
+    "use_cpu_cores",
+]
+
+
+def use_cpu_cores(n: int | None = None) -> int:
+    """Make ``n`` CPU devices (default: one per core) so that :func:`train_many` shards over them.
+
+    XLA runs one device's small operations on one core at a time, so on a CPU the
+    member axis trains fastest split over one device per core (1.4-2x on 2 cores;
+    docs/benchmarks.md). Results are the same bit for bit (members are computed in
+    fixed-width blocks). Call it right after import, before any JAX computation
+    (``jax_num_cpu_devices`` is read when the backend starts); the ``jaxbp`` command
+    does. Returns the number of CPU devices.
+    """
+    if n is None:
+        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    n = check_positive_int(n, "n", what="a positive number of CPU devices")
+    try:
+        jax.config.update("jax_num_cpu_devices", n)
+    except RuntimeError:  # the backend has started: fine if it has what was asked for
+        have = len(jax.devices("cpu"))
+        if have != n:
+            raise RuntimeError(
+                f"use_cpu_cores({n}) must be called before JAX's first computation: the "
+                f"CPU backend has already started with {have} device(s)"
+            ) from None
+    return n
+
+
+def initialize_distributed(
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+) -> None:
+    """Join a multi-process run (``jax.distributed.initialize``) before calling :func:`train_many`.
+
+    Arguments left out are read from ``JAXBP_COORDINATOR``, ``JAXBP_NUM_PROCESSES`` and
+    ``JAXBP_PROCESS_ID``, and otherwise left to JAX's own detection (SLURM, TPU pods, ...).
+    """
+    env = os.environ
+    coordinator_address = coordinator_address or env.get("JAXBP_COORDINATOR")
+    if num_processes is None and "JAXBP_NUM_PROCESSES" in env:
+        num_processes = int(env["JAXBP_NUM_PROCESSES"])
+    if process_id is None and "JAXBP_PROCESS_ID" in env:
+        process_id = int(env["JAXBP_PROCESS_ID"])
+    if num_processes is not None:
+        num_processes = check_positive_int(num_processes, "num_processes")
+    if process_id is not None and num_processes is not None and not 0 <= process_id < num_processes:
+        raise ValueError(
+            f"process_id must be in [0, {num_processes}) for num_processes={num_processes}; got {process_id}"
+        )
+    # Cross-process collectives on CPU need an implementation; gloo ships with jaxlib.
+    # (Set before any backend starts; accelerators use their own collectives.)
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
+    )
+
+
+def gather_processes(tree):
+    """Concatenate every process's block of members, on every process."""
+    from jax.experimental import multihost_utils
+
+    gathered = multihost_utils.process_allgather(tree, tiled=False)
+    return jax.tree_util.tree_map(lambda a: np.asarray(a).reshape(-1, *a.shape[2:]), gathered)
+
+
+def available_memory() -> int:
+    """Bytes the default device can use: the accelerator's limit, or the host's free memory."""
+    dev = jax.local_devices()[0]
+    stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
+    if stats and stats.get("bytes_limit"):
+        return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+def member_bytes(
+    sizes, batch: int, n_records: int, *, dtype, keep_params: bool, opt_slots: int = 2
+) -> int:
+    """An upper estimate of the device memory one member needs while its chunk trains.
+
+    Parameters, their gradient, the update and ``opt_slots`` optimizer moments; the
+    forward and backward activations of the batch; the history; the results.
+    """
+    itemsize = np.dtype(dtype).itemsize
+    n_params = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    acts = batch * sum(sizes) * 6  # h, a, da/dh, dL/da, dL/dh, and the loss's own
+    words = n_params * (4 + opt_slots) + acts + n_records + 16 + (n_params if keep_params else 0)
+    # XLA keeps double buffers of the scan carry and fuses less than ideally: a factor 2.
+    return 2 * words * itemsize

@@ -1,0 +1,225 @@
+"""The program ``train_many`` compiles: one member's training, batched over blocks of members.
+
+Member ``m`` of a grid (see ``_grid``) starts from ``init_params(fold_in(key, m),
+scale, ...)`` and trains with :func:`jaxbp._train.train_program`, the program
+``train`` compiles for one network. A block of members is that single-network
+program batched: ``jax.vmap``, or on CPU for tiny networks :func:`vmap_last` (the
+same batching with the member axis kept last). A chunk is a loop over blocks of a
+fixed width, sharded over a 1-D device mesh: so a member's result depends only on
+``(key, m, its hyperparameters)``, not on the chunk size, device or host count.
+
+The thresholds that choose between code paths were measured; they live in
+:data:`TUNING`, each with where it was measured (docs/benchmarks.md has the tables).
+
+This module knows nothing of files, plots or the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import PartitionSpec
+
+from ._grads import loss_and_logits
+from ._lastmap import vmap_last
+from ._mlp import init_params
+from ._train import train_program
+
+__all__ = ["BATCHINGS", "TUNING", "Tuning", "block_width", "member_program", "train_chunk"]
+
+BATCHINGS = ("auto", "vmap", "member_last")
+
+
+@dataclasses.dataclass(frozen=True)
+class Tuning:
+    """Measured thresholds, in multiply-adds of one forward pass over the batch ("work").
+
+    Attributes:
+      member_last_max_work: on CPU, ``batching="auto"`` keeps the member axis last up
+        to this work. Measured on 2 CPU devices (Intel Xeon, AVX-512, JAX 0.10.2):
+        member-last 4x faster at 88 (the seed network), 1.6x at 400, 0.8x at 528 and
+        0.3x at 1,568, where ``jax.vmap``'s batched matrix products win; the threshold
+        sits at the crossover. Accelerators always use ``jax.vmap``.
+      no_ynn_max_work: on CPU, compile without XLA's YNN fusions up to this work:
+        2.5x faster for the seed network, no slower for 32-64-64-1 on 256 examples
+        (same machine); the threshold sits between them.
+      block_work: a block holds about this much work (members x work), rounded to a
+        power of two.
+      max_block_width: at most this many members per block: for the seed network on
+        two CPU devices, widths 1024-4096 ran within 3% of each other at 16,384
+        members and 2048-4096 best at 131,072; 8192 was 7% slower at both.
+      min_block_width: at least this many members per block.
+    """
+
+    member_last_max_work: int = 448
+    no_ynn_max_work: int = 1 << 16
+    block_work: int = 1 << 24
+    max_block_width: int = 1 << 12
+    min_block_width: int = 8
+
+
+TUNING = Tuning()
+
+
+def work(sizes, batch: int) -> int:
+    """Multiply-adds of one forward pass over the batch."""
+    return batch * sum(a * b + b for a, b in itertools.pairwise(sizes))
+
+
+def block_width(sizes, batch: int) -> int:
+    """Members per compiled block: many tiny networks, few big ones (:data:`TUNING`)."""
+    w = work(sizes, batch)
+    width = 1 << max(0, int(math.log2(max(1, TUNING.block_work // max(1, w)))))
+    return int(min(max(width, TUNING.min_block_width), TUNING.max_block_width))
+
+
+def choose_member_last(batching: str, sizes, batch: int, platform: str) -> bool:
+    """Whether to batch members with the axis last: asked for, or ``"auto"`` on CPU for
+    networks up to :attr:`Tuning.member_last_max_work`."""
+    if batching == "auto":
+        return platform == "cpu" and work(sizes, batch) <= TUNING.member_last_max_work
+    return batching == "member_last"
+
+
+def choose_program(sizes, batch: int, platform: str):
+    """The compiled chunk program: without YNN fusions for tiny networks on CPU."""
+    if platform == "cpu" and work(sizes, batch) <= TUNING.no_ynn_max_work:
+        return train_chunk_no_ynn
+    return train_chunk
+
+
+def member_program(
+    key,
+    x,
+    y,
+    eval_xy,
+    *,
+    sizes,
+    scheme,
+    dtype,
+    make_optimizer,
+    steps,
+    record_every,
+    activation,
+    loss,
+    grad,
+    converge_loss,
+    keep_params,
+):
+    """The single-network program for member ``m``: init from ``fold_in(key, m)``, then ``train_program``."""
+
+    def member(m, lr, scale):
+        params = init_params(
+            jax.random.fold_in(key, m), scale, sizes=sizes, scheme=scheme, dtype=dtype
+        )
+        r = train_program(
+            params,
+            x,
+            y,
+            make_optimizer(lr),
+            steps=steps,
+            record_every=record_every,
+            activation=activation,
+            loss=loss,
+            grad=grad,
+            converge_loss=converge_loss,
+        )
+        out = {
+            "final_loss": r.final_loss,
+            "accuracy": _accuracy(r.final_logits, y, dtype),
+            "converged_at": r.converged_at,
+            "diverged": r.diverged,
+            "history": r.history.loss,
+        }
+        if eval_xy is not None:
+            ex, ey = eval_xy
+            test_loss, test_logits = loss_and_logits(r.params, ex, ey, activation, loss)
+            out["test_loss"] = test_loss
+            out["test_accuracy"] = _accuracy(test_logits, ey, dtype)
+        if keep_params:
+            out["params"] = r.params
+        return out
+
+    return member
+
+
+def _accuracy(logits, y, dtype):
+    """The fraction of examples (and output units) on the right side of 0.5."""
+    return jnp.mean(((logits > 0) == (y > 0.5)).astype(dtype))
+
+
+def _blocks(member, ids, lrs, scales, n_blocks, width, last):
+    """``member`` batched over ``n_blocks`` blocks of ``width`` members, one block at a time.
+
+    Every member is computed by the same compiled block program at the same position
+    in its block, whatever the chunk size or device count: XLA's CPU code rounds
+    differently at different vector widths, so this is what makes results bit-for-bit
+    reproducible. ``n_blocks`` is traced, so the loop cannot be unrolled or fused away.
+    A block is ``jax.vmap(member)``, or with ``last`` the same batching with the member
+    axis kept last in every intermediate (:func:`vmap_last`; for tiny networks on CPU,
+    see :data:`TUNING`); results come back member-first either way.
+    """
+    ids, lrs, scales = (a.reshape(-1, width) for a in (ids, lrs, scales))
+    if last:
+        mapped = vmap_last(member, (True, True, True), width)
+        block = lambda *a: jax.tree_util.tree_map(lambda o: jnp.moveaxis(o, -1, 0), mapped(*a))
+    else:
+        block = jax.vmap(member)
+    shapes = jax.eval_shape(block, ids[0], lrs[0], scales[0])
+    out = jax.tree_util.tree_map(lambda s: jnp.zeros((ids.shape[0], *s.shape), s.dtype), shapes)
+
+    def body(i, out):
+        res = block(ids[i], lrs[i], scales[i])
+        return jax.tree_util.tree_map(lambda o, r: o.at[i].set(r), out, res)
+
+    out = jax.lax.fori_loop(0, n_blocks, body, out)
+    return jax.tree_util.tree_map(lambda o: o.reshape(-1, *o.shape[2:]), out)
+
+
+_STATIC = (
+    "sizes",
+    "scheme",
+    "dtype",
+    "make_optimizer",
+    "steps",
+    "record_every",
+    "activation",
+    "loss",
+    "grad",
+    "converge_loss",
+    "keep_params",
+    "width",
+    "mesh",
+    "last",
+)
+
+
+def _chunk_impl(key, ids, lrs, scales, n_blocks, x, y, eval_xy, *, width, mesh, last, **config):
+    """Train one chunk of members; with a mesh, each device trains its own shard of the chunk."""
+    member = member_program(key, x, y, eval_xy, **config)
+    if mesh is None:
+        return _blocks(member, ids, lrs, scales, n_blocks, width, last)
+    spec = PartitionSpec("members")
+    run_shard = jax.shard_map(
+        lambda i, l, s, n: _blocks(member, i, l, s, n, width, last),
+        mesh=mesh,
+        in_specs=(spec, spec, spec, PartitionSpec()),
+        out_specs=spec,
+        check_vma=False,  # the block loop's buffer starts replicated, fills per device
+    )
+    return run_shard(ids, lrs, scales, n_blocks)
+
+
+train_chunk = jax.jit(_chunk_impl, static_argnames=_STATIC)
+# XLA's CPU "YNN" fusions call a library kernel per tiny matrix product; for networks this
+# small, plain XLA loop fusions are faster (TUNING.no_ynn_max_work). CPU only: the option
+# is passed only when compiling for a CPU.
+train_chunk_no_ynn = jax.jit(
+    _chunk_impl,
+    static_argnames=_STATIC,
+    compiler_options={"xla_cpu_experimental_ynn_fusion_type": ""},
+)
