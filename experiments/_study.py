@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 import jaxbp
-from jaxbp._runs import SweepConfig, _train_kwargs, add_report_section, run_sweep
+from jaxbp import SweepConfig, add_report_section, run_sweep
 
 
 def main(name: str, doc: str, config: dict, quick: dict, analyse) -> int:
@@ -67,7 +67,7 @@ def retrained(out: Path, config: SweepConfig, task) -> jaxbp.ManyResult:
     The same bits as in the sweep (a member's result depends only on the key, its
     index and its grid point): checked against members.csv's final losses.
     """
-    kw = _train_kwargs(config, task, False)
+    kw = config.train_kwargs(task)
     r = jaxbp.train_many(
         jax.random.key(config.seed), config.sizes, task.x, task.y, keep_params=True, **kw
     )

@@ -22,7 +22,6 @@ import numpy as np
 from _study import main, retrained
 
 import jaxbp
-from jaxbp._plots import _pyplot
 
 CONFIG = {
     "task": {"name": "breast_cancer", "seed": 0},
@@ -48,7 +47,7 @@ def probabilities(params, x):
 
 
 def figure(path: Path, acc, ens_acc, sizes, curve, lo, hi, n_test):
-    plt = _pyplot()
+    plt = jaxbp.pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
     edges = (np.arange(n_test + 2) - 0.5) / n_test
     a.hist(

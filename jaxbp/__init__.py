@@ -24,8 +24,12 @@ from ._losses import LOSSES, Loss
 from ._manual import manual_grad, manual_value_and_grad
 from ._many import train_many
 from ._mlp import SCHEMES, Trace, bce_loss, compute_loss, forward, forward_trace, init_mlp, mse_loss
+from ._plots import pyplot
+from ._report import add_report_section
 from ._result import ManyResult
+from ._runs import Run, load_run, run_sweep
 from ._steps import step_names
+from ._sweep_config import SweepConfig
 from ._tasks import TASKS, Task, load_task
 from ._train import History, Step, StepInfo, TrainResult, make_step, sgd, sgd_update, train
 from ._tree import Grads, Layer, Params, from_augmented, layer_sizes, to_augmented
@@ -51,13 +55,16 @@ __all__ = [
     "Loss",
     "ManyResult",
     "Params",
+    "Run",
     "Step",
     "StepInfo",
+    "SweepConfig",
     "Task",
     "Tolerance",
     "Trace",
     "TrainResult",
     "__version__",
+    "add_report_section",
     "autodiff_grad",
     "bce_loss",
     "check_derivation",
@@ -71,12 +78,15 @@ __all__ = [
     "init_mlp",
     "initialize_distributed",
     "layer_sizes",
+    "load_run",
     "load_task",
     "make_step",
     "manual_grad",
     "manual_value_and_grad",
     "mse_loss",
     "numerical_grad",
+    "pyplot",
+    "run_sweep",
     "seed_exercise",
     "sgd",
     "sgd_update",

@@ -12,13 +12,17 @@ a file that is only the mapping is read as ``claimed``. Numbers keep the digits
 they were written with (they set the precision the checker allows).
 
 Every error names the file, the key and what was expected. No pickle: only JSON
-and TOML are read.
+and TOML are read. Everything the library writes goes through :func:`write_atomic`:
+a file is either whole or absent.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import tomllib
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -28,7 +32,46 @@ import numpy as np
 from ._exercises import seed_exercise
 from ._tree import Params, check_params, from_augmented
 
-__all__ = ["NetworkSpec", "dumps_network", "network_to_dict", "read_claimed", "read_network"]
+__all__ = [
+    "NetworkSpec",
+    "dumps_network",
+    "network_to_dict",
+    "read_claimed",
+    "read_network",
+    "write_atomic",
+]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: str | os.PathLike, data: str | bytes | Callable[[Any], None]) -> None:
+    """Write ``data`` (text, bytes, or a function writing to a binary file) to ``path``
+    through a temporary file beside it, synced, then renamed: whole or absent.
+
+    The file gets the mode a plain ``open(path, "w")`` would (0644 under umask 022).
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp"
+    )
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 class NetworkSpec(NamedTuple):

@@ -67,6 +67,10 @@ class Grid(NamedTuple):
         ns = len(self.init_scales)
         return float(self.learning_rates[g // ns]), float(self.init_scales[g % ns])
 
+    def index(self, lr_index: int, scale_index: int) -> int:
+        """The grid point of the ``lr_index``-th learning rate and ``scale_index``-th scale."""
+        return lr_index * len(self.init_scales) + scale_index
+
     def members(self, ids) -> Member:
         """The grid point, hyperparameters and seed index of each member in ``ids``."""
         ids = np.asarray(ids)

@@ -10,14 +10,20 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["convergence_heatmap", "decision_surfaces", "loss_curves", "loss_histogram"]
+from ._grid import Grid
+
+__all__ = ["convergence_heatmap", "decision_surfaces", "loss_curves", "loss_histogram", "pyplot"]
 
 
-def _pyplot():
+def pyplot():
+    """``matplotlib.pyplot`` drawing to files (the Agg backend), for figures of one's own.
+
+    Raises ImportError with the install hint when matplotlib is missing.
+    """
     try:
         import matplotlib
     except ImportError:
-        raise ValueError("figures need matplotlib: pip install 'jaxbp[plots]'") from None
+        raise ImportError("figures need matplotlib: pip install 'jaxbp[plots]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -35,7 +41,7 @@ def convergence_heatmap(
     rate: np.ndarray, learning_rates, init_scales, path: Path, *, title: str
 ) -> Path:
     """Convergence rate (fraction of members) over learning rate (rows) x init scale (columns)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.2 * len(init_scales) + 3, 0.8 * len(learning_rates) + 2.2))
     im = ax.imshow(rate, vmin=0, vmax=1, cmap="viridis", origin="lower", aspect="auto")
     ax.set_xticks(range(len(init_scales)), [f"{s:g}" for s in init_scales])
@@ -67,7 +73,7 @@ def loss_histogram(
     xlabel: str = "final loss",
 ) -> Path:
     """Histogram of final losses (log scale), diverged members counted apart."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4))
     ok = final_loss[~diverged]
     ok = ok[np.isfinite(ok)]
@@ -99,9 +105,10 @@ def loss_curves(
     ylabel: str = "loss",
 ) -> Path:
     """Median loss with its 10-90% band against training steps: one panel per learning
-    rate, one line per init scale (grid point ``g`` = lr index * n_scales + scale index)."""
-    plt = _pyplot()
+    rate, one line per init scale."""
+    plt = pyplot()
     n_lr, n_s = len(learning_rates), len(init_scales)
+    grid = Grid(np.asarray(learning_rates), np.asarray(init_scales), 1)
     cols = min(3, n_lr)
     rows = -(-n_lr // cols)
     fig, axes = plt.subplots(
@@ -112,7 +119,7 @@ def loss_curves(
     for i, lr in enumerate(learning_rates):
         ax = axes[i // cols, i % cols]
         for j, (scale, color) in enumerate(zip(init_scales, colors)):
-            h = history[grid_index == i * n_s + j]
+            h = history[grid_index == grid.index(i, j)]
             h = h[np.all(np.isfinite(h), axis=1)]
             if not len(h):
                 continue
@@ -152,7 +159,7 @@ def decision_surfaces(
     the third input takes in the data (two at most; else its minimum and maximum),
     each showing the examples that lie on that slice.
     """
-    plt = _pyplot()
+    plt = pyplot()
     n_features = x.shape[1]
     if n_features not in (2, 3):
         raise ValueError(f"decision surfaces need 2 or 3 input features; got {n_features}")

@@ -5,6 +5,8 @@
 - ``jaxbp check CLAIMED [--network FILE]``: grade a hand derivation; exit 0 only when
   no step is wrong or inherits an error, 1 when some is.
 - ``jaxbp exercise --sizes 3,2,1 --seed N``: a fresh exercise and its solution.
+- ``jaxbp sweep CONFIG.toml --out DIR``: train a grid of many networks into a
+  resumable run folder (the config's keys: docs/sweeps.md).
 
 Errors in what the user gave are printed as one line and exit with status 2,
 never as a traceback.
@@ -15,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 
@@ -61,17 +62,9 @@ def _check_out(path: Path) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a temporary file beside it, then a rename."""
-    fd, tmp = tempfile.mkstemp(
-        dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}."
-    )
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    from ._files import write_atomic  # imports JAX: not before the arguments are parsed
+
+    write_atomic(path, text)
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -140,7 +133,12 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sw = sub.add_parser("sweep", help="train a grid of many networks into a resumable run folder")
-    sw.add_argument("config", type=Path, metavar="CONFIG.toml", help="the sweep (see jaxbp._runs)")
+    sw.add_argument(
+        "config",
+        type=Path,
+        metavar="CONFIG.toml",
+        help="the sweep config (its tables and keys: docs/sweeps.md)",
+    )
     sw.add_argument(
         "--out",
         type=Path,
@@ -160,7 +158,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _sweep(args) -> int:
     from ._devices import use_cpu_cores
-    from ._runs import SweepConfig, run_sweep
+    from ._runs import run_sweep
+    from ._sweep_config import SweepConfig
 
     try:
         use_cpu_cores(args.cpu_devices)
@@ -288,10 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         return {"explain": _explain, "check": _check, "exercise": _exercise, "sweep": _sweep}[
             args.command
         ](args)
-    except (ValueError, TypeError, OSError, RuntimeError) as e:
+    except (ValueError, TypeError, OSError, RuntimeError, ImportError) as e:
         print(f"jaxbp {args.command}: error: {e}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

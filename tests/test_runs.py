@@ -251,3 +251,57 @@ def test_cpu_devices_asked_for_too_late_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"use_cpu_cores({have + 1}) must be called before JAX's first computation" in err
     assert not out.exists()
+
+
+def test_load_run_gives_back_what_train_many_returns(whole):
+    import jax
+
+    import jaxbp
+
+    run = jaxbp.load_run(whole)
+    assert run.config == jaxbp.SweepConfig.from_toml(whole / "config.toml")
+    task = jaxbp.load_task("parity", bits=3)
+    ref = jaxbp.train_many(
+        jax.random.key(0), (3, 2, 1), task.x, task.y, **run.config.train_kwargs(task)
+    )
+    for field in ("final_loss", "accuracy", "converged_at", "diverged", "history"):
+        np.testing.assert_array_equal(getattr(run.result, field), getattr(ref, field))
+    for field in ("learning_rate", "init_scale", "seed_index", "grid_index"):
+        np.testing.assert_array_equal(getattr(run.result, field), getattr(ref, field))
+    assert run.summary["members"] == 256
+    assert [g["converged"] for g in run.summary["grid"]] == [g["converged"] for g in ref.summary()]
+
+
+def test_load_run_refuses_what_is_not_a_finished_run(tmp_path):
+    import jaxbp
+
+    with pytest.raises(ValueError, match="not a run folder"):
+        jaxbp.load_run(tmp_path)
+
+
+def test_files_written_atomically_get_the_mode_of_a_plain_write(whole):
+    # Under the test process's umask (022 in CI): 0644, as open(path, "w") would give.
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("config.toml", "members.csv", "summary.json", "report.md"):
+        assert (whole / name).stat().st_mode & 0o777 == 0o666 & ~mask, name
+
+
+def test_sweep_docs_list_every_config_key():
+    from jaxbp._sweep_config import FIELDS
+
+    docs = (Path(__file__).parent.parent / "docs" / "sweeps.md").read_text()
+    for f in FIELDS:
+        assert f"`[{f.section}] {f.key}`" in docs, f"docs/sweeps.md lacks [{f.section}] {f.key}"
+
+
+def test_unset_optional_keys_are_left_out_of_the_config_as_run(tmp_path):
+    import jaxbp
+
+    config = jaxbp.SweepConfig.from_toml(write_config(tmp_path))
+    assert config.memory_budget is None and config.converge_loss is None
+    text = config.to_toml()
+    assert "memory_budget" not in text and "converge_loss" not in text
+    again = tmp_path / "again.toml"
+    again.write_text(text)
+    assert jaxbp.SweepConfig.from_toml(again) == config
