@@ -37,6 +37,17 @@ def _seed_labels():
 def seed_demo(*, learning_rate: float = 0.5, steps: int = 50, dtype="float64") -> str:
     """The seed exercise (Week 9 Q2) worked through: forward, three gradients, an update, training."""
     ex = seed_exercise(dtype=dtype)
+    out = _intro(ex, dtype)
+    out += _forward_section(ex)
+    check = check_grads(ex.params, ex.x, ex.y, activation=ex.activation, loss=ex.loss)
+    out += _gradient_section(ex, check)
+    out += _update_section(ex, check, learning_rate)
+    out += _training_section(ex, learning_rate, steps)
+    return "\n".join(out)
+
+
+def _intro(ex, dtype) -> list[str]:
+    """The network, the input and the weights in the exercise's layout."""
     p, x, y = ex.params, ex.x, ex.y
     out = []
     say = out.append
@@ -53,7 +64,15 @@ def seed_demo(*, learning_rate: float = 0.5, steps: int = 50, dtype="float64") -
     say("  W11 (4 x 2) = " + np.array2string(aug[0], separator=", ").replace("\n", "\n" + " " * 16))
     say("  W2j (3 x 1) = " + np.array2string(aug[1][:, 0], separator=", "))
     say("")
+    return out
 
+
+def _forward_section(ex) -> list[str]:
+    """H1, H2, G(H), O, Z and the loss, with the numbers put in as the exercise writes them."""
+    p, x, y = ex.params, ex.x, ex.y
+    aug = [np.asarray(m) for m in to_augmented(p)]
+    out = []
+    say = out.append
     t = forward_trace(p, x, activation=ex.activation)
     h1, h2 = np.asarray(t.h[0])[0]
     g1, g2 = np.asarray(t.a[0])[0]
@@ -74,8 +93,15 @@ def seed_demo(*, learning_rate: float = 0.5, steps: int = 50, dtype="float64") -
     say(f"  Z = G(O) = {z:.8f}")
     say(f"  L = -[y log Z + (1 - y) log(1 - Z)] = {loss:.8f}")
     say("")
+    return out
 
-    check = check_grads(p, x, y, activation=ex.activation, loss=ex.loss)
+
+def _gradient_section(ex, check) -> list[str]:
+    """Every weight's gradient by autodiff, by hand and by finite differences, side by side."""
+    y = ex.y
+    z = float(forward_trace(ex.params, ex.x, activation=ex.activation).probs[0, 0])
+    out = []
+    say = out.append
     say(
         "Gradients three ways: autodiff (jax.grad), manual (chain rule by hand), numerical (central differences)"
     )
@@ -120,7 +146,16 @@ def seed_demo(*, learning_rate: float = 0.5, steps: int = 50, dtype="float64") -
         f"  numerical vs autodiff: {'agree' if check.numerical_vs_autodiff.ok else 'DISAGREE'}. {next((n for n in check.notes if n.startswith('finite differences')), '')}"
     )
     say("")
+    return out
 
+
+def _update_section(ex, check, learning_rate) -> list[str]:
+    """One step of the seed's rule w' = w - lr * dL/dw, weight by weight."""
+    p, x, y = ex.params, ex.x, ex.y
+    labels = _seed_labels()
+    loss = float(compute_loss(p, x, y, activation=ex.activation, loss=ex.loss))
+    out = []
+    say = out.append
     new = sgd_update(p, check.manual, learning_rate)
     new_loss = float(compute_loss(new, x, y, activation=ex.activation, loss=ex.loss))
     say(f"One SGD update, w' = w - lr * dL/dw with lr = {learning_rate:g}")
@@ -138,7 +173,14 @@ def seed_demo(*, learning_rate: float = 0.5, steps: int = 50, dtype="float64") -
     out.extend("  " + line for line in _table(["weight", "w", "dL/dw", "w'"], rows))
     say(f"  loss {loss:.6f} -> {new_loss:.6f}")
     say("")
+    return out
 
+
+def _training_section(ex, learning_rate, steps) -> list[str]:
+    """Training as one compiled program, with manual and with autodiff gradients."""
+    p, x, y = ex.params, ex.x, ex.y
+    out = []
+    say = out.append
     run = train(
         p, x, y, learning_rate, steps=steps, activation=ex.activation, loss=ex.loss, grad="manual"
     )
@@ -168,4 +210,4 @@ def seed_demo(*, learning_rate: float = 0.5, steps: int = 50, dtype="float64") -
     say(
         f"  trained with manual and with autodiff gradients: final weights differ by at most {diff:.1e}"
     )
-    return "\n".join(out)
+    return out

@@ -6,8 +6,7 @@ layer on 8 examples becomes an array ``(members, 8, 2)`` whose minor axis has 2
 elements, and every reduction over the examples vectorizes across 2 lanes. With the
 member axis last, ``(8, 2, members)``, every operation of the step is a loop over
 members with unit stride, which is what the CPU's vector units want (and what XLA
-fuses well): 2.4x the network-steps per second of `jax.vmap` for the seed network in
-``train_many``, 3x for its bare step (docs/benchmarks.md).
+fuses well); docs/benchmarks.md has the measured gain for the seed network.
 
 :func:`vmap_last` is that batching transformation, written the way ``jax.vmap`` is:
 it traces the *single-network* function once to a jaxpr and evaluates the jaxpr on
@@ -16,14 +15,32 @@ batched values, one primitive at a time, each value carrying its member axis las
 (elementwise arithmetic, broadcasts, reductions, reshapes, slices, small products,
 ``scan``, nested ``jit`` and custom derivatives) have rules here that keep the axis
 last; any other primitive is batched by ``jax.vmap``'s own rule (correct, and only
-slower). So there is still one implementation of the network: the function given.
+slower; each such fallback is logged on the ``jaxbp`` logger at DEBUG level and
+counted by :func:`record_fallbacks`). So there is still one implementation of the
+network: the function given.
+
+What it equals: ``vmap_last(f, flags, n)(*args)`` is
+``jax.vmap(f, in_axes=[-1 if b else None for b in flags], out_axes=-1, axis_size=n)(*args)``
+up to the rounding of sums (ordered differently). It is a batching transformation
+only: custom derivative rules inside ``f`` are evaluated by their primal function,
+so differentiating *through* ``vmap_last`` would not use them (``jax.grad`` would
+give relu'(0) = 0.5 where ``jax.vmap`` gives 0); it raises instead. Take gradients
+inside ``f``, as ``train_many``'s member program does.
+
+The JAX primitives it handles are found by name in ``jax.extend.core.primitives``
+through one table (:data:`_PRIMITIVE_NAMES`), whose entries list the names a
+primitive has had across JAX versions; a required one that is missing is an
+ImportError naming the JAX version.
 
 This module knows nothing of networks; it is tested against ``jax.vmap``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import collections
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
 
 import jax
 import numpy as np
@@ -31,7 +48,28 @@ from jax import lax
 from jax.extend import core
 from jax.extend.core import primitives as P
 
-__all__ = ["vmap_last"]
+__all__ = ["record_fallbacks", "vmap_last"]
+
+_log = logging.getLogger("jaxbp")
+_recorders: list[collections.Counter] = []
+
+
+@contextlib.contextmanager
+def record_fallbacks() -> Iterator[collections.Counter]:
+    """Count the primitives batched by ``jax.vmap``'s rule while tracing in this block.
+
+    >>> import jax.numpy as jnp
+    >>> with record_fallbacks() as seen:
+    ...     _ = vmap_last(lambda x: jnp.sort(x) * 2, (True,), 4)(jnp.ones((3, 4)))
+    >>> dict(seen)
+    {'sort': 1}
+    """
+    counter: collections.Counter = collections.Counter()
+    _recorders.append(counter)
+    try:
+        yield counter
+    finally:
+        _recorders.remove(counter)
 
 
 def vmap_last(fun: Callable, in_batched: Sequence[bool], size: int) -> Callable:
@@ -64,11 +102,25 @@ def vmap_last(fun: Callable, in_batched: Sequence[bool], size: int) -> Callable:
             for x, b in zip(flat, flags)
         ]
         closed, out_shape = jax.make_jaxpr(one, return_shape=True)(*member_avals)
-        outs = _eval(closed.jaxpr, closed.consts, list(zip(flat, flags)), size)
-        outs = [_batch(v, b, size) for v, b in outs]
+
+        @jax.custom_jvp
+        def evaluate(*flat):
+            outs = _eval(closed.jaxpr, closed.consts, list(zip(flat, flags)), size)
+            return [_batch(v, b, size) for v, b in outs]
+
+        evaluate.defjvp(_no_derivative)
+        outs = evaluate(*flat)
         return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(out_shape), outs)
 
     return mapped
+
+
+def _no_derivative(primals, tangents):
+    raise TypeError(
+        "vmap_last is a batching transformation only and cannot be differentiated through "
+        "(custom derivative rules inside it are inlined); take the gradient inside the "
+        "mapped function, or use jax.vmap"
+    )
 
 
 def _dtype(x):
@@ -264,7 +316,7 @@ def _batched_outputs(jaxpr, in_b):
         env[v] = False
     for eqn in jaxpr.eqns:
         b = any(env.get(v, False) for v in eqn.invars if not isinstance(v, core.Literal))
-        if eqn.primitive is P.scan_p and b:
+        if eqn.primitive is _SCAN and b:
             p = eqn.params
             nc, nk = p["num_consts"], p["num_carry"]
             flags = [
@@ -312,6 +364,10 @@ def _scan(eqn, ins, size):
 
 def _fallback(eqn, ins, size):
     """Any other primitive: ``jax.vmap``'s own batching rule, axis moved to the end."""
+    name = str(eqn.primitive)
+    _log.debug("vmap_last: %s batched by jax.vmap's rule (member axis moved)", name)
+    for counter in _recorders:
+        counter[name] += 1
     params = eqn.primitive.get_bind_params(eqn.params)
 
     def one(*xs):
@@ -320,6 +376,46 @@ def _fallback(eqn, ins, size):
     axes = [-1 if b else None for _, b in ins]
     out = jax.vmap(one, in_axes=axes, out_axes=-1, axis_size=size)(*[x for x, _ in ins])
     return [(o, True) for o in (out if eqn.primitive.multiple_results else [out])]
+
+
+def _bitcast(eqn, ins, size):
+    """``bitcast_convert_type`` between types of one width is elementwise."""
+    ((x, _),) = ins
+    if np.dtype(_dtype(x)).itemsize != np.dtype(eqn.params["new_dtype"]).itemsize:
+        return _fallback(eqn, ins, size)
+    return _elementwise(eqn, ins, size)
+
+
+# Rule -> the names its primitive has had across JAX versions, newest first. A required
+# primitive that this JAX lacks is an ImportError; an optional one (elementwise
+# operations a network may never use) is simply not given a rule.
+_PRIMITIVE_NAMES: dict[str, tuple[str, ...]] = {
+    "broadcast_in_dim": ("broadcast_in_dim_p",),
+    "transpose": ("transpose_p",),
+    "reshape": ("reshape_p",),
+    "squeeze": ("squeeze_p",),
+    "slice": ("slice_p",),
+    "concatenate": ("concatenate_p",),
+    "pad": ("pad_p",),
+    "dot_general": ("dot_general_p",),
+    "jit": ("jit_p", "pjit_p"),
+    "closed_call": ("closed_call_p",),
+    "custom_jvp_call": ("custom_jvp_call_p",),
+    "custom_vjp_call": ("custom_vjp_call_p", "custom_vjp_call_jaxpr_p"),
+    "scan": ("scan_p",),
+    "bitcast_convert_type": ("bitcast_convert_type_p",),
+}
+
+
+def _primitive(rule: str):
+    for name in _PRIMITIVE_NAMES[rule]:
+        if hasattr(P, name):
+            return getattr(P, name)
+    raise ImportError(
+        f"jaxbp's member-last batching needs the JAX primitive {rule!r} (known as "
+        f"{' or '.join(_PRIMITIVE_NAMES[rule])} in jax.extend.core.primitives), which JAX "
+        f"{jax.__version__} does not have: install a JAX version that pyproject.toml declares"
+    )
 
 
 _ELEMENTWISE = """
@@ -333,19 +429,23 @@ _ELEMENTWISE = """
 _RULES: dict = {getattr(P, f"{n}_p"): _elementwise for n in _ELEMENTWISE if hasattr(P, f"{n}_p")}
 _RULES.update(
     {
-        P.broadcast_in_dim_p: _broadcast_in_dim,
-        P.transpose_p: _transpose,
-        P.reshape_p: _reshape,
-        P.squeeze_p: _squeeze,
-        P.slice_p: _slice,
-        P.concatenate_p: _concatenate,
-        P.pad_p: _pad,
-        P.dot_general_p: _dot_general,
-        P.jit_p: _call,
-        P.closed_call_p: _call,
-        P.custom_jvp_call_p: _call,
-        P.custom_vjp_call_p: _call,
-        P.scan_p: _scan,
+        _primitive(rule): fn
+        for rule, fn in (
+            ("broadcast_in_dim", _broadcast_in_dim),
+            ("transpose", _transpose),
+            ("reshape", _reshape),
+            ("squeeze", _squeeze),
+            ("slice", _slice),
+            ("concatenate", _concatenate),
+            ("pad", _pad),
+            ("dot_general", _dot_general),
+            ("jit", _call),
+            ("closed_call", _call),
+            ("custom_jvp_call", _call),
+            ("custom_vjp_call", _call),
+            ("scan", _scan),
+            ("bitcast_convert_type", _bitcast),
+        )
     }
 )
 for _n in (
@@ -359,3 +459,4 @@ for _n in (
     "argmin",
 ):
     _RULES[getattr(P, f"{_n}_p")] = _reduce
+_SCAN = _primitive("scan")

@@ -71,7 +71,7 @@ def _bce(o, y):
 @_bce.defjvp
 def _bce_jvp(primals, tangents):
     # d/do = sigma(o) - y, the hand-derived rule (one exponential; differentiating the two log_sigmoid terms
-    # separately costs two, which was 17% of a seed-network training step), and
+    # separately costs two: a measurable share of a seed-network step, docs/benchmarks.md), and
     # d/dy = log_sigmoid(-o) - log_sigmoid(o) = -o. Like jax.nn's own rules, the rule
     # itself is differentiable, so higher derivatives still work.
     (o, y), (do, dy) = primals, tangents

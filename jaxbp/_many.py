@@ -326,28 +326,13 @@ def _assemble(c: _Config, local: dict[str, np.ndarray], seconds: float) -> ManyR
     if jax.process_count() > 1:
         local = gather_processes(local)
     local = jax.tree_util.tree_map(lambda a: a[: hi - lo], local)
-    m = c.grid.members(np.arange(lo, hi))
-    conv_at = local["converged_at"]
-    return ManyResult(
-        learning_rate=m.learning_rate,
-        init_scale=m.init_scale,
-        seed_index=m.seed_index,
-        grid_index=m.grid_index,
-        final_loss=local["final_loss"],
-        accuracy=local["accuracy"],
-        converged=conv_at >= 0,
-        converged_at=conv_at,
-        diverged=local["diverged"],
-        history=local["history"],
-        params=local.get("params"),
-        learning_rates=c.grid.learning_rates,
-        init_scales=c.grid.init_scales,
-        n_inits=c.grid.n_inits,
+    return ManyResult.from_members(
+        c.grid,
+        np.arange(lo, hi),
+        local,
         steps=c.steps,
         record_every=c.record_every,
         seconds=seconds,
-        test_loss=local.get("test_loss"),
-        test_accuracy=local.get("test_accuracy"),
     )
 
 
@@ -418,6 +403,7 @@ def train_many(
     Returns:
       :class:`ManyResult`, one row per member (grid-major), with ``summary()``.
     """
+    # The public signature and its documentation; the work is the four steps below.
     t0 = time.perf_counter()
     config = _check_config(
         key,

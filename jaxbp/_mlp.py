@@ -194,12 +194,19 @@ def _check_x(params: Params, x) -> jax.Array:
             f"x must have shape (batch, {n_in}) to match params[0]['W'] of shape "
             f"{tuple(params[0]['W'].shape)}; got shape {tuple(x.shape)}{hint}"
         )
-    if is_concrete(x):
-        xv = np.asarray(x)
-        if not np.all(np.isfinite(xv)):
-            bad = tuple(np.argwhere(~np.isfinite(xv))[0])
-            raise ValueError(f"x must be finite; x[{', '.join(map(str, bad))}] is {xv[bad]}")
+    _check_finite(x, "x")
     return x
+
+
+def _check_finite(a, name: str) -> None:
+    """A ValueError naming the first non-finite entry of ``a`` (concrete values only)."""
+    if is_concrete(a):
+        v = np.asarray(a)
+        if not np.all(np.isfinite(v)):
+            bad = tuple(np.argwhere(~np.isfinite(v))[0])
+            raise ValueError(
+                f"{name} must be finite; {name}[{', '.join(map(str, bad))}] is {v[bad]}"
+            )
 
 
 def check_batch(params: Params, x, y, loss: Loss | str) -> tuple[jax.Array, jax.Array]:
@@ -221,10 +228,9 @@ def check_batch(params: Params, x, y, loss: Loss | str) -> tuple[jax.Array, jax.
             f"y must have shape {want}: one label per example of x (batch {batch}) and output "
             f"unit (n_out {n_out}); got shape {tuple(y.shape)}"
         )
+    _check_finite(y, "y")
     if is_concrete(y):
         yv = np.asarray(y)
-        if not np.all(np.isfinite(yv)):
-            raise ValueError(f"y must be finite; got {yv[~np.isfinite(yv)][0]} in y")
         if loss.labels_in_unit_interval and (yv.min() < 0 or yv.max() > 1):
             raise ValueError(
                 f"y must hold labels in [0, 1] for loss {loss.name!r}; got values from "

@@ -156,16 +156,21 @@ def _fmt(v, spec: str) -> str:
 
 def figures_and_report(out: Path, config: SweepConfig, task, data, grid_index, doc) -> None:
     """PNG figures (written atomically, as everything else) and a report.md that shows them."""
-    from ._plots import convergence_heatmap, loss_curves, loss_histogram
-
     name = (
         f"{config.task} {'-'.join(map(str, config.sizes))} {config.activation}, {config.optimizer}"
     )
+    made = _figures(out / "figures", name, config, task, data, grid_index, doc)
+    write_atomic(out / "report.md", _report_text(name, config, doc, made))
+
+
+def _figures(figures: Path, name, config: SweepConfig, task, data, grid_index, doc) -> list[str]:
+    """Draw the figures into ``figures/``; the file names drawn."""
+    from ._plots import convergence_heatmap, loss_curves, loss_histogram
+
     ns = len(config.init_scales)
     rate = np.array([row["convergence_rate"] for row in doc["grid"]]).reshape(
         len(config.learning_rates), ns
     )
-    figures = out / "figures"
     figures.mkdir(exist_ok=True)
     made = []
     for fname, draw in (
@@ -211,6 +216,12 @@ def figures_and_report(out: Path, config: SweepConfig, task, data, grid_index, d
     if _decision_figure(tmp, config, task, data, grid_index, name):
         os.replace(tmp, figures / "decision_surfaces.png")
         made.append("decision_surfaces.png")
+    return made
+
+
+def _report_text(name: str, config: SweepConfig, doc, made: list[str]) -> str:
+    """report.md: what was run, the findings, the figures, a table per grid point."""
+    ns = len(config.init_scales)
     test = "median_test_accuracy" in doc["grid"][0]
     best = max(doc["grid"], key=lambda r: r["convergence_rate"])
     worst = min(doc["grid"], key=lambda r: r["convergence_rate"])
@@ -246,4 +257,4 @@ def figures_and_report(out: Path, config: SweepConfig, task, data, grid_index, d
         ),
         "",
     ]
-    write_atomic(out / "report.md", "\n".join(lines))
+    return "\n".join(lines)

@@ -55,6 +55,36 @@ class ManyResult:
     test_loss: np.ndarray | None = None
     test_accuracy: np.ndarray | None = None
 
+    @classmethod
+    def from_members(
+        cls, grid: Grid, ids: np.ndarray, arrays, *, steps: int, record_every: int, seconds=0.0
+    ) -> ManyResult:
+        """The result for members ``ids`` of ``grid`` from their per-member ``arrays``
+        (``final_loss``, ``accuracy``, ``converged_at``, ``diverged``, ``history``, and
+        where present ``params``, ``test_loss``, ``test_accuracy``)."""
+        m = grid.members(ids)
+        return cls(
+            learning_rate=m.learning_rate,
+            init_scale=m.init_scale,
+            seed_index=m.seed_index,
+            grid_index=m.grid_index,
+            final_loss=arrays["final_loss"],
+            accuracy=arrays["accuracy"],
+            converged=arrays["converged_at"] >= 0,
+            converged_at=arrays["converged_at"],
+            diverged=arrays["diverged"],
+            history=arrays["history"],
+            params=arrays.get("params"),
+            learning_rates=grid.learning_rates,
+            init_scales=grid.init_scales,
+            n_inits=grid.n_inits,
+            steps=steps,
+            record_every=record_every,
+            seconds=seconds,
+            test_loss=arrays.get("test_loss"),
+            test_accuracy=arrays.get("test_accuracy"),
+        )
+
     @property
     def n_members(self) -> int:
         return int(self.final_loss.shape[0])

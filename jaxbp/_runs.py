@@ -87,21 +87,6 @@ def _meta() -> dict[str, Any]:
     }
 
 
-def _meta() -> dict[str, Any]:
-    import jax
-
-    from . import __version__
-
-    return {
-        "jaxbp": __version__,
-        "jax": jax.__version__,
-        "backend": jax.default_backend(),
-        "devices": [str(d) for d in jax.devices()],
-        "processes": jax.process_count(),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-
-
 def _load_task(config: SweepConfig):
     from ._tasks import load_task
 
@@ -179,27 +164,12 @@ def _read_chunks(out: Path, n: int, fields) -> dict[str, np.ndarray]:
 def _result(config: SweepConfig, data: dict[str, np.ndarray]) -> ManyResult:
     """The chunks' arrays as what ``train_many`` returns for the whole grid."""
     grid = Grid(np.asarray(config.learning_rates), np.asarray(config.init_scales), config.n_inits)
-    m = grid.members(np.arange(config.n_members))
-    return ManyResult(
-        learning_rate=m.learning_rate,
-        init_scale=m.init_scale,
-        seed_index=m.seed_index,
-        grid_index=m.grid_index,
-        final_loss=data["final_loss"],
-        accuracy=data["accuracy"],
-        converged=data["converged_at"] >= 0,
-        converged_at=data["converged_at"],
-        diverged=data["diverged"],
-        history=data["history"],
-        params=None,
-        learning_rates=grid.learning_rates,
-        init_scales=grid.init_scales,
-        n_inits=config.n_inits,
+    return ManyResult.from_members(
+        grid,
+        np.arange(config.n_members),
+        data,
         steps=config.steps,
         record_every=config.record_every or config.steps // data["history"].shape[1],
-        seconds=0.0,
-        test_loss=data.get("test_loss"),
-        test_accuracy=data.get("test_accuracy"),
     )
 
 

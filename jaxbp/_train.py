@@ -263,8 +263,8 @@ def train_program(
             conv_at = jnp.where((conv_at < 0) & hit & ~diverged, t, conv_at)
         # A non-finite logit (so a non-finite loss) stops the network where it is: flagged,
         # never averaged in, never updated again. Tested on the logits the step computes
-        # anyway: a norm of the gradient (13%) or a finiteness test of the new parameters
-        # (20%) cost far more of a seed-network step; see docs/benchmarks.md.
+        # anyway: a norm of the gradient or a finiteness test of the new parameters cost
+        # far more of a seed-network step (docs/benchmarks.md).
         diverged = diverged | ~jnp.all(jnp.isfinite(logits))
         keep = lambda new, old: jnp.where(diverged, old, new)
         params = jax.tree_util.tree_map(keep, new_params, params)

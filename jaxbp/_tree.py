@@ -120,23 +120,21 @@ def layer_sizes(params: Params) -> tuple[int, ...]:
 def from_augmented(matrices: Sequence, *, dtype=jnp.float32) -> Params:
     """Parameters from the hand-worked layout: one matrix per layer, bias in row 0.
 
-        Each matrix has shape ``(n_in + 1, n_out)``: rows are inputs (row 0 is the
-        constant input 1, so it holds the biases), columns are units. A 1-D vector of
-        length ``n_in + 1`` is one unit's column.
+    Each matrix has shape ``(n_in + 1, n_out)``: rows are inputs (row 0 is the
+    constant input 1, so it holds the biases), columns are units. A 1-D vector of
+    length ``n_in + 1`` is one unit's column.
 
-        Args:
-          matrices: the layers, input side first.
-          dtype: the parameters' dtype (float32 unless asked otherwise).
+    Args:
+      matrices: the layers, input side first.
+      dtype: the parameters' dtype (float32 unless asked otherwise).
 
-        Returns:
-          ``Params``: ``W = M[1:]`` and ``b = M[0]`` for every layer.
+    Returns:
+      ``Params``: ``W = M[1:]`` and ``b = M[0]`` for every layer.
 
-        >>> import numpy as np
-
-    from ._dtypes import resolve_dtype
-        >>> params = from_augmented([np.reshape([1., -1, 1, -1, -2, 2, 3, -2], (4, 2)), [-1., 1, 1]])
-        >>> params[0]["b"], params[1]["W"][:, 0]
-        (Array([ 1., -1.], dtype=float32), Array([1., 1.], dtype=float32))
+    >>> import numpy as np
+    >>> params = from_augmented([np.reshape([1., -1, 1, -1, -2, 2, 3, -2], (4, 2)), [-1., 1, 1]])
+    >>> params[0]["b"], params[1]["W"][:, 0]
+    (Array([ 1., -1.], dtype=float32), Array([1., 1.], dtype=float32))
     """
     if isinstance(matrices, (str, Mapping)) or not isinstance(matrices, Sequence) or not matrices:
         raise TypeError(

@@ -177,3 +177,56 @@ def test_train_many_member_last_equals_vmap(kw):
         jax.tree_util.tree_leaves(last.params), jax.tree_util.tree_leaves(first.params)
     ):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("grad", ["autodiff", "manual"])
+@pytest.mark.parametrize(
+    "optimizer", [None, pytest.param(optax.adam, marks=pytest.mark.standard_promotion)]
+)
+def test_the_seed_member_program_needs_no_fallback_in_its_steps(grad, optimizer):
+    """Every primitive of the seed network's training runs on a member-last rule.
+
+    Only the per-member random initialization (once per member, not per step) uses
+    jax.vmap's rule. A JAX that renames a primitive of the step fails here instead of
+    silently losing the member-last speed-up.
+    """
+    from jaxbp._lastmap import record_fallbacks
+    from jaxbp._program import member_program
+
+    x, y = jnp.asarray(PARITY_X), jnp.asarray(PARITY_Y)[:, None]
+    member = member_program(
+        jax.random.key(0),
+        x,
+        y,
+        (x, y),
+        sizes=(3, 2, 1),
+        scheme="normal",
+        dtype=x.dtype,
+        make_optimizer=optimizer or jaxbp.sgd,
+        steps=10,
+        record_every=2,
+        activation="sigmoid",
+        loss="bce",
+        grad=grad,
+        converge_loss=None,
+        keep_params=True,
+    )
+    with record_fallbacks() as seen:
+        jax.make_jaxpr(vmap_last(member, (True, True, True), 8))(
+            jnp.arange(8), jnp.full(8, 0.1), jnp.ones(8)
+        )
+    assert set(seen) <= {"random_bits", "random_fold_in"}, dict(seen)
+
+
+def test_vmap_last_refuses_to_be_differentiated_through():
+    f = vmap_last(lambda w: jnp.sum(jax.nn.relu(w)), (True,), N)
+    with pytest.raises(TypeError, match="cannot be differentiated through"):
+        jax.grad(lambda w: jnp.sum(f(w)))(jnp.zeros((3, N)))
+
+
+def test_a_primitive_missing_from_jax_is_an_import_error_naming_the_version(monkeypatch):
+    from jaxbp import _lastmap
+
+    monkeypatch.setitem(_lastmap._PRIMITIVE_NAMES, "scan", ("no_such_scan_p",))
+    with pytest.raises(ImportError, match=rf"JAX {jax.__version__} does not have"):
+        _lastmap._primitive("scan")
