@@ -2,7 +2,7 @@
 
 float32 is the default; float64 is available once ``jax_enable_x64`` is on. The
 tolerance table below is the only place in the library (and its tests) where
-"close enough" is decided for a dtype.
+"close enough" is decided for a dtype and a kind of comparison.
 
 This module knows nothing of networks, training, files or the command line.
 """
@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["Tolerance", "resolve_dtype", "tolerance"]
+__all__ = ["KINDS", "Tolerance", "resolve_dtype", "tolerance"]
 
 
 class Tolerance(NamedTuple):
@@ -25,33 +25,73 @@ class Tolerance(NamedTuple):
     atol: float
 
 
-# Two gradient computations that differ only in the order of floating-point
-# operations agree to a few ulps of their dtype, relative to the gradient's size.
+# What "equal" means depends on how far apart two computations of the same value are:
+#   ulps      the same formula evaluated twice, or against an exact reference (Python's
+#             math): a few units in the last place.
+#   reorder   the same mathematics with the floating-point operations in another order
+#             (autodiff vs the chain rule by hand, batched vs alone, jit vs eager).
+#   trained   results after many training steps whose rounding differs a little at
+#             each step: the differences compound along the trajectory.
+#   independent  a second library's implementation (PyTorch, scikit-learn): other
+#             formulas for the same quantities (log-loss clipping, summation order).
+#   finite_difference  central differences in float64 with eps = 1e-6 against an
+#             analytic gradient: truncation and rounding near 1e-10 of the value.
 _TOLERANCES = {
-    np.dtype(np.float64): Tolerance(rtol=1e-12, atol=1e-14),
-    np.dtype(np.float32): Tolerance(rtol=1e-5, atol=1e-6),
-    np.dtype(jnp.bfloat16): Tolerance(rtol=1e-2, atol=1e-3),
-    np.dtype(np.float16): Tolerance(rtol=1e-3, atol=1e-4),
+    "ulps": {
+        np.dtype(np.float64): Tolerance(rtol=1e-14, atol=1e-15),
+        np.dtype(np.float32): Tolerance(rtol=1e-6, atol=1e-7),
+    },
+    "reorder": {
+        np.dtype(np.float64): Tolerance(rtol=1e-12, atol=1e-14),
+        np.dtype(np.float32): Tolerance(rtol=1e-5, atol=1e-6),
+        np.dtype(jnp.bfloat16): Tolerance(rtol=1e-2, atol=1e-3),
+        np.dtype(np.float16): Tolerance(rtol=1e-3, atol=1e-4),
+    },
+    "trained": {
+        np.dtype(np.float64): Tolerance(rtol=1e-10, atol=1e-12),
+        np.dtype(np.float32): Tolerance(rtol=1e-4, atol=1e-5),
+    },
+    "independent": {
+        np.dtype(np.float64): Tolerance(rtol=1e-9, atol=1e-12),
+        np.dtype(np.float32): Tolerance(rtol=1e-4, atol=1e-5),
+    },
+    "finite_difference": {
+        np.dtype(np.float64): Tolerance(rtol=1e-6, atol=1e-9),
+    },
 }
+KINDS = tuple(_TOLERANCES)
 
 
-def tolerance(*dtypes) -> Tolerance:
+def tolerance(*dtypes, kind: str = "reorder") -> Tolerance:
     """The comparison tolerance for the least precise of ``dtypes``.
+
+    Args:
+      dtypes: the dtypes of the values compared; the coarsest one decides.
+      kind: how the two values were computed (see :data:`KINDS`): ``"reorder"`` (the
+        default: the same mathematics, operations in another order), ``"ulps"``,
+        ``"trained"``, ``"independent"`` or ``"finite_difference"``.
 
     >>> tolerance("float32")
     Tolerance(rtol=1e-05, atol=1e-06)
     >>> tolerance("float64", "float32")  # the coarser one wins
     Tolerance(rtol=1e-05, atol=1e-06)
+    >>> tolerance("float64", kind="finite_difference")
+    Tolerance(rtol=1e-06, atol=1e-09)
     """
     if not dtypes:
         raise TypeError("tolerance() needs at least one dtype")
+    if kind not in _TOLERANCES:
+        raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
+    table = _TOLERANCES[kind]
     found = []
     for d in dtypes:
         d = np.dtype(d)
-        if d not in _TOLERANCES:
-            known = ", ".join(str(k) for k in _TOLERANCES)
-            raise ValueError(f"no tolerance is defined for dtype {d}; expected one of {known}")
-        found.append(_TOLERANCES[d])
+        if d not in table:
+            known = ", ".join(str(k) for k in table)
+            raise ValueError(
+                f"no {kind!r} tolerance is defined for dtype {d}; expected one of {known}"
+            )
+        found.append(table[d])
     return max(found, key=lambda t: t.rtol)
 
 

@@ -365,7 +365,8 @@ def check_grads(
     loss_value = abs(float(mean_loss(trace.logits, y, spec)))
     noise = 1e-16 * max(loss_value, 1.0) / eps + eps**2
     base = tolerance(dtype)
-    num_tol = Tolerance(rtol=max(1e-6, base.rtol), atol=max(10 * noise, base.atol))
+    fd = tolerance(np.float64, kind="finite_difference")
+    num_tol = Tolerance(rtol=max(fd.rtol, base.rtol), atol=max(10 * noise, base.atol))
     notes = []
     for l, (act, h) in enumerate(zip(acts, trace.h[:-1])):
         h = np.asarray(h)

@@ -1,4 +1,4 @@
-"""The test suite's one tolerance policy: jaxbp.tolerance(dtype), applied leaf by leaf."""
+"""The test suite's one tolerance policy: jaxbp.tolerance(dtype, kind=...), for arrays and trees."""
 
 import jax
 import numpy as np
@@ -6,28 +6,42 @@ import numpy as np
 import jaxbp
 
 
-def assert_tree_close(actual, expected, *, dtype=None, rtol=None, atol=None, err_msg=""):
-    """Assert two trees are equal within the library's tolerance for ``dtype``.
+def _float_dtype(a):
+    dtype = getattr(a, "dtype", None)
+    if dtype is not None and np.issubdtype(dtype, np.floating):
+        return np.dtype(dtype)
+    return None
 
-    ``dtype`` defaults to the coarser of the two trees' dtypes.
+
+def assert_close(actual, expected, *, kind="reorder", dtype=None, err_msg=""):
+    """Assert two arrays (or numbers) are equal within ``jaxbp.tolerance(dtype, kind=kind)``.
+
+    ``dtype`` defaults to the coarser floating dtype of the two (float64 for plain numbers).
     """
+    dtypes = (
+        [dtype] if dtype is not None else [d for d in map(_float_dtype, (actual, expected)) if d]
+    )
+    tol = jaxbp.tolerance(*(dtypes or [np.float64]), kind=kind)
+    np.testing.assert_allclose(
+        np.asarray(actual, np.float64),
+        np.asarray(expected, np.float64),
+        rtol=tol.rtol,
+        atol=tol.atol,
+        err_msg=err_msg,
+    )
+
+
+def assert_tree_close(actual, expected, *, kind="reorder", dtype=None, err_msg=""):
+    """Assert two trees are equal leaf by leaf within the library's tolerance (see
+    :func:`assert_close`); ``dtype`` defaults to the coarsest of all leaves."""
     a_leaves, a_def = jax.tree_util.tree_flatten(actual)
     e_leaves, e_def = jax.tree_util.tree_flatten(expected)
     assert a_def == e_def, f"tree structures differ: {a_def} vs {e_def}"
-    dtypes = (
-        [dtype]
-        if dtype is not None
-        else [leaf.dtype for leaf in a_leaves + e_leaves if hasattr(leaf, "dtype")]
-    )
-    tol = jaxbp.tolerance(*dtypes)
+    if dtype is None:
+        found = [d for d in map(_float_dtype, a_leaves + e_leaves) if d]
+        dtype = min(found, key=lambda d: d.itemsize) if found else None
     for i, (a, e) in enumerate(zip(a_leaves, e_leaves)):
-        np.testing.assert_allclose(
-            np.asarray(a, np.float64),
-            np.asarray(e, np.float64),
-            rtol=tol.rtol if rtol is None else rtol,
-            atol=tol.atol if atol is None else atol,
-            err_msg=f"leaf {i}: {err_msg}",
-        )
+        assert_close(a, e, kind=kind, dtype=dtype, err_msg=f"leaf {i}: {err_msg}")
 
 
 def assert_tree_equal(actual, expected):

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import jaxbp
-from tests.helpers import assert_tree_close, random_batch
+from tests.helpers import assert_close, assert_tree_close, random_batch
 
 ACTIVATIONS = sorted(jaxbp.ACTIVATIONS)
 LOSSES = sorted(jaxbp.LOSSES)
@@ -96,8 +96,8 @@ def test_every_activation_loss_and_depth(activation, loss, depth):
     assert_tree_close(jaxbp.manual_grad(params, x, y, activation=activation, loss=loss), ad)
     # The loss value from the manual pass is the loss.
     value, _ = jaxbp.manual_value_and_grad(params, x, y, activation=activation, loss=loss)
-    np.testing.assert_allclose(
-        value, jaxbp.compute_loss(params, x, y, activation=activation, loss=loss), rtol=1e-14
+    assert_close(
+        value, jaxbp.compute_loss(params, x, y, activation=activation, loss=loss), kind="ulps"
     )
 
 
@@ -125,7 +125,8 @@ def test_autodiff_matches_finite_differences(net):
     # rtol 1e-6; atol is the finite-difference noise floor, which grows with |L|
     # (rounding 1e-16 |L| / eps): check_grads estimates it and explains it.
     report = jaxbp.check_grads(params, x, y, **kw)
-    assert report.numerical_vs_autodiff.tolerance.rtol == 1e-6
+    fd = jaxbp.tolerance(np.float64, kind="finite_difference")
+    assert report.numerical_vs_autodiff.tolerance.rtol == fd.rtol
     assert report.numerical_vs_autodiff.ok, str(report)
 
 
@@ -146,7 +147,7 @@ def test_check_grads_flags_relu_kink():
     # autodiff takes the left one (ReLU'(0) = 0), the right one is autodiff just above 0.
     right = jaxbp.autodiff_grad(net(1e-9), x, y, activation="relu")[0]["b"][0]
     left = report.autodiff[0]["b"][0]
-    np.testing.assert_allclose(report.numerical[0]["b"][0], (left + right) / 2, rtol=1e-6)
+    assert_close(report.numerical[0]["b"][0], (left + right) / 2, kind="finite_difference")
 
 
 def test_multi_output_and_soft_labels():
@@ -158,8 +159,7 @@ def test_multi_output_and_soft_labels():
         assert_tree_close(
             jaxbp.numerical_grad(params, x, y, activation="tanh", loss=loss),
             ad,
-            rtol=1e-6,
-            atol=1e-9,
+            kind="finite_difference",
         )
 
 
@@ -204,8 +204,8 @@ class TestTorch:
         ours = jaxbp.manual_grad(params, x, y, activation=activation, loss=loss)
         theirs = tuple({"W": W.grad.numpy(), "b": b.grad.numpy()} for W, b in tp)
         assert_tree_close(ours, theirs, dtype=np.float64)
-        np.testing.assert_allclose(
+        assert_close(
             jaxbp.compute_loss(params, x, y, activation=activation, loss=loss),
             value.item(),
-            rtol=1e-13,
+            kind="ulps",
         )

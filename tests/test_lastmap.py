@@ -9,6 +9,7 @@ import pytest
 import jaxbp
 from jaxbp._lastmap import vmap_last
 from jaxbp._program import choose_member_last
+from tests.helpers import assert_close
 
 N = 5
 RNG = np.random.default_rng(0)
@@ -36,7 +37,7 @@ def assert_same(ours, ref, exact=False):
         if exact:
             np.testing.assert_array_equal(a, r)
         else:
-            np.testing.assert_allclose(a, r, rtol=1e-13, atol=1e-13)
+            assert_close(a, r, kind="reorder")
 
 
 CASES = {
@@ -170,13 +171,13 @@ def test_train_many_member_last_equals_vmap(kw):
     last = jaxbp.train_many(jax.random.key(1), sizes, PARITY_X, PARITY_Y, **args)
     first = jaxbp.train_many(jax.random.key(1), sizes, PARITY_X, PARITY_Y, batching="vmap", **args)
     for field in ("final_loss", "history", "test_loss"):
-        np.testing.assert_allclose(getattr(last, field), getattr(first, field), rtol=1e-10)
+        assert_close(getattr(last, field), getattr(first, field), kind="trained")
     for field in ("accuracy", "test_accuracy", "converged_at", "diverged"):
         np.testing.assert_array_equal(getattr(last, field), getattr(first, field))
     for a, b in zip(
         jax.tree_util.tree_leaves(last.params), jax.tree_util.tree_leaves(first.params)
     ):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+        assert_close(a, b, kind="trained")
 
 
 @pytest.mark.parametrize("grad", ["autodiff", "manual"])

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import jaxbp
+from tests.helpers import assert_close
 
 DTYPES = [np.float32, np.float64]
 LOGITS = [0.0, 1e4, -1e4, 1e9, -1e9]
@@ -49,7 +50,7 @@ def test_bce_at_extreme_logits(dtype, logit, label, source):
     if abs(logit) >= 1e4:  # saturated: the gradient is exactly 0 or +-1
         assert float(g[1]["b"][0]) == delta
     a = np.asarray(jaxbp.forward_trace(params, x).a[0])[0]
-    np.testing.assert_allclose(g[1]["W"][:, 0], a * delta, rtol=jaxbp.tolerance(dtype).rtol)
+    assert_close(g[1]["W"][:, 0], a * delta, dtype=dtype)
     for leaf in jax.tree_util.tree_leaves(g):
         assert np.all(np.isfinite(leaf))
 
@@ -138,5 +139,12 @@ def test_tolerance_table():
     assert jaxbp.tolerance(np.float64) == (1e-12, 1e-14)
     assert jaxbp.tolerance(np.float32) == (1e-5, 1e-6)
     assert jaxbp.tolerance(np.float64, np.float32) == jaxbp.tolerance(np.float32)
-    with pytest.raises(ValueError, match="no tolerance is defined for dtype int32"):
+    with pytest.raises(ValueError, match="no 'reorder' tolerance is defined for dtype int32"):
         jaxbp.tolerance(np.int32)
+    # Every kind is at least as loose as comparing the same formula twice, in every dtype.
+    for kind in ("reorder", "trained", "independent"):
+        for dtype in (np.float32, np.float64):
+            tol, ulps = jaxbp.tolerance(dtype, kind=kind), jaxbp.tolerance(dtype, kind="ulps")
+            assert tol.rtol >= ulps.rtol and tol.atol >= ulps.atol
+    with pytest.raises(ValueError, match="kind must be one of"):
+        jaxbp.tolerance(np.float64, kind="loose")
