@@ -33,9 +33,9 @@ CONFIG = {
     },
     "optimizer": {"name": "adam", "learning_rates": [0.003]},
     "init": {"scales": [1.0]},
-    "run": {"n_inits": 1024, "steps": 300, "record_every": 10, "seed": 0, "chunk_members": 256},
+    "run": {"n_inits": 1024, "steps": 300, "record_every": 10, "seed": 0, "members_per_file": 256},
 }
-QUICK = {"run": {"n_inits": 64, "steps": 100, "record_every": 10, "chunk_members": 32}}
+QUICK = {"run": {"n_inits": 64, "steps": 100, "record_every": 10, "members_per_file": 32}}
 
 
 def probabilities(params, x):

@@ -28,10 +28,10 @@ CONFIG = {
         "steps": 2000,
         "record_every": 50,
         "seed": 0,
-        "chunk_members": 200_000,
+        "members_per_file": 200_000,
     },
 }
-QUICK = {"run": {"n_inits": 500, "steps": 500, "chunk_members": 5000}}
+QUICK = {"run": {"n_inits": 500, "steps": 500, "members_per_file": 5000}}
 
 
 def pct(v: float) -> str:

@@ -40,10 +40,10 @@ CONFIG = {
         "steps": 3000,
         "record_every": 30,
         "seed": 0,
-        "chunk_members": 50_000,
+        "members_per_file": 50_000,
     },
 }
-QUICK = {"run": {"n_inits": 300, "steps": 600, "record_every": 30, "chunk_members": 3000}}
+QUICK = {"run": {"n_inits": 300, "steps": 600, "record_every": 30, "members_per_file": 3000}}
 
 LITERATURE = """\
 **What the literature reports for XOR with two hidden units.** Rumelhart, Hinton and

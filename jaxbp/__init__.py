@@ -5,11 +5,13 @@ is pure, parameters first, configuration keyword-only.
 """
 
 from ._activations import ACTIVATIONS, Activation
+from ._demo import seed_demo
 from ._devices import initialize_distributed, use_cpu_cores
 from ._dtypes import Tolerance, tolerance
-from ._exercises import Exercise, seed_exercise
+from ._exercises import Exercise, random_exercise, seed_exercise
 from ._explain import Explanation, explain
 from ._explain import Step as DerivationStep
+from ._files import NetworkSpec, dumps_network, network_to_dict, read_claimed, read_network
 from ._gradcheck import (
     GradCheck,
     GradComparison,
@@ -54,6 +56,7 @@ __all__ = [
     "LeafComparison",
     "Loss",
     "ManyResult",
+    "NetworkSpec",
     "Params",
     "Run",
     "Step",
@@ -71,6 +74,7 @@ __all__ = [
     "check_grads",
     "compare_grads",
     "compute_loss",
+    "dumps_network",
     "explain",
     "forward",
     "forward_trace",
@@ -84,9 +88,14 @@ __all__ = [
     "manual_grad",
     "manual_value_and_grad",
     "mse_loss",
+    "network_to_dict",
     "numerical_grad",
     "pyplot",
+    "random_exercise",
+    "read_claimed",
+    "read_network",
     "run_sweep",
+    "seed_demo",
     "seed_exercise",
     "sgd",
     "sgd_update",

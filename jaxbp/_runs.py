@@ -105,7 +105,7 @@ def run_sweep(
     """Run (or resume) a sweep into the folder ``out``; returns the summary.
 
     Every input is checked before the folder is created or touched. Members are
-    trained ``config.chunk_members`` at a time; each finished chunk is a file of
+    trained ``config.members_per_file`` at a time; each finished chunk is a file of
     its own, so a stopped run resumes where it stopped.
     """
     import jax
@@ -129,8 +129,8 @@ def run_sweep(
     if not (out / "meta.json").exists():
         write_atomic(out / "meta.json", json.dumps(_meta(), indent=2))
     n = config.n_members
-    for start in range(0, n, config.chunk_members):
-        stop = min(n, start + config.chunk_members)
+    for start in range(0, n, config.members_per_file):
+        stop = min(n, start + config.members_per_file)
         path = out / "chunks" / f"members-{start:09d}-{stop:09d}.npz"
         if path.exists():
             continue  # finished before: chunks are renamed into place only when whole

@@ -76,7 +76,13 @@ FIELDS: tuple[Field, ...] = (
         "run", "record_every", int, None, "history resolution (divides steps); default ~100 points"
     ),
     Field("run", "seed", int, 0, "the key of member m is `fold_in(key(seed), m)`"),
-    Field("run", "chunk_members", int, 4096, "members per chunk file (the unit of resuming)"),
+    Field(
+        "run",
+        "members_per_file",
+        int,
+        4096,
+        "members per chunk file in `chunks/` (the unit of resuming; train_many's own `chunk_size`, members per compiled call, is chosen from memory)",
+    ),
     Field(
         "run", "memory_budget", int, None, "bytes a chunk may use; default a quarter of free memory"
     ),
@@ -136,7 +142,7 @@ class SweepConfig:
     steps: int
     record_every: int | None
     seed: int
-    chunk_members: int
+    members_per_file: int
     memory_budget: int | None
     converge_loss: float | None
     grad: str
@@ -180,7 +186,7 @@ class SweepConfig:
             raise ValueError(
                 f"{where}: [optimizer] name must be one of {OPTIMIZERS}; got {vals['optimizer', 'name']!r}"
             )
-        for key in ("n_inits", "steps", "chunk_members", "record_every", "memory_budget"):
+        for key in ("n_inits", "steps", "members_per_file", "record_every", "memory_budget"):
             v = vals["run", key]
             if v is not None and v < 1:
                 raise ValueError(f"{where}: [run] {key} must be a positive integer; got {v}")

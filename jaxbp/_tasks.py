@@ -101,9 +101,9 @@ def _breast_cancer(seed: int = 0) -> Task:
     try:
         from sklearn.datasets import load_breast_cancer
     except ImportError:
-        raise ValueError(
-            "task 'breast_cancer' reads the data bundled with scikit-learn; install it "
-            "(pip install scikit-learn, or the project's [test] extra)"
+        raise ImportError(
+            "task 'breast_cancer' reads the data bundled with scikit-learn: "
+            "pip install 'jaxbp[data]'"
         ) from None
     data = load_breast_cancer()
     x, y = data.data.astype(np.float64), data.target.astype(np.float64)

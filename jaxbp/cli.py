@@ -157,9 +157,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _sweep(args) -> int:
-    from ._devices import use_cpu_cores
-    from ._runs import run_sweep
-    from ._sweep_config import SweepConfig
+    from . import SweepConfig, run_sweep, use_cpu_cores
 
     try:
         use_cpu_cores(args.cpu_devices)
@@ -195,8 +193,7 @@ def _sweep(args) -> int:
 
 
 def _explain(args) -> int:
-    from ._explain import explain
-    from ._files import read_network
+    from . import explain, read_network
 
     if args.out is not None:
         _check_out(args.out)
@@ -211,8 +208,7 @@ def _explain(args) -> int:
 
 
 def _check(args) -> int:
-    from ._files import read_claimed, read_network
-    from ._grading import check_derivation
+    from . import check_derivation, read_claimed, read_network
 
     claimed, embedded = read_claimed(args.claimed)
     net = read_network(args.network) if (args.network or embedded is None) else embedded
@@ -227,9 +223,7 @@ def _check(args) -> int:
 
 
 def _exercise(args) -> int:
-    from ._exercises import random_exercise
-    from ._explain import explain
-    from ._files import NetworkSpec, dumps_network, network_to_dict
+    from . import NetworkSpec, dumps_network, explain, network_to_dict, random_exercise
 
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out {args.out} is a file; expected a folder")
@@ -271,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     jax.config.update("jax_enable_x64", True)
     try:
         if args.command == "demo":
-            from ._demo import seed_demo
+            from . import seed_demo
 
             if args.out is not None:
                 _check_out(args.out)

@@ -31,7 +31,7 @@ scales = [0.5, 2.0]
 n_inits = 64
 steps = {steps}
 record_every = 20
-chunk_members = 32
+members_per_file = 32
 """
 
 
@@ -201,7 +201,7 @@ def test_a_task_with_a_test_split_reports_test_accuracy_per_member(tmp_path):
     config.write_text(
         '[task]\nname = "breast_cancer"\n[network]\nsizes = [30, 4, 1]\n'
         '[optimizer]\nname = "adam"\nlearning_rates = [0.01]\n[init]\nscales = [1.0]\n'
-        "[run]\nn_inits = 6\nsteps = 30\nrecord_every = 10\nchunk_members = 4\n"
+        "[run]\nn_inits = 6\nsteps = 30\nrecord_every = 10\nmembers_per_file = 4\n"
     )
     out = tmp_path / "run"
     assert main(["sweep", str(config), "--out", str(out), "--no-progress"]) == 0

@@ -78,3 +78,20 @@ def test_xor_is_learnable_by_many_2_2_1_networks():
     # Some starts solve XOR, some stall (the classic local minima and plateaus).
     assert 0.2 < r.converged.mean() < 1.0
     assert np.all(r.accuracy[r.converged] == 1.0)
+
+
+def test_a_missing_data_package_is_an_import_error_with_the_extra_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(ImportError, match=r"pip install 'jaxbp\[data\]'"):
+        jaxbp.load_task("breast_cancer")
+
+
+def test_a_missing_plotting_package_is_an_import_error_with_the_extra_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ImportError, match=r"pip install 'jaxbp\[plots\]'"):
+        jaxbp.pyplot()
