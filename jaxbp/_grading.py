@@ -124,8 +124,18 @@ class DerivationReport:
 
     @property
     def ok(self) -> bool:
-        """True when no step is wrong or inherits an error."""
+        """True when at least one step was graded and none is wrong or inherits an error.
+
+        Nothing claimed is not a pass: an empty derivation is not ``ok``.
+        """
+        if not self.graded:
+            return False
         return not any(v in ("wrong", "inherited") for v in self.verdicts.values())
+
+    @property
+    def graded(self) -> tuple[str, ...]:
+        """The steps with at least one entry claimed."""
+        return tuple(n for n in self.names if self.verdicts[n] != "missing")
 
     @property
     def missing(self) -> tuple[str, ...]:
@@ -193,7 +203,13 @@ class DerivationReport:
             *text_table(header, cells, ragged_last=True),
             "",
             f"steps: {summary}. "
-            + ("No errors." if self.ok else f"Root errors: {', '.join(self.wrong) or 'none'}."),
+            + (
+                "Nothing was claimed: nothing to grade."
+                if not self.graded
+                else "No errors."
+                if self.ok
+                else f"Root errors: {', '.join(self.wrong) or 'none'}."
+            ),
         ]
         return "\n".join(lines)
 

@@ -124,12 +124,12 @@ def _step(params, opt_state, x, y, *, optimizer, activation, loss, grad):
 class Step:
     """A compiled training step, made by :func:`make_step`.
 
-    ``step(params, opt_state, x, y) -> (params, opt_state, StepInfo)``. The
-    ``params`` and ``opt_state`` passed in are donated: their buffers are reused
-    for the result and must not be used again.
+    ``step(params, opt_state, x, y) -> (params, opt_state, StepInfo)``. With
+    ``donate=True`` the ``params`` and ``opt_state`` passed in are donated: their
+    buffers are reused for the result and must not be used again.
     """
 
-    def __init__(self, optimizer, *, activation, loss, grad):
+    def __init__(self, optimizer, *, activation, loss, grad, donate=False):
         self.optimizer = optimizer
         self.activation = activation
         self.loss = loss
@@ -150,7 +150,9 @@ class Step:
                 grad=grad,
             )
 
-        self.jitted = jax.jit(traced, donate_argnums=(0, 1), static_argnames=("activation",))
+        self.jitted = jax.jit(
+            traced, donate_argnums=(0, 1) if donate else (), static_argnames=("activation",)
+        )
 
     def init(self, params: Params) -> Any:
         """The optimizer state for ``params``."""
@@ -170,9 +172,14 @@ class Step:
 
 
 def make_step(
-    optimizer, *, activation="sigmoid", loss: str = "bce", grad: str = "autodiff"
+    optimizer,
+    *,
+    activation="sigmoid",
+    loss: str = "bce",
+    grad: str = "autodiff",
+    donate: bool = False,
 ) -> Step:
-    """A jitted training step for any optax optimizer, with buffers donated.
+    """A jitted training step for any optax optimizer.
 
     Args:
       optimizer: an ``optax.GradientTransformation``, or a learning rate for the
@@ -180,6 +187,9 @@ def make_step(
       activation: hidden activation name(s).
       loss: ``"bce"``, ``"mse"`` or ``"mse_linear"``.
       grad: ``"autodiff"`` (``jax.grad``) or ``"manual"`` (the hand-written chain rule).
+      donate: reuse the buffers of the ``params`` and ``opt_state`` passed in for the
+        result (less memory for big networks); the caller's arrays are then deleted
+        and must not be used again. Off by default.
 
     Returns:
       :class:`Step`: ``opt_state = step.init(params)``, then
@@ -198,7 +208,9 @@ def make_step(
     optimizer = _as_optimizer(optimizer)
     resolve_loss(loss)
     check_grad_source(grad)
-    return Step(optimizer, activation=activation, loss=loss, grad=grad)
+    if not isinstance(donate, bool):
+        raise TypeError(f"donate must be True or False; got {donate!r}")
+    return Step(optimizer, activation=activation, loss=loss, grad=grad, donate=donate)
 
 
 class History(NamedTuple):
@@ -364,7 +376,7 @@ def train(
     x, y = check_batch(params, x, y, spec)
     activation = activation_key(activation, len(params) - 1)
     if isinstance(optimizer, (int, float)) and not isinstance(optimizer, bool):
-        _check_learning_rate(optimizer, "optimizer")
+        _check_learning_rate(optimizer, "optimizer (a learning rate for plain SGD)")
         make_optimizer, hyper = sgd, jnp.asarray(optimizer, params[0]["W"].dtype)
     else:
         make_optimizer, hyper = _Fixed(_as_optimizer(optimizer)), None

@@ -20,6 +20,15 @@ import sys
 from pathlib import Path
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("jaxbp")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "unknown"
+
+
 def _positive_float(text: str) -> float:
     try:
         v = float(text)
@@ -86,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="jaxbp",
         description="Backpropagation three ways, and many small networks at once, in JAX.",
     )
+    parser.add_argument("--version", action="version", version=f"jaxbp {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="work the seed exercise (Week 9 Q2) end to end")
     demo.add_argument("--lr", type=_positive_float, default=0.5, help="learning rate (default 0.5)")
@@ -218,6 +228,9 @@ def _check(args) -> int:
         )
     except (TypeError, ValueError) as e:
         raise ValueError(f"{args.claimed}: {e}") from None
+    if not report.graded:
+        print(f"jaxbp check: {args.claimed} claims no step: nothing to grade", file=sys.stderr)
+        return 1
     print(report.to_json() if args.format == "json" else report)
     return 0 if report.ok else 1
 

@@ -401,3 +401,30 @@ def test_step_names_come_from_the_step_model_for_any_form_of_sizes():
     for loss in ("bce", "mse", "mse_linear"):
         sol = jaxbp.explain(deep, x, y, activation="tanh", loss=loss)
         assert jaxbp.step_names((2, 3, 2, 1), loss=loss) == tuple(s.name for s in sol.steps)
+
+
+def test_nothing_claimed_is_not_a_pass(tmp_path, capsys):
+    ex = jaxbp.seed_exercise()
+    report = jaxbp.check_derivation(ex.params, ex.x, ex.y, {})
+    assert not report.ok and report.graded == ()
+    assert "nothing to grade" in str(report)
+    empty = tmp_path / "empty.json"
+    empty.write_text("{}")
+    assert main(["check", str(empty)]) == 1
+    assert "nothing to grade" in capsys.readouterr().err
+    # One graded step is enough to pass.
+    assert jaxbp.check_derivation(ex.params, ex.x, ex.y, {"h1": [4, -2]}).ok
+
+
+def test_version_and_python_dash_m(capsys):
+    import subprocess
+    import sys
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out.strip() == f"jaxbp {jaxbp.__version__}"
+    out = subprocess.run(
+        [sys.executable, "-m", "jaxbp", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == f"jaxbp {jaxbp.__version__}"

@@ -37,9 +37,9 @@ def test_sgd_transform_equals_sgd_update_exactly():
 
 @pytest.mark.parametrize("grad", ["autodiff", "manual"])
 @pytest.mark.standard_promotion
-def test_step_compiles_once_and_donates(grad):
+def test_step_compiles_once_and_donates_only_when_asked(grad):
     params, x, y = problem()
-    step = jaxbp.make_step(optax.adam(1e-2), activation="tanh", grad=grad)
+    step = jaxbp.make_step(optax.adam(1e-2), activation="tanh", grad=grad, donate=True)
     state = step.init(params)
     p = copy(params)
     for _ in range(3):
@@ -51,6 +51,20 @@ def test_step_compiles_once_and_donates(grad):
         "params must be donated"
     )
     assert np.isfinite(float(info.loss))
+    # By default the caller's parameters survive the step and can be used again.
+    plain = jaxbp.make_step(optax.adam(1e-2), activation="tanh", grad=grad)
+    q = copy(params)
+    new, _, _ = plain(q, plain.init(q), x, y)
+    assert not any(leaf.is_deleted() for leaf in jax.tree_util.tree_leaves(q))
+    assert_tree_close(plain(q, plain.init(q), x, y)[0], new)
+
+
+def test_learning_rate_errors_name_the_learning_rate():
+    params, x, y = problem()
+    with pytest.raises(ValueError, match="a learning rate for plain SGD"):
+        jaxbp.train(params, x, y, 0.0, steps=3)
+    with pytest.raises(ValueError, match="learning_rate must be a positive finite number"):
+        jaxbp.make_step(0.0)
 
 
 @pytest.mark.parametrize("grad", ["autodiff", "manual"])
