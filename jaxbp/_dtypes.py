@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["KINDS", "Tolerance", "resolve_dtype", "tolerance"]
+__all__ = ["KINDS", "Tolerance", "float64_mode", "resolve_dtype", "tolerance"]
 
 
 class Tolerance(NamedTuple):
@@ -93,6 +93,16 @@ def tolerance(*dtypes, kind: str = "reorder") -> Tolerance:
             )
         found.append(table[d])
     return max(found, key=lambda t: t.rtol)
+
+
+def float64_mode():
+    """A context in which float64 is available whatever ``jax_enable_x64`` says
+    (``jax.enable_x64(True)``; ``jax.experimental.enable_x64()`` on JAX before 0.8)."""
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64
+
+    return enable_x64()
 
 
 def resolve_dtype(dtype, *, argname: str = "dtype") -> np.dtype:

@@ -22,7 +22,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._activations import resolve_activations
-from ._dtypes import Tolerance, tolerance
+from ._dtypes import Tolerance, float64_mode, tolerance
 from ._grads import autodiff_grad
 from ._losses import resolve_loss
 from ._manual import manual_grad
@@ -61,7 +61,7 @@ def numerical_grad(
     if not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
         raise ValueError(f"eps must be a positive finite number; got {eps!r}")
     activation = activation if isinstance(activation, str) else tuple(activation)
-    with jax.enable_x64(True):
+    with float64_mode():
         p64, x64, y64 = jax.tree_util.tree_map(
             lambda a: jnp.asarray(np.asarray(a), jnp.float64), (params, x, y)
         )

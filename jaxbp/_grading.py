@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._dtypes import float64_mode
 from ._steps import Problem, StepSpec, step_specs, unknown_step
 from ._text import table as text_table
 from ._tree import Params
@@ -230,7 +231,7 @@ def _slack(*vals) -> float:
 
 def _propagate(fn, mids, rads):
     """Value at the midpoints and a first-order bound on its spread over the boxes."""
-    with jax.enable_x64(True):
+    with float64_mode():
         mids = [jnp.asarray(m, jnp.float64) for m in mids]
         center = np.asarray(fn(*mids), np.float64)
         if not mids:

@@ -123,6 +123,16 @@ def _no_derivative(primals, tangents):
     )
 
 
+def _bind(eqn, args):
+    """Apply the equation's primitive to ``args`` (its bind parameters as this JAX wants them:
+    a dict, or before JAX 0.8 a pair of sub-functions and a dict)."""
+    params = eqn.primitive.get_bind_params(eqn.params)
+    subfuns = ()
+    if isinstance(params, tuple):
+        subfuns, params = params
+    return eqn.primitive.bind(*subfuns, *args, **params)
+
+
 def _dtype(x):
     return x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
 
@@ -146,8 +156,7 @@ def _eval(jaxpr, consts, args, size):
     for eqn in jaxpr.eqns:
         ins = [read(v) for v in eqn.invars]
         if not any(b for _, b in ins):
-            params = eqn.primitive.get_bind_params(eqn.params)
-            out = eqn.primitive.bind(*[x for x, _ in ins], **params)
+            out = _bind(eqn, [x for x, _ in ins])
             outs = [(o, False) for o in (out if eqn.primitive.multiple_results else [out])]
         else:
             rule = _RULES.get(eqn.primitive, _fallback)
@@ -368,10 +377,8 @@ def _fallback(eqn, ins, size):
     _log.debug("vmap_last: %s batched by jax.vmap's rule (member axis moved)", name)
     for counter in _recorders:
         counter[name] += 1
-    params = eqn.primitive.get_bind_params(eqn.params)
-
     def one(*xs):
-        return eqn.primitive.bind(*xs, **params)
+        return _bind(eqn, xs)
 
     axes = [-1 if b else None for _, b in ins]
     out = jax.vmap(one, in_axes=axes, out_axes=-1, axis_size=size)(*[x for x, _ in ins])

@@ -57,6 +57,11 @@ class Loss(NamedTuple):
         """Whether the loss is of ``z = sigma(o)`` (so a derivation has ``z`` and ``dL/dz``)."""
         return "dL/dz" in self.paper
 
+    def predicts_one(self, o: jax.Array) -> jax.Array:
+        """The decision for class 1: ``z = sigma(o) > 0.5`` (that is ``o > 0``) for losses
+        of the probability, the output itself above 0.5 for ``mse_linear``."""
+        return o > 0.5 if not self.uses_probability else o > 0
+
 
 def _bce_dlogit(o, y):
     return jax.nn.sigmoid(o) - y

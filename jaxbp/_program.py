@@ -17,6 +17,7 @@ This module knows nothing of files, plots or the command line.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 
@@ -26,6 +27,7 @@ from jax.sharding import PartitionSpec
 
 from ._grads import loss_and_logits
 from ._lastmap import vmap_last
+from ._losses import resolve_loss
 from ._mlp import init_params
 from ._train import train_program
 
@@ -86,10 +88,27 @@ def choose_member_last(batching: str, sizes, batch: int, platform: str) -> bool:
 
 
 def choose_program(sizes, batch: int, platform: str):
-    """The compiled chunk program: without YNN fusions for tiny networks on CPU."""
-    if platform == "cpu" and work(sizes, batch) <= TUNING.no_ynn_max_work:
+    """The compiled chunk program: without YNN fusions for tiny networks on CPU (where
+    this XLA has YNN fusions at all)."""
+    if (
+        platform == "cpu"
+        and work(sizes, batch) <= TUNING.no_ynn_max_work
+        and _compiler_knows(_NO_YNN)
+    ):
         return train_chunk_no_ynn
     return train_chunk
+
+
+@functools.cache
+def _compiler_knows(options: tuple[tuple[str, str], ...]) -> bool:
+    """Whether the CPU compiler accepts these options (XLA before YNN refuses the flag)."""
+    try:
+        jax.jit(lambda v: v + 1, compiler_options=dict(options)).lower(1.0).compile()
+    except Exception as e:  # XlaRuntimeError: "No such compile option"
+        if "compile option" in str(e):
+            return False
+        raise
+    return True
 
 
 def member_program(
@@ -130,7 +149,7 @@ def member_program(
         )
         out = {
             "final_loss": r.final_loss,
-            "accuracy": _accuracy(r.final_logits, y, dtype),
+            "accuracy": _accuracy(r.final_logits, y, loss, dtype),
             "converged_at": r.converged_at,
             "diverged": r.diverged,
             "history": r.history.loss,
@@ -139,7 +158,7 @@ def member_program(
             ex, ey = eval_xy
             test_loss, test_logits = loss_and_logits(r.params, ex, ey, activation, loss)
             out["test_loss"] = test_loss
-            out["test_accuracy"] = _accuracy(test_logits, ey, dtype)
+            out["test_accuracy"] = _accuracy(test_logits, ey, loss, dtype)
         if keep_params:
             out["params"] = r.params
         return out
@@ -147,9 +166,9 @@ def member_program(
     return member
 
 
-def _accuracy(logits, y, dtype):
+def _accuracy(logits, y, loss, dtype):
     """The fraction of examples (and output units) on the right side of 0.5."""
-    return jnp.mean(((logits > 0) == (y > 0.5)).astype(dtype))
+    return jnp.mean((resolve_loss(loss).predicts_one(logits) == (y > 0.5)).astype(dtype))
 
 
 def _blocks(member, ids, lrs, scales, n_blocks, width, last):
@@ -218,8 +237,5 @@ train_chunk = jax.jit(_chunk_impl, static_argnames=_STATIC)
 # XLA's CPU "YNN" fusions call a library kernel per tiny matrix product; for networks this
 # small, plain XLA loop fusions are faster (TUNING.no_ynn_max_work). CPU only: the option
 # is passed only when compiling for a CPU.
-train_chunk_no_ynn = jax.jit(
-    _chunk_impl,
-    static_argnames=_STATIC,
-    compiler_options={"xla_cpu_experimental_ynn_fusion_type": ""},
-)
+_NO_YNN = (("xla_cpu_experimental_ynn_fusion_type", ""),)
+train_chunk_no_ynn = jax.jit(_chunk_impl, static_argnames=_STATIC, compiler_options=dict(_NO_YNN))

@@ -26,7 +26,8 @@ class ManyResult:
     Attributes:
       learning_rate, init_scale, seed_index, grid_index: each member's hyperparameters.
       final_loss: the loss after the last step (NaN-free unless ``diverged``).
-      accuracy: the fraction of examples on the right side of 0.5 after training.
+      accuracy: the fraction of examples on the right side of 0.5 after training
+        (of ``sigmoid(o)``, or for ``mse_linear`` of the output ``o`` itself).
       converged: the criterion held at some step; converged_at: the first such step, else -1.
       diverged: the loss or an update went non-finite; the member stopped there.
       history: ``(members, steps // record_every)`` losses.

@@ -47,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._activations import Activation, resolve_activations
+from ._dtypes import float64_mode
 from ._losses import resolve_loss
 from ._manual import backward
 from ._mlp import check_batch, check_sizes
@@ -106,7 +107,7 @@ class Problem:
         """Check the network and batch and hold them in float64."""
         params = check_params(params)
         spec = resolve_loss(loss)
-        with jax.enable_x64(True):
+        with float64_mode():
             params = jax.tree_util.tree_map(
                 lambda a: jnp.asarray(np.asarray(a), jnp.float64), params
             )
@@ -121,7 +122,7 @@ class Problem:
 
     def exact_values(self, activation) -> dict[str, np.ndarray]:
         """Every step's exact value, from the forward trace and the hand-written backward pass."""
-        with jax.enable_x64(True):
+        with float64_mode():
             params = tuple({k: jnp.asarray(v) for k, v in p.items()} for p in self.params)
             x, y = jnp.asarray(self.x), jnp.asarray(self.y)
             b = backward(params, x, y, activation=activation, loss=self.loss)
@@ -312,7 +313,7 @@ def _hidden_backward_specs(prob: Problem, k: int, delta: str, dl: str, W) -> lis
 
 def step_specs(prob: Problem) -> list[StepSpec]:
     """Every step of the derivation, in the order a student works them."""
-    with jax.enable_x64(True):
+    with float64_mode():
         layers = [{k: jnp.asarray(v) for k, v in layer.items()} for layer in prob.params]
         x, y = jnp.asarray(prob.x), jnp.asarray(prob.y)
         return [

@@ -247,10 +247,8 @@ class TrainResult(NamedTuple):
 def _criterion(value, logits, y, loss, converge_loss):
     if converge_loss is not None:
         return value < converge_loss
-    if loss == "mse_linear":
-        return jnp.zeros((), bool)
-    # Every example on the right side of 0.5.
-    return jnp.all((logits > 0) == (y > 0.5))
+    # Every example on the right side of 0.5 (the probability's, or for mse_linear the output's).
+    return jnp.all(resolve_loss(loss).predicts_one(logits) == (y > 0.5))
 
 
 def train_program(

@@ -156,8 +156,17 @@ def test_bad_init_arguments():
         jaxbp.init_mlp(jax.random.key(0), (3, 1), dtype=np.int32)
 
 
+def _x64(on: bool):
+    """``jax.enable_x64(on)``; ``jax.experimental``'s context managers on JAX before 0.8."""
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(on)
+    from jax.experimental import disable_x64, enable_x64
+
+    return enable_x64() if on else disable_x64()
+
+
 def test_float64_without_x64_says_how_to_enable_it():
-    with jax.enable_x64(False):
+    with _x64(False):
         with pytest.raises(ValueError, match=r"jax.config.update\('jax_enable_x64', True\)"):
             jaxbp.init_mlp(jax.random.key(0), (3, 1), dtype="float64")
 
@@ -169,7 +178,7 @@ def test_bad_learning_rates(lr):
         jaxbp.sgd_update(P, g, lr)
     with pytest.raises(ValueError, match=r"learning_rate must be a positive finite number"):
         jaxbp.make_step(lr)
-    with pytest.raises(ValueError, match=r"optimizer must be a positive finite number"):
+    with pytest.raises(ValueError, match=r"optimizer \(a learning rate for plain SGD\) must be a positive finite number"):
         jaxbp.train(P, X, Y, lr, steps=2)
 
 

@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -359,3 +360,38 @@ def test_a_range_of_members_equals_the_same_members_of_a_full_run():
         ValueError, match=r"members must be a \(start, stop\) pair with 0 <= start < stop <= 160"
     ):
         run_many(n_inits=40, members=(10, 200))
+
+
+def test_mse_linear_members_are_judged_by_their_output_at_one_half():
+    """An XOR fit whose outputs are 0.006, 0.995, 0.994, 0.006 is right on every example."""
+    import jaxbp._losses as losses
+
+    o = jnp.asarray([[0.006], [0.995], [0.994], [0.006]])
+    y = jnp.asarray([[0.0], [1.0], [1.0], [0.0]])
+    assert bool(jnp.all(losses.LOSSES["mse_linear"].predicts_one(o) == (y > 0.5)))
+    assert not bool(jnp.all(losses.LOSSES["bce"].predicts_one(o) == (y > 0.5)))
+    # Trained members: accuracy and convergence follow the same decision, checked
+    # against a NumPy forward pass of each member's kept parameters.
+    x = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    yy = np.array([0.0, 1.0, 1.0, 0.0])
+    r = jaxbp.train_many(
+        jax.random.key(0),
+        (2, 4, 1),
+        x,
+        yy,
+        n_inits=16,
+        steps=400,
+        learning_rate=0.05,
+        activation="tanh",
+        loss="mse_linear",
+        keep_params=True,
+        dtype=np.float64,
+        progress=False,
+    )
+    for i in range(r.n_members):
+        p = r.member(i)["params"]
+        out = np.tanh(x @ p[0]["W"] + p[0]["b"]) @ p[1]["W"] + p[1]["b"]
+        right = (out[:, 0] > 0.5) == (yy > 0.5)
+        assert r.accuracy[i] == right.mean()
+        assert r.converged[i] == right.all()
+    assert 0 < r.converged.sum() < r.n_members, "some members fit XOR, some do not (yet)"
