@@ -74,7 +74,7 @@ def random_exercise(
         for k, n_in, n_out in zip(keys[:-2], sizes[:-1], sizes[1:])
     ]
     x = np.asarray(jax.random.randint(keys[-2], (batch, sizes[0]), 0, 4), np.float64)
-    y = np.asarray(jax.random.randint(keys[-1], (batch,), 0, 2), np.float64)
+    y = np.asarray(jax.random.randint(keys[-1], (batch, sizes[-1]), 0, 2), np.float64)
     return Exercise(
         params=from_augmented(mats, dtype=dtype),
         x=jnp.asarray(x, dtype),

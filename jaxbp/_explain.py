@@ -254,6 +254,9 @@ class Explanation:
     activation: tuple[str, ...]
     loss: str
     batch: int
+    augmented: tuple[np.ndarray, ...] = ()  # the weights, one (n_in + 1, n_out) matrix per layer
+    x: np.ndarray | None = None  # (batch, n_in)
+    y: np.ndarray | None = None  # (batch, n_out)
 
     @property
     def values(self) -> dict[str, np.ndarray]:
@@ -307,6 +310,17 @@ class Explanation:
                 "activation": list(self.activation),
                 "loss": self.loss,
                 "batch": self.batch,
+                # The network itself, as a network file holds it: the JSON grades as it is
+                # (``jaxbp check solution.json``).
+                **(
+                    {
+                        "augmented": [m.tolist() for m in self.augmented],
+                        "x": self.x.tolist(),
+                        "y": self.y.tolist(),
+                    }
+                    if self.x is not None
+                    else {}
+                ),
             },
             "steps": [
                 {
@@ -361,4 +375,7 @@ def explain(params: Params, x, y, *, activation="sigmoid", loss: str = "bce") ->
         activation=tuple(a.name for a in prob.acts),
         loss=loss,
         batch=prob.batch,
+        augmented=tuple(np.concatenate([p["b"][None, :], p["W"]]) for p in prob.params),
+        x=prob.x,
+        y=prob.y,
     )

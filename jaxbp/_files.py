@@ -102,25 +102,47 @@ def _load(path: Path) -> dict[str, Any]:
     return doc
 
 
+def _numbers(value, where: str, *, ndim) -> np.ndarray:
+    """``value`` as a float64 array of ``ndim`` dimensions (one of), rectangular and finite;
+    the error names ``where`` (the file and key) and what was wrong, in one line."""
+    shape = " or ".join(f"{n}-D" for n in ndim)
+    if isinstance(value, (str, bool, dict)) or (
+        isinstance(value, list) and any(isinstance(v, (str, bool, dict)) for v in _flat(value))
+    ):
+        raise ValueError(f"{where} must hold numbers ({shape}); got {value!r}"[:300])
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{where} must be a {shape} array of numbers with rows of equal length; got {value!r}"[
+                :300
+            ]
+        ) from None
+    if a.ndim not in ndim:
+        raise ValueError(f"{where} must be {shape}; got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+        raise ValueError(f"{where} must be finite numbers; entry {list(bad)} is {a[bad]}")
+    return a
+
+
+def _flat(value):
+    for v in value:
+        if isinstance(v, list):
+            yield from _flat(v)
+        else:
+            yield v
+
+
 def _array(doc, key, where, *, ndim) -> np.ndarray:
     if key not in doc:
         raise ValueError(f"{where}: missing key {key!r}")
-    try:
-        a = np.asarray(doc[key], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{where}: key {key!r} must hold numbers; got {doc[key]!r}"[:300]
-        ) from None
-    if a.ndim not in ndim:
-        raise ValueError(
-            f"{where}: key {key!r} must be {' or '.join(f'{n}-D' for n in ndim)}; got shape {a.shape}"
-        )
-    return a
+    return _numbers(doc[key], f"{where}: key {key!r}", ndim=ndim)
 
 
 def network_from_dict(doc: dict[str, Any], where: str) -> NetworkSpec:
     """Build a network (and its batch) from a parsed network table; ``where`` names it in errors."""
-    known = {"x", "y", "activation", "loss", "augmented", "layers", "sizes"}
+    known = {"x", "y", "activation", "loss", "augmented", "layers", "sizes", "batch"}
     unknown = sorted(set(doc) - known)
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(known)}")
@@ -134,7 +156,11 @@ def network_from_dict(doc: dict[str, Any], where: str) -> NetworkSpec:
             if not isinstance(mats, list) or not mats:
                 raise ValueError("key 'augmented' must be a list of matrices, one per layer")
             params = from_augmented(
-                [np.asarray(m, dtype=np.float64) for m in mats], dtype="float64"
+                [
+                    _numbers(m, f"key 'augmented' matrix {i}", ndim=(1, 2))
+                    for i, m in enumerate(mats)
+                ],
+                dtype="float64",
             )
         else:
             layers = doc["layers"]
@@ -161,6 +187,11 @@ def network_from_dict(doc: dict[str, Any], where: str) -> NetworkSpec:
     x = x[None, :] if x.ndim == 1 else x
     y = _array(doc, "y", where, ndim=(0, 1, 2))
     y = y.reshape(-1) if y.ndim == 0 else y
+    n_out = params[-1]["W"].shape[1]
+    if y.ndim == 1 and x.shape[0] == 1 and n_out > 1 and y.shape[0] == n_out:
+        y = y[None, :]  # one example's labels, one per output unit, like a 1-D x
+    if "batch" in doc and doc["batch"] != x.shape[0]:
+        raise ValueError(f"{where}: key 'batch' says {doc['batch']} but x has {x.shape[0]} rows")
     activation = doc.get("activation", "sigmoid")
     if isinstance(activation, list):
         activation = tuple(activation)
@@ -185,8 +216,22 @@ def read_network(path: Path | None) -> NetworkSpec:
 
 
 def read_claimed(path: Path) -> tuple[dict[str, Any], NetworkSpec | None]:
-    """(claimed steps, the network embedded in the file or None)."""
+    """(claimed steps, the network embedded in the file or None).
+
+    Also reads a worked solution written by ``jaxbp explain --format json`` (or
+    ``jaxbp exercise``): its steps are the claim and its network is embedded.
+    """
     doc = _load(path)
+    if isinstance(doc.get("steps"), list):
+        steps = doc["steps"]
+        if not all(isinstance(s, dict) and "name" in s and "value" in s for s in steps):
+            raise ValueError(
+                f"{path}: key 'steps' must be a list of tables with 'name' and 'value'"
+            )
+        net = doc.get("network")
+        if not isinstance(net, dict):
+            raise ValueError(f"{path}: a worked solution needs its 'network' table")
+        return {s["name"]: s["value"] for s in steps}, network_from_dict(net, f"{path} [network]")
     if "claimed" in doc:
         claimed = doc["claimed"]
         if not isinstance(claimed, dict):

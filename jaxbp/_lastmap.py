@@ -377,6 +377,7 @@ def _fallback(eqn, ins, size):
     _log.debug("vmap_last: %s batched by jax.vmap's rule (member axis moved)", name)
     for counter in _recorders:
         counter[name] += 1
+
     def one(*xs):
         return _bind(eqn, xs)
 

@@ -428,3 +428,67 @@ def test_version_and_python_dash_m(capsys):
         [sys.executable, "-m", "jaxbp", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == f"jaxbp {jaxbp.__version__}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--sizes", "3,2,1"],
+        ["--sizes", "2,3,2,1", "--activation", "tanh", "--batch", "3"],
+        ["--sizes", "2,2", "--loss", "mse_linear"],
+        ["--sizes", "4,3,1", "--activation", "relu", "--loss", "mse"],
+    ],
+)
+def test_an_exercise_solution_grades_as_all_correct(tmp_path, capsys, args):
+    out = tmp_path / "ex"
+    assert main(["exercise", "--seed", "3", *args, "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["check", str(out / "solution.json"), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and set(report["verdicts"].values()) == {"correct"}
+    # The same with the network given apart.
+    assert main(["check", str(out / "solution.json"), "--network", str(out / "network.json")]) == 0
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"augmented": [[[1, "nan"], [2, 3]], [[1], [2], [3]]]}, r"matrix 0 must hold numbers"),
+        (
+            {"augmented": [[[1, float("nan")], [2, 3]], [[1], [2], [3]]]},
+            r"matrix 0 must be finite numbers; entry \[0, 1\] is nan",
+        ),
+        (
+            {"augmented": [[[1, 2], [2]], [[1], [2], [3]]]},
+            r"matrix 0 must be a 1-D or 2-D array of numbers with rows of equal length",
+        ),
+        ({"augmented": [[[1, float("inf")], [2, 3]], [[1], [2], [3]]]}, r"entry \[0, 1\] is inf"),
+        ({"x": ["a"]}, r"key 'x' must hold numbers"),
+        (
+            {"y": [[1, 0], [0]]},
+            r"key 'y' must be a 0-D or 1-D or 2-D array of numbers with rows of equal length",
+        ),
+    ],
+)
+def test_bad_values_in_network_files_are_one_line_naming_file_and_key(
+    tmp_path, capsys, change, message
+):
+    doc = {"x": [2.0], "y": 1, "augmented": [[[1, -1], [2, 3]], [[1], [2], [3]]]}
+    doc.update(change)
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(doc).replace("NaN", "NaN").replace("Infinity", "Infinity"))
+    assert main(["explain", "--network", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and len(err.strip().splitlines()) == 1
+    import re
+
+    assert re.search(message, err), err
+
+
+def test_one_example_with_several_outputs_takes_a_1d_y(tmp_path, capsys):
+    doc = {"x": [1.0, 2.0], "y": [1, 0], "augmented": [[[0.5, -0.5], [1, 2], [3, -1]]]}
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(doc))
+    assert main(["explain", "--network", str(path), "--format", "json"]) == 0
+    sol = json.loads(capsys.readouterr().out)
+    assert sol["network"]["y"] == [[1.0, 0.0]]

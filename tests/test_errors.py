@@ -178,7 +178,10 @@ def test_bad_learning_rates(lr):
         jaxbp.sgd_update(P, g, lr)
     with pytest.raises(ValueError, match=r"learning_rate must be a positive finite number"):
         jaxbp.make_step(lr)
-    with pytest.raises(ValueError, match=r"optimizer \(a learning rate for plain SGD\) must be a positive finite number"):
+    with pytest.raises(
+        ValueError,
+        match=r"optimizer \(a learning rate for plain SGD\) must be a positive finite number",
+    ):
         jaxbp.train(P, X, Y, lr, steps=2)
 
 
