@@ -57,7 +57,11 @@ def _prepare_folder(out: Path, config: SweepConfig) -> None:
     text = config.to_toml()
     existing = out / "config.toml"
     if existing.exists():
-        if existing.read_text() != text:
+        # The file size of chunks may change between runs: results do not depend on it.
+        before = dataclasses.replace(
+            SweepConfig.from_toml(existing), members_per_file=config.members_per_file
+        )
+        if before != config:
             raise ValueError(
                 f"{out} holds a run of another config ({existing}); use a new --out folder, "
                 "or rerun with the same config to resume"
@@ -128,16 +132,34 @@ def run_sweep(
     _prepare_folder(out, config)
     if not (out / "meta.json").exists():
         write_atomic(out / "meta.json", json.dumps(_meta(), indent=2))
-    n = config.n_members
-    for start in range(0, n, config.members_per_file):
-        stop = min(n, start + config.members_per_file)
+    for start, stop in _chunks_to_train(out, config):
         path = out / "chunks" / f"members-{start:09d}-{stop:09d}.npz"
-        if path.exists():
-            continue  # finished before: chunks are renamed into place only when whole
         r = train_many(key, config.sizes, task.x, task.y, members=(start, stop), **kw)
         arrays = {f: getattr(r, f) for f in _fields(task)}
         write_atomic(path, lambda f, a=arrays: np.savez(f, **a))
     return _finish(out, config, task)
+
+
+def _chunk_range(path: Path) -> tuple[int, int]:
+    start, stop = (int(v) for v in path.stem.split("-")[1:])
+    return start, stop
+
+
+def _chunks_to_train(out: Path, config: SweepConfig) -> list[tuple[int, int]]:
+    """The member ranges no chunk file covers yet, cut at ``members_per_file``.
+
+    Finished chunks (renamed into place only when whole) are kept whatever their size,
+    so a run resumed with another ``members_per_file`` keeps what it has.
+    """
+    done = sorted(_chunk_range(p) for p in (out / "chunks").glob("members-*.npz"))
+    todo, at = [], 0
+    for start, stop in [*done, (config.n_members, config.n_members)]:
+        while at < start:
+            end = min(start, at + config.members_per_file)
+            todo.append((at, end))
+            at = end
+        at = max(at, stop)
+    return todo
 
 
 def _read_chunks(out: Path, n: int, fields) -> dict[str, np.ndarray]:
@@ -145,7 +167,7 @@ def _read_chunks(out: Path, n: int, fields) -> dict[str, np.ndarray]:
     data = {f: [] for f in fields}
     covered = 0
     for p in sorted((out / "chunks").glob("members-*.npz")):
-        start, stop = (int(v) for v in p.stem.split("-")[1:])
+        start, stop = _chunk_range(p)
         if start != covered:
             raise ValueError(
                 f"{out}: chunk files do not tile the members (expected one starting at {covered})"

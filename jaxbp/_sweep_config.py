@@ -190,6 +190,11 @@ class SweepConfig:
             v = vals["run", key]
             if v is not None and v < 1:
                 raise ValueError(f"{where}: [run] {key} must be a positive integer; got {v}")
+        steps, every = vals["run", "steps"], vals["run", "record_every"]
+        if every is not None and steps % every:
+            raise ValueError(
+                f"{where}: [run] record_every must divide steps = {steps}; got {every}"
+            )
         task = vals["task", "name"]
         kw = {f.name: vals[f.section, f.key] for f in FIELDS if f.section != "task"}
         kw.update(

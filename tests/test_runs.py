@@ -145,25 +145,26 @@ def test_another_config_on_a_run_folder_is_refused(tmp_path, capsys):
     "text, message",
     [
         ("[task]\nname = 'parity'\n", r"\[network\] needs the key 'sizes'"),
-        (CONFIG.format(steps=10) + "\n[extra]\nx = 1\n", r"unknown section\(s\) \['extra'\]"),
+        (CONFIG.format(steps=20) + "\n[extra]\nx = 1\n", r"unknown section\(s\) \['extra'\]"),
         (
-            CONFIG.format(steps=10).replace("bits = 3", "bits = 3\nbitz = 4"),
+            CONFIG.format(steps=20).replace("bits = 3", "bits = 3\nbitz = 4"),
             r"unknown key\(s\) \['bitz'\] in \[task\]",
         ),
-        (CONFIG.format(steps=10).replace('"parity"', '"mnist"'), r"unknown task 'mnist'"),
+        (CONFIG.format(steps=20).replace('"parity"', '"mnist"'), r"unknown task 'mnist'"),
         (
-            CONFIG.format(steps=10).replace("[3, 2, 1]", "[4, 2, 1]"),
+            CONFIG.format(steps=20).replace("[3, 2, 1]", "[4, 2, 1]"),
             r"sizes starts with 4 inputs but task 'parity' has 3",
         ),
         (
-            CONFIG.format(steps=10).replace("[0.5, 4.0]", "[0.5, -4.0]"),
+            CONFIG.format(steps=20).replace("[0.5, 4.0]", "[0.5, -4.0]"),
             r"learning_rates must hold positive finite",
         ),
         (
-            CONFIG.format(steps=10).replace("n_inits = 64", "n_inits = 'many'"),
+            CONFIG.format(steps=20).replace("n_inits = 64", "n_inits = 'many'"),
             r"\[run\] n_inits must be a int",
         ),
         ("not toml [", r"not valid TOML"),
+        (CONFIG.format(steps=30), r"\[run\] record_every must divide steps = 30; got 20"),
     ],
 )
 def test_bad_configs_leave_no_folder(tmp_path, capsys, text, message):
@@ -181,7 +182,7 @@ def test_bad_configs_leave_no_folder(tmp_path, capsys, text, message):
 def test_out_must_be_a_folder(tmp_path, capsys):
     f = tmp_path / "file"
     f.write_text("x")
-    assert main(["sweep", str(write_config(tmp_path, steps=10)), "--out", str(f)]) == 2
+    assert main(["sweep", str(write_config(tmp_path, steps=20)), "--out", str(f)]) == 2
     assert "is a file; expected a run folder" in capsys.readouterr().err
     assert main(["sweep", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "r")]) == 2
     assert "no such config file" in capsys.readouterr().err
@@ -305,3 +306,19 @@ def test_unset_optional_keys_are_left_out_of_the_config_as_run(tmp_path):
     again = tmp_path / "again.toml"
     again.write_text(text)
     assert jaxbp.SweepConfig.from_toml(again) == config
+
+
+def test_resume_with_another_file_size_keeps_the_finished_chunks(tmp_path, whole):
+    """Chunks written 32 members at a time, then the run finished 48 at a time: the same run."""
+    config = write_config(tmp_path)
+    out = tmp_path / "run"
+    code, _ = interrupt_after_two_chunks(config, out, signal.SIGKILL)
+    kept = {p.name: p.stat().st_mtime_ns for p in (out / "chunks").glob("*.npz")}
+    bigger = write_config(tmp_path, name="bigger.toml")
+    bigger.write_text(bigger.read_text().replace("members_per_file = 32", "members_per_file = 48"))
+    resume_and_compare(bigger, out, whole)
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "chunks").glob("*.npz")}
+    assert all(after[name] == t for name, t in kept.items()), "finished chunks are kept as they are"
+    assert any(
+        int(n.split("-")[2].split(".")[0]) - int(n.split("-")[1]) == 48 for n in after
+    ), "the rest was trained 48 members at a time"
