@@ -29,7 +29,7 @@ from ._mlp import SCHEMES, Trace, bce_loss, compute_loss, forward, forward_trace
 from ._plots import pyplot
 from ._report import add_report_section
 from ._result import ManyResult
-from ._runs import Run, load_run, run_sweep
+from ._runs import Run, load_run, report_run, run_sweep
 from ._steps import step_names
 from ._sweep_config import SweepConfig
 from ._tasks import TASKS, Task, load_task
@@ -94,6 +94,7 @@ __all__ = [
     "random_exercise",
     "read_claimed",
     "read_network",
+    "report_run",
     "run_sweep",
     "seed_demo",
     "seed_exercise",

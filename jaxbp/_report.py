@@ -154,19 +154,34 @@ def _fmt(v, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
-def figures_and_report(out: Path, config: SweepConfig, task, data, grid_index, doc) -> None:
-    """PNG figures (written atomically, as everything else) and a report.md that shows them."""
+FIGURES_SKIPPED = (
+    "figures were skipped: matplotlib is not installed; pip install 'jaxbp[plots]', "
+    "then `jaxbp report {out}` draws them"
+)
+
+
+def figures_and_report(out: Path, config: SweepConfig, task, data, grid_index, doc) -> bool:
+    """PNG figures (written atomically, as everything else) and a report.md that shows them.
+
+    Without matplotlib the report is written without figures and says how to draw
+    them later; returns whether figures were drawn.
+    """
     name = (
         f"{config.task} {'-'.join(map(str, config.sizes))} {config.activation}, {config.optimizer}"
     )
-    made = _figures(out / "figures", name, config, task, data, grid_index, doc)
-    write_atomic(out / "report.md", _report_text(name, config, doc, made))
+    try:
+        made = _figures(out / "figures", name, config, task, data, grid_index, doc)
+    except ImportError:
+        made = None
+    write_atomic(out / "report.md", _report_text(name, config, doc, made, out))
+    return made is not None
 
 
 def _figures(figures: Path, name, config: SweepConfig, task, data, grid_index, doc) -> list[str]:
     """Draw the figures into ``figures/``; the file names drawn."""
-    from ._plots import convergence_heatmap, loss_curves, loss_histogram
+    from ._plots import convergence_heatmap, loss_curves, loss_histogram, pyplot
 
+    pyplot()  # an ImportError before anything is drawn when matplotlib is missing
     ns = len(config.init_scales)
     rate = np.array([row["convergence_rate"] for row in doc["grid"]]).reshape(
         len(config.learning_rates), ns
@@ -219,7 +234,7 @@ def _figures(figures: Path, name, config: SweepConfig, task, data, grid_index, d
     return made
 
 
-def _report_text(name: str, config: SweepConfig, doc, made: list[str]) -> str:
+def _report_text(name: str, config: SweepConfig, doc, made: list[str] | None, out: Path) -> str:
     """report.md: what was run, the findings, the figures, a table per grid point."""
     ns = len(config.init_scales)
     test = "median_test_accuracy" in doc["grid"][0]
@@ -242,7 +257,11 @@ def _report_text(name: str, config: SweepConfig, doc, made: list[str]) -> str:
         "",
         "## Figures",
         "",
-        *(f"![{f}](figures/{f})\n" for f in made),
+        *(
+            (f"![{f}](figures/{f})\n" for f in made)
+            if made is not None
+            else [f"_{FIGURES_SKIPPED.format(out=out)}._\n"]
+        ),
         "## Per grid point",
         "",
         "| learning rate | init scale | converged | rate (95% CI) | diverged | median final loss |"

@@ -32,7 +32,7 @@ from ._grid import Grid
 from ._result import ManyResult
 from ._sweep_config import SweepConfig
 
-__all__ = ["Run", "load_run", "run_sweep"]
+__all__ = ["Run", "load_run", "report_run", "run_sweep"]
 
 FIELDS = ("final_loss", "accuracy", "converged_at", "diverged", "history")
 TEST_FIELDS = ("test_loss", "test_accuracy")
@@ -256,8 +256,24 @@ def _finish(out: Path, config: SweepConfig, task) -> dict[str, Any]:
     write_atomic(out / "histories.npz", lambda f: np.savez(f, loss=data["history"]))
     doc = _summary(config, result)
     write_atomic(out / "summary.json", json.dumps(doc, indent=2))
-    figures_and_report(out, config, task, data, result.grid_index, doc)
+    doc["figures_drawn"] = figures_and_report(out, config, task, data, result.grid_index, doc)
     return doc
+
+
+def report_run(folder: str | os.PathLike) -> bool:
+    """(Re)draw a finished run folder's figures and report.md from its files.
+
+    For a folder whose sweep ran without matplotlib, or after a change of the
+    figures. Returns whether figures were drawn (False without matplotlib).
+    """
+    from ._report import figures_and_report
+
+    run = load_run(folder)
+    task = _load_task(run.config)
+    data = _read_chunks(run.folder, run.config.n_members, _fields(task))
+    return figures_and_report(
+        run.folder, run.config, task, data, run.result.grid_index, run.summary
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,6 +7,7 @@
 - ``jaxbp exercise --sizes 3,2,1 --seed N``: a fresh exercise and its solution.
 - ``jaxbp sweep CONFIG.toml --out DIR``: train a grid of many networks into a
   resumable run folder (the config's keys: docs/sweeps.md).
+- ``jaxbp report DIR``: (re)draw a finished run folder's figures and report.md.
 
 Errors in what the user gave are printed as one line and exit with status 2,
 never as a traceback.
@@ -163,6 +164,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="on a CPU, split the members over N devices (default: one per core)",
     )
+    rp = sub.add_parser("report", help="(re)draw a finished run folder's figures and report.md")
+    rp.add_argument("folder", type=Path, metavar="RUN_FOLDER", help="a folder jaxbp sweep wrote")
     return parser
 
 
@@ -198,8 +201,26 @@ def _sweep(args) -> int:
             f"{row['converged']:>9}  {row['convergence_rate']:.3f}  {row['diverged']:>8}  {loss:>11}"
             + (f"  {'-' if acc is None else format(acc, '.3f'):>15}" if test else "")
         )
-    print(f"report, figures and one row per member: {args.out}/report.md, members.csv")
+    if doc["figures_drawn"]:
+        print(f"report, figures and one row per member: {args.out}/report.md, members.csv")
+    else:
+        from ._report import FIGURES_SKIPPED
+
+        print(f"report and one row per member: {args.out}/report.md, members.csv")
+        print(FIGURES_SKIPPED.format(out=args.out))
     return 0
+
+
+def _report(args) -> int:
+    from . import report_run
+
+    if report_run(args.folder):
+        print(f"figures and report: {args.folder}/figures, {args.folder}/report.md")
+        return 0
+    print(
+        "jaxbp report: error: figures need matplotlib: pip install 'jaxbp[plots]'", file=sys.stderr
+    )
+    return 2
 
 
 def _explain(args) -> int:
@@ -291,9 +312,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.out is not None:
                 _write_text(args.out, text + "\n")
             return 0
-        return {"explain": _explain, "check": _check, "exercise": _exercise, "sweep": _sweep}[
-            args.command
-        ](args)
+        return {
+            "explain": _explain,
+            "check": _check,
+            "exercise": _exercise,
+            "sweep": _sweep,
+            "report": _report,
+        }[args.command](args)
     except (ValueError, TypeError, OSError, RuntimeError, ImportError) as e:
         print(f"jaxbp {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -312,13 +312,41 @@ def test_resume_with_another_file_size_keeps_the_finished_chunks(tmp_path, whole
     """Chunks written 32 members at a time, then the run finished 48 at a time: the same run."""
     config = write_config(tmp_path)
     out = tmp_path / "run"
-    code, _ = interrupt_after_two_chunks(config, out, signal.SIGKILL)
+    interrupt_after_two_chunks(config, out, signal.SIGKILL)
     kept = {p.name: p.stat().st_mtime_ns for p in (out / "chunks").glob("*.npz")}
     bigger = write_config(tmp_path, name="bigger.toml")
     bigger.write_text(bigger.read_text().replace("members_per_file = 32", "members_per_file = 48"))
     resume_and_compare(bigger, out, whole)
     after = {p.name: p.stat().st_mtime_ns for p in (out / "chunks").glob("*.npz")}
     assert all(after[name] == t for name, t in kept.items()), "finished chunks are kept as they are"
-    assert any(
-        int(n.split("-")[2].split(".")[0]) - int(n.split("-")[1]) == 48 for n in after
-    ), "the rest was trained 48 members at a time"
+    assert any(int(n.split("-")[2].split(".")[0]) - int(n.split("-")[1]) == 48 for n in after), (
+        "the rest was trained 48 members at a time"
+    )
+
+
+def test_a_sweep_without_matplotlib_keeps_its_results_and_says_how_to_draw(
+    tmp_path, capsys, monkeypatch
+):
+    import sys
+
+    import jaxbp
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "matplotlib", None)
+        code = main(
+            ["sweep", str(write_config(tmp_path, steps=20)), "--out", str(out), "--no-progress"]
+        )
+    printed = capsys.readouterr().out
+    assert code == 0, "results are the job: the sweep succeeds"
+    assert (out / "members.csv").exists() and (out / "summary.json").exists()
+    assert not list((out / "figures").glob("*.png")) if (out / "figures").exists() else True
+    assert "figures were skipped" in printed and f"jaxbp report {out}" in printed
+    assert "figures were skipped" in (out / "report.md").read_text()
+    # With matplotlib, `jaxbp report` draws them from the finished folder.
+    assert main(["report", str(out)]) == 0
+    assert (out / "figures" / "convergence.png").stat().st_size > 0
+    report = (out / "report.md").read_text()
+    assert "![convergence.png](figures/convergence.png)" in report
+    assert "skipped" not in report
+    assert jaxbp.report_run(out) is True
