@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CORE := $(VENV)/.installed-core
 FULL := $(VENV)/.installed-full
 
-.PHONY: install demo test lint format clean
+.PHONY: install demo test test-lowest lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,20 @@ demo: $(CORE)
 test: $(FULL)
 	$(BIN)/python -m pytest -q -n 2
 
+# The whole suite (but the PyTorch comparisons) on exactly the lowest versions that
+# pyproject.toml declares, in a venv of its own, so the declared range cannot rot.
+LOWEST := .venv-lowest
+$(LOWEST)/.installed: pyproject.toml .ci/lowest_requirements.py
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
+	$(PYTHON) .ci/lowest_requirements.py --skip torch > $(LOWEST)/requirements.txt
+	$(LOWEST)/bin/python -m pip install --quiet -r $(LOWEST)/requirements.txt
+	$(LOWEST)/bin/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+test-lowest: $(LOWEST)/.installed
+	$(LOWEST)/bin/python -m pytest -q -n 2 -p no:cacheprovider --deselect tests/test_grads.py::TestTorch
+
 lint: $(FULL)
 	$(BIN)/ruff format --check jaxbp tests experiments conftest.py
 	$(BIN)/ruff check jaxbp tests experiments conftest.py
@@ -39,4 +53,4 @@ format: $(FULL)
 	$(BIN)/ruff check --fix jaxbp tests experiments conftest.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache build dist *.egg-info
+	rm -rf $(VENV) $(LOWEST) .pytest_cache build dist *.egg-info
