@@ -26,6 +26,7 @@ from ._losses import LOSSES, Loss
 from ._manual import manual_grad, manual_value_and_grad
 from ._many import train_many
 from ._mlp import SCHEMES, Trace, bce_loss, compute_loss, forward, forward_trace, init_mlp, mse_loss
+from ._params_io import load_params, save_params
 from ._plots import pyplot
 from ._report import add_report_section
 from ._result import ManyResult
@@ -82,6 +83,7 @@ __all__ = [
     "init_mlp",
     "initialize_distributed",
     "layer_sizes",
+    "load_params",
     "load_run",
     "load_task",
     "make_step",
@@ -96,6 +98,7 @@ __all__ = [
     "read_network",
     "report_run",
     "run_sweep",
+    "save_params",
     "seed_demo",
     "seed_exercise",
     "sgd",

@@ -365,8 +365,12 @@ def train_many(
 ) -> ManyResult:
     """Train ``n_inits`` networks per grid point, every learning rate x every init scale, at once.
 
+    Member ``m`` starts from ``init_mlp(jax.random.fold_in(key, m), sizes, scheme=scheme,
+    scale=its init scale, dtype=dtype)`` and trains with its learning rate; nothing else
+    (chunk size, devices, processes) changes its result.
+
     Args:
-      key: a ``jax.random`` key; member ``m`` starts from ``init_mlp(fold_in(key, m), ...)``.
+      key: a ``jax.random`` key.
       sizes: layer widths, e.g. ``(3, 2, 1)``.
       x, y: the training batch, ``(batch, sizes[0])`` and ``(batch,)``; full-batch steps.
       n_inits: networks per grid point.
@@ -376,7 +380,11 @@ def train_many(
         default: the seed's plain SGD (:func:`jaxbp.sgd`).
       init_scale: a positive number or 1-D array (the grid's second axis), passed to
         :func:`init_mlp` as ``scale``.
-      scheme, activation, loss, grad: as for :func:`init_mlp` and :func:`train`.
+      scheme: as for :func:`init_mlp`. The default here is ``"normal"`` (weights and
+        biases ~ N(0, scale^2)), the setting of the classic studies of many random
+        starts, whose init-scale axis is then the spread itself; :func:`init_mlp`'s
+        own default, ``"glorot_normal"``, suits one network trained alone.
+      activation, loss, grad: as for :func:`train`.
       converge_loss: a member has converged once its loss is below this; by default,
         once every example is on the right side of 0.5.
       chunk_size: members per compiled call, or ``"auto"`` (from ``memory_budget``).

@@ -100,7 +100,10 @@ def init_mlp(
     Args:
       key: a ``jax.random`` key; the same key gives the same network.
       sizes: ``(n_in, hidden..., n_out)``, e.g. ``(3, 2, 1)`` for the seed network.
-      scheme: one of :data:`SCHEMES`.
+      scheme: one of :data:`SCHEMES`. The default, ``"glorot_normal"``, keeps the
+        activations' spread steady through depth for one network trained alone;
+        :func:`train_many` defaults to ``"normal"``, whose scale is the spread itself
+        (the axis its init-scale grids sweep).
       scale: a positive multiplier of the scheme's spread; may be a traced array
         (under ``vmap`` it varies across networks).
       dtype: float32 (default) or float64.

@@ -285,6 +285,17 @@ class Run:
     result: ManyResult
     summary: dict[str, Any]
 
+    def members(self):
+        """members.csv as a pandas DataFrame, one row per member (needs pandas)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError(
+                "Run.members() returns a pandas DataFrame: pip install pandas "
+                "(run.result has the same columns as NumPy arrays)"
+            ) from None
+        return pd.read_csv(self.folder / "members.csv")
+
 
 def load_run(folder: str | os.PathLike) -> Run:
     """Read a finished run folder (``jaxbp sweep`` or :func:`run_sweep`).

@@ -350,3 +350,13 @@ def test_a_sweep_without_matplotlib_keeps_its_results_and_says_how_to_draw(
     assert "![convergence.png](figures/convergence.png)" in report
     assert "skipped" not in report
     assert jaxbp.report_run(out) is True
+
+
+def test_run_members_as_a_dataframe(whole):
+    pd = pytest.importorskip("pandas")
+    import jaxbp
+
+    run = jaxbp.load_run(whole)
+    frame = run.members()
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 256
+    np.testing.assert_array_equal(frame["converged_at"].to_numpy(), run.result.converged_at)
