@@ -1,6 +1,8 @@
 """Floating-point policy: which dtypes the library works in and how close is "equal".
 
-float32 is the default; float64 is available once ``jax_enable_x64`` is on. The
+The rule, as in JAX and equinox: ``dtype=None`` (every default) means the floating
+dtype of the arrays given, else JAX's default float (float32, or float64 once
+``jax_enable_x64`` is on); a wider input is never narrowed silently. The
 tolerance table below is the only place in the library (and its tests) where
 "close enough" is decided for a dtype and a kind of comparison.
 
@@ -15,7 +17,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["KINDS", "Tolerance", "float64_mode", "resolve_dtype", "tolerance"]
+__all__ = [
+    "KINDS",
+    "Tolerance",
+    "default_float",
+    "float64_mode",
+    "floating_dtype",
+    "resolve_dtype",
+    "tolerance",
+]
 
 
 class Tolerance(NamedTuple):
@@ -105,12 +115,36 @@ def float64_mode():
     return enable_x64()
 
 
-def resolve_dtype(dtype, *, argname: str = "dtype") -> np.dtype:
+def default_float() -> np.dtype:
+    """JAX's default floating dtype: float64 under ``jax_enable_x64``, else float32."""
+    return np.dtype(jnp.asarray(0.0).dtype)
+
+
+def floating_dtype(*arrays) -> np.dtype | None:
+    """The widest floating dtype among ``arrays`` (as JAX would hold it), or None."""
+    found = []
+    for a in arrays:
+        d = getattr(a, "dtype", None)
+        if d is None:
+            try:
+                d = np.asarray(a).dtype
+            except (TypeError, ValueError):
+                continue
+        if jnp.issubdtype(d, jnp.floating):
+            found.append(np.dtype(jax.dtypes.canonicalize_dtype(d)))
+    return max(found, key=lambda d: d.itemsize) if found else None
+
+
+def resolve_dtype(dtype, *, argname: str = "dtype", like=()) -> np.dtype:
     """Check that ``dtype`` is a floating dtype JAX can really give us.
 
-    JAX silently turns float64 into float32 when ``jax_enable_x64`` is off; a
-    library that promises float64 must say so instead.
+    ``None`` means the widest floating dtype of the arrays in ``like``, else JAX's
+    default float (:func:`default_float`). JAX silently turns float64 into float32
+    when ``jax_enable_x64`` is off; a library that promises float64 must say so
+    instead.
     """
+    if dtype is None:
+        return floating_dtype(*like) or default_float()
     try:
         d = np.dtype(dtype)
     except TypeError as e:

@@ -40,10 +40,10 @@ class Exercise(NamedTuple):
     loss: str
 
 
-def seed_exercise(*, dtype=jnp.float32) -> Exercise:
+def seed_exercise(*, dtype=None) -> Exercise:
     """The seed exercise (Week 9 Q2): the 3-2-1 sigmoid network, one example, BCE.
 
-    >>> ex = seed_exercise()
+    >>> ex = seed_exercise(dtype="float32")  # default: JAX's default float
     >>> ex.x, ex.y
     (Array([[1., 2., 2.]], dtype=float32), Array([1.], dtype=float32))
     """
@@ -57,7 +57,7 @@ def seed_exercise(*, dtype=jnp.float32) -> Exercise:
 
 
 def random_exercise(
-    seed: int, sizes, *, activation="sigmoid", loss: str = "bce", batch: int = 1, dtype=jnp.float64
+    seed: int, sizes, *, activation="sigmoid", loss: str = "bce", batch: int = 1, dtype=None
 ):
     """A fresh exercise like the seed's: small integer weights (-3..3), inputs (0..3), labels 0/1.
 

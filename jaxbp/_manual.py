@@ -26,7 +26,7 @@ import jax.numpy as jnp
 
 from ._activations import activation_key, resolve_activations
 from ._losses import resolve_loss
-from ._mlp import Trace, check_batch, mean_loss, trace_forward
+from ._mlp import Trace, check_batch, in_dtype, mean_loss, trace_forward
 from ._tree import Grads, Params, check_params
 
 __all__ = [
@@ -54,7 +54,13 @@ class Backward(NamedTuple):
 
 
 def backward(params: Params, x: jax.Array, y: jax.Array, *, activation, loss) -> Backward:
-    """The forward pass, then the chain rule backwards; ``x``, ``y`` already validated (2-D)."""
+    """The forward pass, then the chain rule backwards; ``x``, ``y`` already validated (2-D).
+
+    Computed in ``x``'s dtype; the gradient tree comes back in the parameters' dtype,
+    as ``jax.grad``'s does.
+    """
+    given = params[0]["W"].dtype
+    params = in_dtype(params, x.dtype)
     acts = resolve_activations(activation, len(params) - 1)
     spec = resolve_loss(loss)
     trace = trace_forward(params, x, activation)
@@ -76,7 +82,7 @@ def backward(params: Params, x: jax.Array, y: jax.Array, *, activation, loss) ->
         trace=trace,
         dh=tuple(reversed(dh)),
         da=tuple(reversed(da)),
-        grads=tuple(reversed(grads)),
+        grads=in_dtype(tuple(reversed(grads)), given),
     )
 
 
@@ -117,7 +123,7 @@ def manual_grad(params: Params, x, y, *, activation="sigmoid", loss: str = "bce"
       ``Grads``: ``dL/dW`` of shape ``(n_in, n_out)`` and ``dL/db`` of shape ``(n_out,)`` per layer.
 
     >>> from jaxbp import seed_exercise
-    >>> ex = seed_exercise()
+    >>> ex = seed_exercise(dtype="float32")
     >>> g = manual_grad(ex.params, ex.x, ex.y)
     >>> g[1]["b"]  # dL/do = z - y
     Array([-0.47471744], dtype=float32)

@@ -115,22 +115,24 @@ def _check_data(sizes, x, y, eval_x, eval_y, loss, dtype):
         {"W": jnp.zeros((a, b), dtype), "b": jnp.zeros((b,), dtype)}
         for a, b in itertools.pairwise(sizes)
     )
-    x, y = check_batch(probe, x, y, spec)
+    # The networks compute in ``dtype``: asked for explicitly, or x's own (dtype=None).
+    x, y = (a.astype(dtype) for a in check_batch(probe, x, y, spec))
     if (eval_x is None) != (eval_y is None):
         raise ValueError("eval_x and eval_y go together: give both or neither")
     if eval_x is None:
         return x, y, None
     try:
-        return x, y, check_batch(probe, eval_x, eval_y, spec)
+        eval_xy = check_batch(probe, eval_x, eval_y, spec)
     except (ValueError, TypeError) as e:
         raise type(e)(f"eval_x, eval_y: {e}") from None
+    return x, y, tuple(a.astype(dtype) for a in eval_xy)
 
 
 def _check_config(key, sizes, x, y, **kw) -> _Config:
     """Every argument of ``train_many`` checked, with a clear error for each; defaults filled."""
     key = check_key(key)
     sizes = check_sizes(sizes)
-    dtype = resolve_dtype(kw["dtype"])
+    dtype = resolve_dtype(kw["dtype"], like=(x,))
     n_inits = check_positive_int(kw["n_inits"], "n_inits")
     steps = check_positive_int(kw["steps"], "steps")
     if kw["scheme"] not in SCHEMES:
@@ -356,7 +358,7 @@ def train_many(
     memory_budget: int | None = None,
     record_every: int | None = None,
     keep_params: bool = False,
-    dtype=jnp.float32,
+    dtype=None,
     progress: bool | None = None,
     members: tuple[int, int] | None = None,
     eval_x=None,
@@ -393,7 +395,8 @@ def train_many(
       record_every: history resolution in steps (must divide ``steps``); default so
         that about 100 points are kept.
       keep_params: also return every member's final parameters.
-      dtype: float32 (default) or float64.
+      dtype: the networks' floating dtype; default ``x``'s floating dtype (as JAX holds
+        it: float64 only under ``jax_enable_x64``), else JAX's default float.
       progress: a progress bar over chunks (members/s, ETA); default on when stderr
         is a terminal.
       members: ``(start, stop)``: train only these members of the grid (for runs

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._activations import resolve_activations
-from ._dtypes import resolve_dtype
+from ._dtypes import floating_dtype, resolve_dtype
 from ._losses import Loss, resolve_loss
 from ._tree import Params, check_params, is_concrete
 
@@ -84,7 +84,7 @@ def check_sizes(sizes) -> tuple[int, ...]:
 
 
 def init_mlp(
-    key, sizes: Sequence[int], *, scheme: str = "glorot_normal", scale=1.0, dtype=jnp.float32
+    key, sizes: Sequence[int], *, scheme: str = "glorot_normal", scale=1.0, dtype=None
 ) -> Params:
     """A parameter tree for an MLP with layer widths ``sizes``.
 
@@ -106,7 +106,8 @@ def init_mlp(
         (the axis its init-scale grids sweep).
       scale: a positive multiplier of the scheme's spread; may be a traced array
         (under ``vmap`` it varies across networks).
-      dtype: float32 (default) or float64.
+      dtype: the parameters' floating dtype; default JAX's default float (float32, or
+        float64 under ``jax_enable_x64``).
 
     Returns:
       ``Params``: layer ``l`` has ``W`` of shape ``(sizes[l], sizes[l+1])`` and ``b`` of
@@ -188,7 +189,12 @@ def _as_float_array(a, dtype, argname):
 
 
 def _check_x(params: Params, x) -> jax.Array:
+    # x keeps a floating dtype wider than the parameters' (never narrowed: the network
+    # then computes in it, as JAX's promotion would); anything else takes the parameters'.
     dtype = params[0]["W"].dtype
+    wider = floating_dtype(x)
+    if wider is not None and wider.itemsize > np.dtype(dtype).itemsize:
+        dtype = wider
     n_in = params[0]["W"].shape[0]
     x = _as_float_array(x, dtype, "x")
     if x.ndim != 2 or x.shape[1] != n_in or x.shape[0] < 1:
@@ -216,7 +222,7 @@ def check_batch(params: Params, x, y, loss: Loss | str) -> tuple[jax.Array, jax.
     """Validate ``x`` and ``y`` against the network and return them as arrays.
 
     Returns ``x`` of shape ``(batch, n_in)`` and ``y`` of shape ``(batch, n_out)``,
-    both in the parameters' dtype. Value checks (finite, labels in [0, 1]) run
+    both in the parameters' dtype, or in ``x``'s floating dtype where that is wider. Value checks (finite, labels in [0, 1]) run
     only on concrete values, not under ``jit``/``vmap`` tracing.
     """
     loss = resolve_loss(loss) if isinstance(loss, str) else loss
@@ -242,7 +248,16 @@ def check_batch(params: Params, x, y, loss: Loss | str) -> tuple[jax.Array, jax.
     return x, y
 
 
+def in_dtype(params: Params, dtype) -> Params:
+    """``params`` cast to ``dtype`` (the same tree when it already has it)."""
+    if params[0]["W"].dtype == dtype:
+        return params
+    return jax.tree_util.tree_map(lambda a: a.astype(dtype), params)
+
+
 def trace_forward(params: Params, x: jax.Array, activation) -> Trace:
+    """The forward pass for a checked ``x``; computed in ``x``'s dtype (see check_batch)."""
+    params = in_dtype(params, x.dtype)
     acts = resolve_activations(activation, len(params) - 1)
     h, a = [], []
     inp = x
@@ -283,7 +298,7 @@ def forward(params: Params, x, *, activation="sigmoid") -> jax.Array:
       Logits of shape ``(batch,)`` for one output unit, else ``(batch, n_out)``.
 
     >>> from jaxbp import seed_exercise
-    >>> ex = seed_exercise()
+    >>> ex = seed_exercise(dtype="float32")
     >>> forward(ex.params, ex.x)
     Array([0.10121667], dtype=float32)
     """
@@ -320,7 +335,7 @@ def bce_loss(params: Params, x, y, *, activation="sigmoid") -> jax.Array:
       y: labels in [0, 1], shape ``(batch,)`` (or ``(batch, n_out)``).
 
     >>> from jaxbp import seed_exercise
-    >>> ex = seed_exercise()
+    >>> ex = seed_exercise(dtype="float32")
     >>> bce_loss(ex.params, ex.x, ex.y)  # -log(0.5252826)
     Array(0.6438189, dtype=float32)
     """

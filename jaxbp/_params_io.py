@@ -34,7 +34,7 @@ def save_params(path: str | os.PathLike, params: Params) -> None:
 
     >>> import jax, tempfile, os
     >>> from jaxbp import init_mlp
-    >>> p = init_mlp(jax.random.key(0), (3, 2, 1))
+    >>> p = init_mlp(jax.random.key(0), (3, 2, 1), dtype="float32")
     >>> f = os.path.join(tempfile.mkdtemp(), "net.npz")
     >>> save_params(f, p)
     >>> q = load_params(f)

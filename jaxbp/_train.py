@@ -59,7 +59,7 @@ def sgd_update(params: Params, grads: Grads, learning_rate) -> Params:
       learning_rate: a positive scalar (may be traced).
 
     >>> from jaxbp import seed_exercise, manual_grad
-    >>> ex = seed_exercise()
+    >>> ex = seed_exercise(dtype="float32")
     >>> new = sgd_update(ex.params, manual_grad(ex.params, ex.x, ex.y), 0.5)
     >>> new[1]["b"]  # -1 - 0.5 * (z - y)
     Array([-0.7626413], dtype=float32)
@@ -197,7 +197,7 @@ def make_step(
 
     >>> import optax
     >>> from jaxbp import seed_exercise
-    >>> ex = seed_exercise()
+    >>> ex = seed_exercise(dtype="float32")
     >>> step = make_step(optax.sgd(0.5), grad="manual")
     >>> params, state = ex.params, step.init(ex.params)
     >>> for _ in range(3):
@@ -362,7 +362,7 @@ def train(
       examples on the right side of 0.5).
 
     >>> from jaxbp import seed_exercise
-    >>> ex = seed_exercise()
+    >>> ex = seed_exercise(dtype="float32")
     >>> result = train(ex.params, ex.x, ex.y, 0.5, steps=100)
     >>> bool(result.final_loss < result.history.loss[0])
     True

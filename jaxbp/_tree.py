@@ -117,7 +117,7 @@ def layer_sizes(params: Params) -> tuple[int, ...]:
     return (params[0]["W"].shape[0], *(layer["W"].shape[1] for layer in params))
 
 
-def from_augmented(matrices: Sequence, *, dtype=jnp.float32) -> Params:
+def from_augmented(matrices: Sequence, *, dtype=None) -> Params:
     """Parameters from the hand-worked layout: one matrix per layer, bias in row 0.
 
     Each matrix has shape ``(n_in + 1, n_out)``: rows are inputs (row 0 is the
@@ -126,13 +126,15 @@ def from_augmented(matrices: Sequence, *, dtype=jnp.float32) -> Params:
 
     Args:
       matrices: the layers, input side first.
-      dtype: the parameters' dtype (float32 unless asked otherwise).
+      dtype: the parameters' dtype; default the matrices' floating dtype, else JAX's
+        default float (float32, or float64 under ``jax_enable_x64``).
 
     Returns:
       ``Params``: ``W = M[1:]`` and ``b = M[0]`` for every layer.
 
     >>> import numpy as np
-    >>> params = from_augmented([np.reshape([1., -1, 1, -1, -2, 2, 3, -2], (4, 2)), [-1., 1, 1]])
+    >>> params = from_augmented(
+    ...     [np.reshape([1, -1, 1, -1, -2, 2, 3, -2], (4, 2)), [-1, 1, 1]], dtype="float32")
     >>> params[0]["b"], params[1]["W"][:, 0]
     (Array([ 1., -1.], dtype=float32), Array([1., 1.], dtype=float32))
     """
@@ -141,7 +143,7 @@ def from_augmented(matrices: Sequence, *, dtype=jnp.float32) -> Params:
             "matrices must be a non-empty sequence of (n_in + 1, n_out) arrays, one per layer; "
             f"got {_describe(matrices)}"
         )
-    dtype = resolve_dtype(dtype)
+    dtype = resolve_dtype(dtype, like=[m for m in matrices if hasattr(m, "dtype")])
     params = []
     for i, m in enumerate(matrices):
         try:

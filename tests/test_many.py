@@ -32,8 +32,14 @@ def start_of(i, scale):
 
 
 def run_many(**kw):
+    # float32, as the subprocesses below compute (they run without jax_enable_x64).
     args = dict(
-        n_inits=6, steps=40, learning_rate=[0.5, 4.0], init_scale=[0.5, 2.0], progress=False
+        n_inits=6,
+        steps=40,
+        learning_rate=[0.5, 4.0],
+        init_scale=[0.5, 2.0],
+        progress=False,
+        dtype=np.float32,
     )
     args.update(kw)
     return jaxbp.train_many(jax.random.key(3), (3, 2, 1), PARITY_X, PARITY_Y, **args)
@@ -96,7 +102,8 @@ DEVICE_SCRIPT = textwrap.dedent("""
     jaxbp.use_cpu_cores(int(sys.argv[2]))
     x = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], np.float64)
     r = jaxbp.train_many(jax.random.key(3), (3, 2, 1), x, x.sum(axis=1) % 2, n_inits=6, steps=40,
-                         learning_rate=[0.5, 4.0], init_scale=[0.5, 2.0], progress=False, chunk_size=int(sys.argv[1]))
+                         learning_rate=[0.5, 4.0], init_scale=[0.5, 2.0], progress=False, chunk_size=int(sys.argv[1]),
+                         dtype=np.float32)
     print(json.dumps({"devices": jax.local_device_count(), "loss": r.final_loss.tolist(),
                       "history": r.history.tolist(), "conv": r.converged_at.tolist()}))
 """)
@@ -306,7 +313,8 @@ HOST_SCRIPT = textwrap.dedent("""
     jaxbp.initialize_distributed(f"127.0.0.1:{port}", num_processes=n, process_id=pid)
     x = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], np.float64)
     r = jaxbp.train_many(jax.random.key(3), (3, 2, 1), x, x.sum(axis=1) % 2, n_inits=6, steps=40,
-                         learning_rate=[0.5, 4.0], init_scale=[0.5, 2.0], progress=False)
+                         learning_rate=[0.5, 4.0], init_scale=[0.5, 2.0], progress=False,
+                         dtype=np.float32)
     print(json.dumps({"procs": jax.process_count(), "loss": r.final_loss.tolist(),
                       "history": r.history.tolist()}))
 """)

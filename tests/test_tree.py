@@ -3,6 +3,7 @@
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -74,7 +75,10 @@ def test_init_under_vmap_with_traced_scale():
 
 
 def test_init_dtype():
-    p32 = jaxbp.init_mlp(jax.random.key(0), (2, 3, 1))
+    # dtype=None follows JAX: its default float, float64 here (the tests run with x64 on).
+    default = jaxbp.init_mlp(jax.random.key(0), (2, 3, 1))
+    assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(default)} == {jnp.asarray(0.0).dtype}
+    p32 = jaxbp.init_mlp(jax.random.key(0), (2, 3, 1), dtype="float32")
     p64 = jaxbp.init_mlp(jax.random.key(0), (2, 3, 1), dtype="float64")
     assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(p32)} == {np.dtype("float32")}
     assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(p64)} == {np.dtype("float64")}
