@@ -32,7 +32,7 @@ from ._grid import Grid
 from ._result import ManyResult
 from ._sweep_config import SweepConfig
 
-__all__ = ["Run", "load_run", "report_run", "run_sweep"]
+__all__ = ["Estimate", "Run", "estimate", "load_run", "report_run", "run_sweep"]
 
 FIELDS = ("final_loss", "accuracy", "converged_at", "diverged", "history")
 TEST_FIELDS = ("test_loss", "test_accuracy")
@@ -103,14 +103,79 @@ def _load_task(config: SweepConfig):
     return task
 
 
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """What a sweep will take: bytes on disk, bytes of memory to assemble the results."""
+
+    disk: int
+    memory: int
+
+    def __str__(self) -> str:
+        return f"about {_gib(self.disk)} on disk and {_gib(self.memory)} of memory"
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**27 else f"{n / 2**20:.1f} MiB"
+
+
+def estimate(config: SweepConfig, task, dtype) -> Estimate:
+    """An upper estimate of a sweep's disk and memory, from its shape alone."""
+    steps, every = config.steps, config.record_every or max(1, config.steps // 100)
+    itemsize = np.dtype(dtype).itemsize
+    fields = len(_fields(task))
+    per_member = (steps // every) * itemsize + 8 * fields  # one chunk row
+    # chunks/ and histories.npz hold every row once each, members.csv ~120 characters.
+    disk = config.n_members * (2 * per_member + 120)
+    # Assembling: the chunks concatenated, the CSV text, the summary's working copies.
+    memory = config.n_members * (3 * per_member + 240)
+    return Estimate(disk=disk, memory=memory)
+
+
+def _check_size(est: Estimate, out: Path, max_disk: float | None) -> None:
+    import shutil
+
+    from ._devices import available_memory
+
+    parent = out.absolute()
+    while not parent.exists():
+        parent = parent.parent
+    free = shutil.disk_usage(parent).free
+    limit = free if max_disk is None else min(free, int(max_disk))
+    if est.disk > limit:
+        why = (
+            f"more than the {_gib(free)} free there"
+            if limit == free
+            else f"more than --max-disk {_gib(int(max_disk))}"
+        )
+        raise ValueError(
+            f"this sweep needs {_gib(est.disk)} on disk for {out}, {why}; make it smaller "
+            "(n_inits, steps, record_every) or raise the limit (max_disk, jaxbp sweep --max-disk)"
+        )
+    if est.memory > available_memory():
+        raise ValueError(
+            f"assembling this sweep's results needs {_gib(est.memory)} of memory, more than the "
+            f"{_gib(available_memory())} free; make it smaller (n_inits, steps, record_every)"
+        )
+
+
+DEFAULT_MAX_DISK = 20 * 2**30
+
+
 def run_sweep(
-    config: SweepConfig, out: str | os.PathLike, *, progress: bool | None = None
+    config: SweepConfig,
+    out: str | os.PathLike,
+    *,
+    progress: bool | None = None,
+    max_disk: float | None = DEFAULT_MAX_DISK,
 ) -> dict[str, Any]:
     """Run (or resume) a sweep into the folder ``out``; returns the summary.
 
-    Every input is checked before the folder is created or touched. Members are
-    trained ``config.members_per_file`` at a time; each finished chunk is a file of
-    its own, so a stopped run resumes where it stopped.
+    Every input is checked before the folder is created or touched, the run's disk
+    and memory among them (:func:`estimate`): a sweep that would need more than
+    ``max_disk`` bytes (default 20 GiB; None: only the free space limits it), more
+    than the free disk or more memory than is free to assemble its results is
+    refused. Members are trained ``config.members_per_file`` at a time; each finished
+    chunk is a file of its own, so a stopped run resumes where it stopped.
     """
     import jax
 
@@ -121,7 +186,7 @@ def run_sweep(
     kw = config.train_kwargs(task, progress=progress)
     key = jax.random.key(config.seed)
     # A tiny run validates every argument before anything is written.
-    train_many(
+    probe = train_many(
         key,
         config.sizes,
         task.x,
@@ -129,6 +194,7 @@ def run_sweep(
         **{**kw, "steps": 1, "record_every": 1, "progress": False},
         members=(0, 1),
     )
+    _check_size(estimate(config, task, probe.final_loss.dtype), out, max_disk)
     _prepare_folder(out, config)
     if not (out / "meta.json").exists():
         write_atomic(out / "meta.json", json.dumps(_meta(), indent=2))

@@ -94,6 +94,7 @@ FIELDS: tuple[Field, ...] = (
         "converged once the loss is below this; default: all examples right",
     ),
     Field("run", "grad", str, "autodiff", "`autodiff` or `manual`"),
+    Field("run", "dtype", str, "float32", "the networks' dtype: `float32` or `float64`"),
 )
 _SECTIONS = tuple(dict.fromkeys(f.section for f in FIELDS))
 
@@ -146,6 +147,7 @@ class SweepConfig:
     memory_budget: int | None
     converge_loss: float | None
     grad: str
+    dtype: str
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike) -> SweepConfig:
@@ -194,6 +196,10 @@ class SweepConfig:
         if every is not None and steps % every:
             raise ValueError(
                 f"{where}: [run] record_every must divide steps = {steps}; got {every}"
+            )
+        if vals["run", "dtype"] not in ("float32", "float64"):
+            raise ValueError(
+                f"{where}: [run] dtype must be 'float32' or 'float64'; got {vals['run', 'dtype']!r}"
             )
         task = vals["task", "name"]
         kw = {f.name: vals[f.section, f.key] for f in FIELDS if f.section != "task"}
@@ -262,6 +268,7 @@ class SweepConfig:
             converge_loss=self.converge_loss,
             record_every=self.record_every,
             memory_budget=self.memory_budget,
+            dtype=self.dtype,
             progress=progress,
         )
         if task.x_test is not None:

@@ -164,13 +164,21 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="on a CPU, split the members over N devices (default: one per core)",
     )
+    sw.add_argument(
+        "--max-disk",
+        type=_positive_float,
+        default=20.0,
+        metavar="GB",
+        help="refuse a sweep whose files would take more than this many GiB (default 20)",
+    )
     rp = sub.add_parser("report", help="(re)draw a finished run folder's figures and report.md")
     rp.add_argument("folder", type=Path, metavar="RUN_FOLDER", help="a folder jaxbp sweep wrote")
     return parser
 
 
 def _sweep(args) -> int:
-    from . import SweepConfig, run_sweep, use_cpu_cores
+    from . import SweepConfig, load_task, run_sweep, use_cpu_cores
+    from ._runs import estimate
 
     try:
         use_cpu_cores(args.cpu_devices)
@@ -179,8 +187,19 @@ def _sweep(args) -> int:
             raise
 
     config = SweepConfig.from_toml(args.config)
+    task = load_task(config.task, **dict(config.task_options))
+    print(
+        f"{config.n_members:,} networks x {config.steps:,} steps: "
+        f"{estimate(config, task, config.dtype)}",
+        file=sys.stderr,
+    )
     try:
-        doc = run_sweep(config, args.out, progress=False if args.no_progress else None)
+        doc = run_sweep(
+            config,
+            args.out,
+            progress=False if args.no_progress else None,
+            max_disk=args.max_disk * 2**30,
+        )
     except KeyboardInterrupt:
         print(
             f"interrupted: finished chunks are kept in {args.out}; rerun the same command to resume",

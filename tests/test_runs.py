@@ -221,6 +221,7 @@ def test_a_task_with_a_test_split_reports_test_accuracy_per_member(tmp_path):
         record_every=10,
         eval_x=task.x_test,
         eval_y=task.y_test,
+        dtype=np.float32,  # the config's default
         progress=False,
     )
     assert [float(r["test_accuracy"]) for r in rows] == [
@@ -360,3 +361,20 @@ def test_run_members_as_a_dataframe(whole):
     frame = run.members()
     assert isinstance(frame, pd.DataFrame) and len(frame) == 256
     np.testing.assert_array_equal(frame["converged_at"].to_numpy(), run.result.converged_at)
+
+
+def test_a_sweep_too_big_for_the_disk_limit_is_refused_before_anything_is_written(
+    tmp_path, capsys
+):
+    huge = write_config(tmp_path, name="huge.toml")
+    huge.write_text(huge.read_text().replace("n_inits = 64", "n_inits = 1000000000000"))
+    out = tmp_path / "run"
+    assert main(["sweep", str(huge), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "on disk" in err and "--max-disk" in err and "GiB" in err
+    assert not out.exists()
+    # A small sweep under a tiny limit is refused the same way, and the limit can be raised.
+    small = write_config(tmp_path, steps=20)
+    assert main(["sweep", str(small), "--out", str(out), "--max-disk", "0.00001"]) == 2
+    assert "more than --max-disk" in capsys.readouterr().err and not out.exists()
+    assert main(["sweep", str(small), "--out", str(out), "--no-progress", "--max-disk", "1"]) == 0
