@@ -6,7 +6,7 @@ is pure, parameters first, configuration keyword-only.
 
 from ._activations import ACTIVATIONS, Activation
 from ._demo import seed_demo
-from ._devices import initialize_distributed, use_cpu_cores
+from ._devices import SingleDeviceWarning, initialize_distributed, use_cpu_cores
 from ._dtypes import Tolerance, tolerance
 from ._exercises import Exercise, random_exercise, seed_exercise
 from ._explain import Explanation, explain
@@ -60,6 +60,7 @@ __all__ = [
     "NetworkSpec",
     "Params",
     "Run",
+    "SingleDeviceWarning",
     "Step",
     "StepInfo",
     "SweepConfig",

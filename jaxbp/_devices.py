@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import warnings
 
 import jax
 import numpy as np
@@ -18,12 +19,42 @@ import numpy as np
 from ._checks import check_positive_int
 
 __all__ = [
+    "SingleDeviceWarning",
     "available_memory",
     "gather_processes",
     "initialize_distributed",
     "member_bytes",
     "use_cpu_cores",
+    "warn_if_one_cpu_device",
 ]
+
+
+class SingleDeviceWarning(UserWarning):
+    """Many networks are training on one CPU device while the process may use more cores."""
+
+
+_warned_single_device = False
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def warn_if_one_cpu_device(devices) -> None:
+    """Say once per process that one CPU device leaves cores idle (``use_cpu_cores``)."""
+    global _warned_single_device
+    cores = usable_cores() or 1
+    if _warned_single_device or len(devices) != 1 or devices[0].platform != "cpu" or cores < 2:
+        return
+    _warned_single_device = True
+    warnings.warn(
+        f"train_many runs on one CPU device while this process may use {cores} cores: call "
+        "jaxbp.use_cpu_cores() right after importing jaxbp, before the first JAX computation, "
+        f"to split the members over {cores} devices (about 2x faster on 2 cores; "
+        "docs/benchmarks.md)",
+        SingleDeviceWarning,
+        stacklevel=4,
+    )
 
 
 def use_cpu_cores(n: int | None = None) -> int:
@@ -37,7 +68,7 @@ def use_cpu_cores(n: int | None = None) -> int:
     does. Returns the number of CPU devices.
     """
     if n is None:
-        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        n = usable_cores()
     n = check_positive_int(n, "n", what="a positive number of CPU devices")
     try:
         jax.config.update("jax_num_cpu_devices", n)

@@ -69,8 +69,11 @@ def _bce_dlogit(o, y):
 
 @jax.custom_jvp
 def _bce(o, y):
-    # -[y log z + (1 - y) log(1 - z)] with z = sigmoid(o); log(1 - z) = log_sigmoid(-o).
-    return -(y * jax.nn.log_sigmoid(o) + (1 - y) * jax.nn.log_sigmoid(-o))
+    # -[y log z + (1 - y) log(1 - z)] with z = sigmoid(o) is y softplus(-o) + (1 - y) softplus(o)
+    # = softplus(o) - y o = max(o, 0) - y o + log(1 + e^-|o|): one exponential and one log1p
+    # (two log_sigmoid terms take two of each), finite for any logit, and with no
+    # cancellation where the loss is tiny (o >> 0 with y = 1: max(o, 0) - y o is exactly 0).
+    return jnp.maximum(o, 0) - y * o + jnp.log1p(jnp.exp(-jnp.abs(o)))
 
 
 @_bce.defjvp

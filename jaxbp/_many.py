@@ -34,7 +34,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ._activations import activation_key
 from ._checks import check_positive_int, is_int
-from ._devices import available_memory, gather_processes, member_bytes
+from ._devices import available_memory, gather_processes, member_bytes, warn_if_one_cpu_device
 from ._dtypes import resolve_dtype
 from ._grads import check_grad_source
 from ._grid import Grid, grid_axis
@@ -216,6 +216,7 @@ class _Plan:
 
 def _plan(c: _Config) -> _Plan:
     devices = jax.local_devices()
+    warn_if_one_cpu_device(devices)
     n_dev = len(devices)
     platform = devices[0].platform
     batch = c.x.shape[0]

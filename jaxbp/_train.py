@@ -258,18 +258,19 @@ def train_program(
 
     The single-network training program that :func:`train` compiles and that
     ``train_many`` maps over members. ``x``, ``y`` are validated 2-D arrays.
+
+    Every ``record_every`` steps, the step at the record point records the loss and
+    the gradient norm it computes anyway (the loss from its own forward pass, the
+    norm of its own gradient); the steps between compute neither.
     """
     vg = value_and_grad_aux_fn(grad)
 
-    def one(carry, t):
+    def update(carry, t, grads, logits):
         params, opt_state, diverged, conv_at = carry
-        # The loss value is not used here (only at record points, below), so XLA drops
-        # its computation: its gradient needs sigma(o) - y, not log_sigmoid(o).
-        (_, logits), grads = vg(params, x, y, activation, loss)
         updates, new_state = optimizer.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
-        hit = _criterion(None, logits, y, loss, None) if converge_loss is None else None
-        if hit is not None:
+        if converge_loss is None:
+            hit = _criterion(None, logits, y, loss, None)
             conv_at = jnp.where((conv_at < 0) & hit & ~diverged, t, conv_at)
         # A non-finite logit (so a non-finite loss) stops the network where it is: flagged,
         # never averaged in, never updated again. Tested on the logits the step computes
@@ -279,21 +280,30 @@ def train_program(
         keep = lambda new, old: jnp.where(diverged, old, new)
         params = jax.tree_util.tree_map(keep, new_params, params)
         opt_state = jax.tree_util.tree_map(keep, new_state, opt_state)
-        return (params, opt_state, diverged, conv_at), tree_norm(grads)
+        return params, opt_state, diverged, conv_at
+
+    def plain(carry, t):
+        # The loss value is not used here, so XLA drops its computation: its gradient
+        # needs sigma(o) - y, not log_sigmoid(o).
+        (_, logits), grads = vg(carry[0], x, y, activation, loss)
+        return update(carry, t, grads, logits), None
 
     def block(carry, k):
-        value, _ = loss_and_logits(carry[0], x, y, activation, loss)
+        t0 = k * record_every
+        (value, logits), grads = vg(carry[0], x, y, activation, loss)
         if converge_loss is not None:  # a loss criterion is checked at record points
             params, opt_state, diverged, conv_at = carry
             hit = (value < converge_loss) & ~diverged
-            conv_at = jnp.where((conv_at < 0) & hit, k * record_every, conv_at)
-            carry = (params, opt_state, diverged, conv_at)
-        carry, norms = jax.lax.scan(
-            one, carry, k * record_every + jnp.arange(record_every, dtype=jnp.int32)
-        )
+            carry = (params, opt_state, diverged, jnp.where((conv_at < 0) & hit, t0, conv_at))
+        norm = tree_norm(grads)
+        carry = update(carry, t0, grads, logits)
+        if record_every > 1:
+            carry, _ = jax.lax.scan(
+                plain, carry, t0 + 1 + jnp.arange(record_every - 1, dtype=jnp.int32)
+            )
         # A non-finite loss with finite logits (an overflowing square) also counts.
         carry = (*carry[:2], carry[2] | ~jnp.isfinite(value), carry[3])
-        return carry, (value, norms[0])
+        return carry, (value, norm)
 
     init = (params, optimizer.init(params), jnp.zeros((), bool), jnp.full((), -1, jnp.int32))
     (params, opt_state, diverged, conv_at), (values, norms) = jax.lax.scan(

@@ -403,3 +403,18 @@ def test_mse_linear_members_are_judged_by_their_output_at_one_half():
         assert r.accuracy[i] == right.mean()
         assert r.converged[i] == right.all()
     assert 0 < r.converged.sum() < r.n_members, "some members fit XOR, some do not (yet)"
+
+
+def test_one_cpu_device_on_several_cores_is_said_once(monkeypatch):
+    from jaxbp import _devices
+
+    monkeypatch.setattr(_devices, "_warned_single_device", False)
+    monkeypatch.setattr(_devices, "usable_cores", lambda: 4)
+    assert len(jax.devices()) == 1  # the suite's process
+    with pytest.warns(jaxbp.SingleDeviceWarning, match=r"jaxbp.use_cpu_cores\(\)"):
+        run_many(steps=4)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run_many(steps=4)  # said once per process, not again

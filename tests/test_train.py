@@ -1,6 +1,7 @@
 """Update rules, the compiled step and the compiled loop."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -148,3 +149,54 @@ def test_train_float32_stays_float32():
         np.dtype(np.float32)
     }
     assert result.history.loss.dtype == np.float32
+
+
+def _count(jaxpr, name, *, into_scans):
+    """How many ``name`` equations ``jaxpr`` runs, looking into nested calls (and scans)."""
+    n = 0
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == name:
+            n += 1
+        if eqn.primitive.name == "scan" and not into_scans:
+            continue
+        for v in eqn.params.values():
+            sub = getattr(v, "jaxpr", v)
+            if hasattr(sub, "eqns"):
+                n += _count(sub, name, into_scans=into_scans)
+    return n
+
+
+@pytest.mark.parametrize("grad", ["autodiff", "manual"])
+def test_history_rides_on_the_step_it_records(grad):
+    """A record point costs no second forward pass, and only it takes a gradient norm.
+
+    The step at a record point runs the same matrix products as every other step
+    (the loss comes from its own forward pass); the steps between compute no norm.
+    """
+    from jaxbp._train import train_program
+
+    params, x, y = problem()
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    sgd = optax.sgd(0.1)
+
+    def run(p):
+        return train_program(
+            p,
+            x,
+            y,
+            sgd,
+            steps=12,
+            record_every=4,
+            activation="tanh",
+            loss="bce",
+            grad=grad,
+        )
+
+    jaxpr = jax.make_jaxpr(run)(params).jaxpr
+    outer = next(e for e in jaxpr.eqns if e.primitive.name == "scan").params["jaxpr"].jaxpr
+    inner = next(e for e in outer.eqns if e.primitive.name == "scan").params["jaxpr"].jaxpr
+    per_step = _count(inner, "dot_general", into_scans=True)
+    assert per_step > 0
+    assert _count(outer, "dot_general", into_scans=False) == per_step, "one forward pass"
+    assert _count(inner, "sqrt", into_scans=True) == 0, "no gradient norm between records"
+    assert _count(outer, "sqrt", into_scans=False) == 1
