@@ -4,7 +4,11 @@
 
 Seed network (3-2-1 sigmoid, 3-bit parity: 8 examples, full-batch SGD) at
 N = 1, 64, 1024, 16384, 131072 networks, and a wider one (32-64-64-1 tanh, 256
-examples) at N = 1, 16, 256, 1024, all measured in this one run against:
+examples) at N = 1, 16, 256, 1024. ``train_many`` rows are the call a user writes:
+the default history (about 100 loss records). Also measured for the seed network:
+the same call with the history off (``record_every=steps``) at 300 and 1000 steps,
+every ``record_every`` from 1 to the step count at 1200 steps, and float64. All in
+this one run, against:
 
 - loop: a Python loop over N networks, each trained by ``jaxbp.train`` (compiled once);
 - step: ``jaxbp.make_step`` called from a Python loop over steps, network by network;
@@ -64,7 +68,10 @@ def best(fn):
     return min(timed(fn)[0] for _ in range(REPEATS))
 
 
-def bench_train_many(sizes, x, y, n, steps, activation, lr, batching="auto"):
+def bench_train_many(
+    sizes, x, y, n, steps, activation, lr, batching="auto", record_every=None, dtype=None
+):
+    """The call a user writes (default history unless ``record_every`` says otherwise)."""
     kw = dict(
         batching=batching,
         n_inits=n,
@@ -73,7 +80,8 @@ def bench_train_many(sizes, x, y, n, steps, activation, lr, batching="auto"):
         scheme="glorot_normal",
         activation=activation,
         progress=False,
-        record_every=steps,
+        record_every=record_every,
+        dtype=dtype,
     )
     first, _ = timed(lambda: jaxbp.train_many(jax.random.key(0), sizes, x, y, **kw).final_loss)
     second = best(lambda: jaxbp.train_many(jax.random.key(1), sizes, x, y, **kw).final_loss)
@@ -82,7 +90,7 @@ def bench_train_many(sizes, x, y, n, steps, activation, lr, batching="auto"):
 
 def bench_loop(sizes, x, y, n, steps, activation, lr):
     """A Python loop over networks, each trained with jaxbp.train (compiled once)."""
-    params = [jaxbp.init_mlp(jax.random.key(i), sizes) for i in range(n)]
+    params = [jaxbp.init_mlp(jax.random.key(i), sizes, dtype="float32") for i in range(n)]
     jaxbp.train(
         params[0], x, y, lr, steps=steps, activation=activation
     ).final_loss.block_until_ready()
@@ -97,7 +105,7 @@ def bench_loop(sizes, x, y, n, steps, activation, lr):
 def bench_step(sizes, x, y, n, steps, activation, lr):
     """make_step from a Python loop over steps (one network after another)."""
     step = jaxbp.make_step(lr, activation=activation)
-    p = jaxbp.init_mlp(jax.random.key(0), sizes)
+    p = jaxbp.init_mlp(jax.random.key(0), sizes, dtype="float32")
     s = step.init(p)
     p, s, _ = step(p, s, x, y)  # compile
 
@@ -222,6 +230,7 @@ def main(argv=None):
     global REPEATS
     REPEATS = max(1, args.repeats)
     jaxbp.use_cpu_cores(args.cpu_devices)  # before any JAX computation
+    jax.config.update("jax_enable_x64", True)  # for the float64 row; all else is float32
     steps = 50 if args.quick else args.steps
     rows = []
 
@@ -253,6 +262,20 @@ def main(argv=None):
         rate, comp = bench_train_many((3, 2, 1), x, y, n, steps, "sigmoid", 0.5)
         add("seed", n, "train_many", rate, comp)
     ref_n = seed_ns[-2] if args.quick else 16384
+    # What the history costs: the same call with it off, at two run lengths.
+    for s in (300, steps) if not args.quick else (steps,):
+        on = bench_train_many((3, 2, 1), x, y, ref_n, s, "sigmoid", 0.5)[0]
+        off = bench_train_many((3, 2, 1), x, y, ref_n, s, "sigmoid", 0.5, record_every=s)[0]
+        add("seed", ref_n, f"default,{s}st", on, None, {"vs_history_off": on / off})
+        add("seed", ref_n, f"hist_off,{s}st", off)
+    if not args.quick:
+        for every in (1, 3, 12, 120, 1200):
+            rate = bench_train_many(
+                (3, 2, 1), x, y, ref_n, 1200, "sigmoid", 0.5, record_every=every
+            )[0]
+            add("seed", ref_n, f"every={every}", rate)
+    rate, comp = bench_train_many((3, 2, 1), x, y, ref_n, steps, "sigmoid", 0.5, dtype="float64")
+    add("seed", ref_n, "float64", rate, comp)
     # The same program batched by jax.vmap (member axis first), for the ratio.
     rate, comp = bench_train_many((3, 2, 1), x, y, ref_n, steps, "sigmoid", 0.5, "vmap")
     add("seed", ref_n, "train_many[vmap]", rate, comp)
