@@ -261,12 +261,21 @@ def _plan(c: _Config) -> _Plan:
     )
 
 
-def _progress_bar(show: bool, total: int):
-    if not show:
-        return None
+def _progress_bar(total_steps: int, members: int):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="member", unit_scale=True, desc="train_many", dynamic_ncols=True)
+    return tqdm(
+        total=total_steps,
+        unit="net-step",
+        unit_scale=True,
+        desc=f"train_many: {members:,} members",
+        dynamic_ncols=True,
+    )
+
+
+# With a progress bar, a chunk's run is cut into about this many pieces so the bar moves
+# during a chunk (the pieces take exactly the steps of one call: same results).
+_PIECES = 10
 
 
 def _run_chunks(c: _Config, plan: _Plan, progress) -> dict[str, np.ndarray]:
@@ -290,12 +299,24 @@ def _run_chunks(c: _Config, plan: _Plan, progress) -> dict[str, np.ndarray]:
     )
     sharding = NamedSharding(plan.mesh, PartitionSpec("members")) if plan.mesh else None
     n_blocks = jnp.int32(plan.chunk // plan.n_dev // plan.width)
+    real = min(plan.per_proc, max(0, hi - plan.first))  # members this process trains
+    own = not hasattr(progress, "update")  # else: the caller's bar, updated, not closed
+    show = (sys.stderr.isatty() if progress is None else bool(progress)) if own else True
+    bar = (_progress_bar(real * c.steps, real) if show else None) if own else progress
+    n_records = c.steps // c.record_every
+    piece = max(1, -(-n_records // _PIECES)) if show else n_records
+
+    def call(batched, shared=(), phase="all", count=0):
+        return plan.program(
+            c.key, batched, shared, n_blocks, c.x, c.y, c.eval_xy,
+            phase=phase, count=count, **static,
+        )  # fmt: skip
+
     local = None
-    show = sys.stderr.isatty() if progress is None else bool(progress)
-    bar = _progress_bar(show, min(plan.per_proc, max(0, hi - plan.first)))
     try:
         for start in range(0, plan.per_proc, plan.chunk):
             n_real = min(plan.chunk, plan.per_proc - start)
+            counted = max(0, min(n_real, hi - plan.first - start))  # without the padding
             # Past the end, repeat the last member: every chunk has one shape, one program.
             ids = np.minimum(plan.first + start + np.arange(plan.chunk), hi - 1)
             m = c.grid.members(ids)
@@ -306,8 +327,27 @@ def _run_chunks(c: _Config, plan: _Plan, progress) -> dict[str, np.ndarray]:
             ]
             if sharding is not None:
                 args = [jax.device_put(a, sharding) for a in args]
-            out = plan.program(c.key, *args, n_blocks, c.x, c.y, c.eval_xy, **static)
-            out = jax.device_get(out)
+            if piece >= n_records:
+                out = jax.device_get(call(tuple(args)))
+                if bar is not None:
+                    bar.update(counted * c.steps)
+            else:
+                carry = call(tuple(args), phase="start")
+                history = []
+                for first in range(0, n_records, piece):
+                    count = min(piece, n_records - first)
+                    done = first + count == n_records
+                    res = call(
+                        (carry, args[1]), (jnp.int32(first),), "last" if done else "records", count
+                    )
+                    if done:
+                        out = jax.device_get(res)
+                        history.append(out.pop("history"))
+                    else:
+                        carry, h = res
+                        history.append(jax.device_get(h))
+                    bar.update(counted * count * c.record_every)
+                out["history"] = np.concatenate(history, axis=1)
             if local is None:
                 local = jax.tree_util.tree_map(
                     lambda a: np.empty((plan.per_proc, *a.shape[1:]), a.dtype), out
@@ -315,10 +355,8 @@ def _run_chunks(c: _Config, plan: _Plan, progress) -> dict[str, np.ndarray]:
             jax.tree_util.tree_map(
                 lambda d, a, s=start, n=n_real: d.__setitem__(slice(s, s + n), a[:n]), local, out
             )
-            if bar is not None:
-                bar.update(max(0, min(n_real, hi - plan.first - start)))
     finally:
-        if bar is not None:
+        if bar is not None and own:
             bar.close()
     return local
 
@@ -360,7 +398,7 @@ def train_many(
     record_every: int | None = None,
     keep_params: bool = False,
     dtype=None,
-    progress: bool | None = None,
+    progress=None,
     members: tuple[int, int] | None = None,
     eval_x=None,
     eval_y=None,
@@ -398,8 +436,9 @@ def train_many(
       keep_params: also return every member's final parameters.
       dtype: the networks' floating dtype; default ``x``'s floating dtype (as JAX holds
         it: float64 only under ``jax_enable_x64``), else JAX's default float.
-      progress: a progress bar over chunks (members/s, ETA); default on when stderr
-        is a terminal.
+      progress: a progress bar of network-steps done (rate, ETA) that moves during a
+        chunk too; default on when stderr is a terminal. A ``tqdm`` bar (anything with
+        ``update(n)``) is updated instead, with this call's network-steps, and left open.
       members: ``(start, stop)``: train only these members of the grid (for runs
         saved piece by piece); each gets the same result as in a run of all members.
       eval_x, eval_y: a held-out set; every member's ``test_loss`` and ``test_accuracy``

@@ -29,7 +29,7 @@ from ._grads import loss_and_logits
 from ._lastmap import vmap_last
 from ._losses import resolve_loss
 from ._mlp import init_params
-from ._train import train_program
+from ._train import train_finish, train_records, train_start
 
 __all__ = ["BATCHINGS", "TUNING", "Tuning", "block_width", "member_program", "train_chunk"]
 
@@ -117,6 +117,8 @@ def member_program(
     y,
     eval_xy,
     *,
+    phase,
+    count,
     sizes,
     scheme,
     dtype,
@@ -129,41 +131,71 @@ def member_program(
     converge_loss,
     keep_params,
 ):
-    """The single-network program for member ``m``: init from ``fold_in(key, m)``, then ``train_program``."""
+    """The single-network program for member ``m``, whole or in one of its three phases.
 
-    def member(m, lr, scale):
+    ``phase="all"``: ``member(m, lr, scale) -> outputs``: init from ``fold_in(key, m)``,
+    then :func:`train_program`. The same run in pieces, for a progress bar that moves
+    during a chunk: ``"start"``: ``member(m, lr, scale) -> carry``; ``"records"``:
+    ``member(carry, lr, first) -> (carry, history)`` for ``count`` records from
+    ``first``; ``"last"``: the same for the last records, then the outputs (with
+    those records' history). The pieces give the whole's results bit for bit.
+    """
+    kw = dict(activation=activation, loss=loss)
+
+    def start(m, lr, scale):
         params = init_params(
             jax.random.fold_in(key, m), scale, sizes=sizes, scheme=scheme, dtype=dtype
         )
-        r = train_program(
-            params,
+        return train_start(params, make_optimizer(lr))
+
+    def records(carry, lr, first, count):
+        return train_records(
+            carry,
             x,
             y,
             make_optimizer(lr),
-            steps=steps,
+            first=first,
+            count=count,
             record_every=record_every,
-            activation=activation,
-            loss=loss,
             grad=grad,
             converge_loss=converge_loss,
+            **kw,
+        )
+
+    def finish(carry):
+        final_loss, final_logits, diverged, conv_at = train_finish(
+            carry, x, y, steps=steps, converge_loss=converge_loss, **kw
         )
         out = {
-            "final_loss": r.final_loss,
-            "accuracy": _accuracy(r.final_logits, y, loss, dtype),
-            "converged_at": r.converged_at,
-            "diverged": r.diverged,
-            "history": r.history.loss,
+            "final_loss": final_loss,
+            "accuracy": _accuracy(final_logits, y, loss, dtype),
+            "converged_at": conv_at,
+            "diverged": diverged,
         }
         if eval_xy is not None:
             ex, ey = eval_xy
-            test_loss, test_logits = loss_and_logits(r.params, ex, ey, activation, loss)
+            test_loss, test_logits = loss_and_logits(carry.params, ex, ey, activation, loss)
             out["test_loss"] = test_loss
             out["test_accuracy"] = _accuracy(test_logits, ey, loss, dtype)
         if keep_params:
-            out["params"] = r.params
+            out["params"] = carry.params
         return out
 
-    return member
+    def whole(m, lr, scale):
+        carry, history = records(start(m, lr, scale), lr, 0, steps // record_every)
+        return {**finish(carry), "history": history.loss}
+
+    def piece(carry, lr, first):
+        carry, history = records(carry, lr, first, count)
+        return carry, history.loss
+
+    def last(carry, lr, first):
+        # The end of the run in the same program as its last records, as in the whole:
+        # the final loss then rounds as it does there.
+        carry, history = records(carry, lr, first, count)
+        return {**finish(carry), "history": history.loss}
+
+    return {"all": whole, "start": start, "records": piece, "last": last}[phase]
 
 
 def _accuracy(logits, y, loss, dtype):
@@ -171,35 +203,49 @@ def _accuracy(logits, y, loss, dtype):
     return jnp.mean((resolve_loss(loss).predicts_one(logits) == (y > 0.5)).astype(dtype))
 
 
-def _blocks(member, ids, lrs, scales, n_blocks, width, last):
+def _blocks(member, batched, shared, n_blocks, width, last):
     """``member`` batched over ``n_blocks`` blocks of ``width`` members, one block at a time.
 
-    Every member is computed by the same compiled block program at the same position
-    in its block, whatever the chunk size or device count: XLA's CPU code rounds
-    differently at different vector widths, so this is what makes results bit-for-bit
-    reproducible. ``n_blocks`` is traced, so the loop cannot be unrolled or fused away.
-    A block is ``jax.vmap(member)``, or with ``last`` the same batching with the member
-    axis kept last in every intermediate (:func:`vmap_last`; for tiny networks on CPU,
-    see :data:`TUNING`); results come back member-first either way.
+    ``batched``: the member-first arguments (pytrees whose leaves lead with the member
+    axis); ``shared``: arguments every member gets whole. Every member is computed by
+    the same compiled block program at the same position in its block, whatever the
+    chunk size or device count: XLA's CPU code rounds differently at different vector
+    widths, so this is what makes results bit-for-bit reproducible. ``n_blocks`` is
+    traced, so the loop cannot be unrolled or fused away. A block is ``jax.vmap(member)``,
+    or with ``last`` the same batching with the member axis kept last in every
+    intermediate (:func:`vmap_last`; for tiny networks on CPU, see :data:`TUNING`);
+    results come back member-first either way.
     """
-    ids, lrs, scales = (a.reshape(-1, width) for a in (ids, lrs, scales))
+    tmap = jax.tree_util.tree_map
+    nb, ns = len(batched), len(shared)
+    batched = [tmap(lambda a: a.reshape(-1, width, *a.shape[1:]), b) for b in batched]
     if last:
-        mapped = vmap_last(member, (True, True, True), width)
-        block = lambda *a: jax.tree_util.tree_map(lambda o: jnp.moveaxis(o, -1, 0), mapped(*a))
+        mapped = vmap_last(member, (True,) * nb + (False,) * ns, width)
+
+        def block(*args):
+            lasts = [tmap(lambda a: jnp.moveaxis(a, 0, -1), b) for b in args[:nb]]
+            return tmap(lambda o: jnp.moveaxis(o, -1, 0), mapped(*lasts, *args[nb:]))
     else:
-        block = jax.vmap(member)
-    shapes = jax.eval_shape(block, ids[0], lrs[0], scales[0])
-    out = jax.tree_util.tree_map(lambda s: jnp.zeros((ids.shape[0], *s.shape), s.dtype), shapes)
+        block = jax.vmap(member, in_axes=(0,) * nb + (None,) * ns)
+
+    def blocks_at(i):
+        return [tmap(lambda a: a[i], b) for b in batched]
+
+    shapes = jax.eval_shape(block, *blocks_at(0), *shared)
+    n_total = jax.tree_util.tree_leaves(batched[0])[0].shape[0]
+    out = tmap(lambda s: jnp.zeros((n_total, *s.shape), s.dtype), shapes)
 
     def body(i, out):
-        res = block(ids[i], lrs[i], scales[i])
-        return jax.tree_util.tree_map(lambda o, r: o.at[i].set(r), out, res)
+        res = block(*blocks_at(i), *shared)
+        return tmap(lambda o, r: o.at[i].set(r), out, res)
 
     out = jax.lax.fori_loop(0, n_blocks, body, out)
-    return jax.tree_util.tree_map(lambda o: o.reshape(-1, *o.shape[2:]), out)
+    return tmap(lambda o: o.reshape(-1, *o.shape[2:]), out)
 
 
 _STATIC = (
+    "phase",
+    "count",
     "sizes",
     "scheme",
     "dtype",
@@ -217,20 +263,21 @@ _STATIC = (
 )
 
 
-def _chunk_impl(key, ids, lrs, scales, n_blocks, x, y, eval_xy, *, width, mesh, last, **config):
-    """Train one chunk of members; with a mesh, each device trains its own shard of the chunk."""
+def _chunk_impl(key, batched, shared, n_blocks, x, y, eval_xy, *, width, mesh, last, **config):
+    """Train one chunk of members (or one phase of it, see :func:`member_program`); with
+    a mesh, each device trains its own shard of the chunk."""
     member = member_program(key, x, y, eval_xy, **config)
     if mesh is None:
-        return _blocks(member, ids, lrs, scales, n_blocks, width, last)
+        return _blocks(member, batched, shared, n_blocks, width, last)
     spec = PartitionSpec("members")
     run_shard = jax.shard_map(
-        lambda i, l, s, n: _blocks(member, i, l, s, n, width, last),
+        lambda b, s, n: _blocks(member, b, s, n, width, last),
         mesh=mesh,
-        in_specs=(spec, spec, spec, PartitionSpec()),
+        in_specs=(spec, PartitionSpec(), PartitionSpec()),
         out_specs=spec,
         check_vma=False,  # the block loop's buffer starts replicated, fills per device
     )
-    return run_shard(ids, lrs, scales, n_blocks)
+    return run_shard(batched, shared, n_blocks)
 
 
 train_chunk = jax.jit(_chunk_impl, static_argnames=_STATIC)

@@ -21,6 +21,7 @@ import io
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -198,12 +199,43 @@ def run_sweep(
     _prepare_folder(out, config)
     if not (out / "meta.json").exists():
         write_atomic(out / "meta.json", json.dumps(_meta(), indent=2))
-    for start, stop in _chunks_to_train(out, config):
-        path = out / "chunks" / f"members-{start:09d}-{stop:09d}.npz"
-        r = train_many(key, config.sizes, task.x, task.y, members=(start, stop), **kw)
-        arrays = {f: getattr(r, f) for f in _fields(task)}
-        write_atomic(path, lambda f, a=arrays: np.savez(f, **a))
+    todo = _chunks_to_train(out, config)
+    bar = (
+        _sweep_bar(todo, config)
+        if (sys.stderr.isatty() if progress is None else progress)
+        else None
+    )
+    try:
+        for start, stop in todo:
+            path = out / "chunks" / f"members-{start:09d}-{stop:09d}.npz"
+            r = train_many(
+                key,
+                config.sizes,
+                task.x,
+                task.y,
+                members=(start, stop),
+                **{**kw, "progress": bar or False},
+            )
+            arrays = {f: getattr(r, f) for f in _fields(task)}
+            write_atomic(path, lambda f, a=arrays: np.savez(f, **a))
+    finally:
+        if bar is not None:
+            bar.close()
     return _finish(out, config, task)
+
+
+def _sweep_bar(todo, config: SweepConfig):
+    """One bar for the whole sweep: network-steps of the members still to train."""
+    from tqdm.auto import tqdm
+
+    members = sum(stop - start for start, stop in todo)
+    return tqdm(
+        total=members * config.steps,
+        unit="net-step",
+        unit_scale=True,
+        desc=f"sweep: {members:,} members",
+        dynamic_ncols=True,
+    )
 
 
 def _chunk_range(path: Path) -> tuple[int, int]:

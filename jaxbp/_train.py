@@ -251,17 +251,40 @@ def _criterion(value, logits, y, loss, converge_loss):
     return jnp.all(resolve_loss(loss).predicts_one(logits) == (y > 0.5))
 
 
-def train_program(
-    params, x, y, optimizer, *, steps, record_every=1, activation, loss, grad, converge_loss=None
-) -> TrainResult:
-    """One network, ``steps`` full-batch updates, as ``lax.scan`` (call it inside ``jit``; ``vmap`` it).
+class Carry(NamedTuple):
+    """The state of one network between steps: what ``train_records`` carries along."""
 
-    The single-network training program that :func:`train` compiles and that
-    ``train_many`` maps over members. ``x``, ``y`` are validated 2-D arrays.
+    params: Params
+    opt_state: Any
+    diverged: jax.Array  # bool[]
+    converged_at: jax.Array  # int32[], -1 until the criterion holds
 
-    Every ``record_every`` steps, the step at the record point records the loss and
-    the gradient norm it computes anyway (the loss from its own forward pass, the
-    norm of its own gradient); the steps between compute neither.
+
+def train_start(params, optimizer) -> Carry:
+    """The state before the first step."""
+    return Carry(params, optimizer.init(params), jnp.zeros((), bool), jnp.full((), -1, jnp.int32))
+
+
+def train_records(
+    carry: Carry,
+    x,
+    y,
+    optimizer,
+    *,
+    first: int | jax.Array,
+    count: int,
+    record_every,
+    activation,
+    loss,
+    grad,
+    converge_loss=None,
+) -> tuple[Carry, History]:
+    """Records ``first .. first + count`` of a run: ``count * record_every`` steps as ``lax.scan``.
+
+    The step at a record point records the loss and the gradient norm it computes
+    anyway (the loss from its own forward pass, the norm of its own gradient); the
+    steps between compute neither. A run cut into several calls (``first`` advancing
+    by ``count``) takes exactly the steps of one call.
     """
     vg = value_and_grad_aux_fn(grad)
 
@@ -280,21 +303,21 @@ def train_program(
         keep = lambda new, old: jnp.where(diverged, old, new)
         params = jax.tree_util.tree_map(keep, new_params, params)
         opt_state = jax.tree_util.tree_map(keep, new_state, opt_state)
-        return params, opt_state, diverged, conv_at
+        return Carry(params, opt_state, diverged, conv_at)
 
     def plain(carry, t):
         # The loss value is not used here, so XLA drops its computation: its gradient
         # needs sigma(o) - y, not log_sigmoid(o).
-        (_, logits), grads = vg(carry[0], x, y, activation, loss)
+        (_, logits), grads = vg(carry.params, x, y, activation, loss)
         return update(carry, t, grads, logits), None
 
     def block(carry, k):
         t0 = k * record_every
-        (value, logits), grads = vg(carry[0], x, y, activation, loss)
+        (value, logits), grads = vg(carry.params, x, y, activation, loss)
         if converge_loss is not None:  # a loss criterion is checked at record points
-            params, opt_state, diverged, conv_at = carry
-            hit = (value < converge_loss) & ~diverged
-            carry = (params, opt_state, diverged, jnp.where((conv_at < 0) & hit, t0, conv_at))
+            hit = (value < converge_loss) & ~carry.diverged
+            conv_at = jnp.where((carry.converged_at < 0) & hit, t0, carry.converged_at)
+            carry = carry._replace(converged_at=conv_at)
         norm = tree_norm(grads)
         carry = update(carry, t0, grads, logits)
         if record_every > 1:
@@ -302,19 +325,49 @@ def train_program(
                 plain, carry, t0 + 1 + jnp.arange(record_every - 1, dtype=jnp.int32)
             )
         # A non-finite loss with finite logits (an overflowing square) also counts.
-        carry = (*carry[:2], carry[2] | ~jnp.isfinite(value), carry[3])
+        carry = carry._replace(diverged=carry.diverged | ~jnp.isfinite(value))
         return carry, (value, norm)
 
-    init = (params, optimizer.init(params), jnp.zeros((), bool), jnp.full((), -1, jnp.int32))
-    (params, opt_state, diverged, conv_at), (values, norms) = jax.lax.scan(
-        block, init, jnp.arange(steps // record_every, dtype=jnp.int32)
+    carry, (values, norms) = jax.lax.scan(block, carry, first + jnp.arange(count, dtype=jnp.int32))
+    return carry, History(values, norms)
+
+
+def train_finish(carry: Carry, x, y, *, steps, activation, loss, converge_loss=None):
+    """The final loss and logits, and the convergence and divergence flags, after ``steps``."""
+    final_loss, final_logits = loss_and_logits(carry.params, x, y, activation, loss)
+    hit = _criterion(final_loss, final_logits, y, loss, converge_loss) & ~carry.diverged
+    conv_at = jnp.where((carry.converged_at < 0) & hit, jnp.int32(steps), carry.converged_at)
+    diverged = carry.diverged | ~jnp.isfinite(final_loss)
+    return final_loss, final_logits, diverged, conv_at
+
+
+def train_program(
+    params, x, y, optimizer, *, steps, record_every=1, activation, loss, grad, converge_loss=None
+) -> TrainResult:
+    """One network, ``steps`` full-batch updates, as ``lax.scan`` (call it inside ``jit``; ``vmap`` it).
+
+    The single-network training program that :func:`train` compiles and that
+    ``train_many`` maps over members (there in pieces: :func:`train_start`,
+    :func:`train_records`, :func:`train_finish`). ``x``, ``y`` are validated 2-D arrays.
+    """
+    carry, history = train_records(
+        train_start(params, optimizer),
+        x,
+        y,
+        optimizer,
+        first=0,
+        count=steps // record_every,
+        record_every=record_every,
+        activation=activation,
+        loss=loss,
+        grad=grad,
+        converge_loss=converge_loss,
     )
-    final_loss, final_logits = loss_and_logits(params, x, y, activation, loss)
-    hit = _criterion(final_loss, final_logits, y, loss, converge_loss) & ~diverged
-    conv_at = jnp.where((conv_at < 0) & hit, jnp.int32(steps), conv_at)
-    diverged = diverged | ~jnp.isfinite(final_loss)
+    final_loss, final_logits, diverged, conv_at = train_finish(
+        carry, x, y, steps=steps, activation=activation, loss=loss, converge_loss=converge_loss
+    )
     return TrainResult(
-        params, opt_state, History(values, norms), final_loss, final_logits, diverged, conv_at
+        carry.params, carry.opt_state, history, final_loss, final_logits, diverged, conv_at
     )
 
 

@@ -200,6 +200,8 @@ def test_the_seed_member_program_needs_no_fallback_in_its_steps(grad, optimizer)
         x,
         y,
         (x, y),
+        phase="all",
+        count=0,
         sizes=(3, 2, 1),
         scheme="normal",
         dtype=x.dtype,

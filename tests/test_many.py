@@ -14,7 +14,7 @@ import pytest
 
 import jaxbp
 from jaxbp._program import train_chunk, train_chunk_no_ynn
-from tests.helpers import assert_close
+from tests.helpers import assert_close, assert_tree_equal
 
 PARITY_X = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], np.float64)
 PARITY_Y = PARITY_X.sum(axis=1) % 2
@@ -352,10 +352,27 @@ def test_two_processes_gather_the_single_process_result():
         np.testing.assert_array_equal(np.asarray(r["history"], np.float32), one.history)
 
 
-def test_progress_bar_reports_members(capsys):
-    run_many(progress=True)
+def test_the_progress_bar_moves_within_a_chunk_and_changes_no_bit(capsys):
+    """One chunk, one bar: it is updated after every piece of the run, with the same bits."""
+
+    class Bar:
+        def __init__(self):
+            self.updates = []
+
+        def update(self, n):
+            self.updates.append(n)
+
+    quiet = run_many(steps=40, record_every=2, keep_params=True)
+    bar = Bar()
+    shown = run_many(steps=40, record_every=2, keep_params=True, progress=bar)
+    assert len(bar.updates) >= 10, "the bar moves during the single chunk"
+    assert sum(bar.updates) == quiet.n_members * 40, "network-steps done, padding not counted"
+    for field in ("final_loss", "history", "converged_at", "diverged", "accuracy"):
+        np.testing.assert_array_equal(getattr(shown, field), getattr(quiet, field))
+    assert_tree_equal(shown.params, quiet.params)
+    run_many(progress=True)  # a bar of its own, on stderr
     err = capsys.readouterr().err
-    assert "train_many" in err and "member" in err
+    assert "train_many: 24 members" in err and "net-step" in err
 
 
 def test_a_range_of_members_equals_the_same_members_of_a_full_run():

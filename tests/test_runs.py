@@ -363,9 +363,7 @@ def test_run_members_as_a_dataframe(whole):
     np.testing.assert_array_equal(frame["converged_at"].to_numpy(), run.result.converged_at)
 
 
-def test_a_sweep_too_big_for_the_disk_limit_is_refused_before_anything_is_written(
-    tmp_path, capsys
-):
+def test_a_sweep_too_big_for_the_disk_limit_is_refused_before_anything_is_written(tmp_path, capsys):
     huge = write_config(tmp_path, name="huge.toml")
     huge.write_text(huge.read_text().replace("n_inits = 64", "n_inits = 1000000000000"))
     out = tmp_path / "run"
@@ -378,3 +376,14 @@ def test_a_sweep_too_big_for_the_disk_limit_is_refused_before_anything_is_writte
     assert main(["sweep", str(small), "--out", str(out), "--max-disk", "0.00001"]) == 2
     assert "more than --max-disk" in capsys.readouterr().err and not out.exists()
     assert main(["sweep", str(small), "--out", str(out), "--no-progress", "--max-disk", "1"]) == 0
+
+
+def test_a_sweep_shows_one_bar_for_the_whole_run(tmp_path, capsys):
+    import jaxbp
+
+    config = jaxbp.SweepConfig.from_toml(write_config(tmp_path, steps=20))
+    jaxbp.run_sweep(config, tmp_path / "run", progress=True)
+    err = capsys.readouterr().err
+    assert "sweep: 256 members" in err, "one bar over every member still to train"
+    assert "train_many:" not in err, "no bar per chunk"
+    assert "5.12k/5.12k" in err, "256 members x 20 steps, all done"
