@@ -30,7 +30,7 @@ from ._params_io import load_params, save_params
 from ._plots import pyplot
 from ._report import add_report_section
 from ._result import ManyResult
-from ._runs import Run, load_run, report_run, run_sweep
+from ._runs import Estimate, Run, estimate_sweep, load_run, report_run, run_sweep
 from ._steps import step_names
 from ._sweep_config import SweepConfig
 from ._tasks import TASKS, Task, load_task
@@ -47,6 +47,7 @@ __all__ = [
     "Activation",
     "DerivationReport",
     "DerivationStep",
+    "Estimate",
     "Exercise",
     "Explanation",
     "GradCheck",
@@ -77,6 +78,7 @@ __all__ = [
     "compare_grads",
     "compute_loss",
     "dumps_network",
+    "estimate_sweep",
     "explain",
     "forward",
     "forward_trace",

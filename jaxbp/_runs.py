@@ -33,7 +33,7 @@ from ._grid import Grid
 from ._result import ManyResult
 from ._sweep_config import SweepConfig
 
-__all__ = ["Estimate", "Run", "estimate", "load_run", "report_run", "run_sweep"]
+__all__ = ["Estimate", "Run", "estimate", "estimate_sweep", "load_run", "report_run", "run_sweep"]
 
 FIELDS = ("final_loss", "accuracy", "converged_at", "diverged", "history")
 TEST_FIELDS = ("test_loss", "test_accuracy")
@@ -106,17 +106,58 @@ def _load_task(config: SweepConfig):
 
 @dataclasses.dataclass(frozen=True)
 class Estimate:
-    """What a sweep will take: bytes on disk, bytes of memory to assemble the results."""
+    """What a sweep will take: bytes on disk, bytes of memory to assemble the results,
+    and (when measured) seconds of training."""
 
     disk: int
     memory: int
+    seconds: float | None = None
 
     def __str__(self) -> str:
-        return f"about {_gib(self.disk)} on disk and {_gib(self.memory)} of memory"
+        text = f"about {_gib(self.disk)} on disk and {_gib(self.memory)} of memory"
+        if self.seconds is not None:
+            text += f"; at most about {_duration(self.seconds)} of training"
+        return text
+
+
+def _duration(s: float) -> str:
+    if s < 120:
+        return f"{s:.0f} s"
+    return f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
 
 
 def _gib(n: int) -> str:
     return f"{n / 2**30:.2f} GiB" if n >= 2**27 else f"{n / 2**20:.1f} MiB"
+
+
+def estimate_sweep(config: SweepConfig, *, probe: bool = False) -> Estimate:
+    """What a sweep will take, before it starts: disk and memory from its shape, and
+    with ``probe`` the training time, from a short timed run of the same network on
+    up to 1,024 of its members (an upper estimate: more members run faster)."""
+    task = _load_task(config)
+    est = estimate(config, task, config.dtype)
+    if not probe:
+        return est
+    import time
+
+    import jax
+
+    from ._many import train_many
+
+    kw = config.train_kwargs(task)
+    n = min(config.n_members, 1024)
+    steps = kw["record_every"] or 1
+    while steps < min(config.steps, 50):
+        steps += kw["record_every"] or 1
+    kw.update(steps=steps, record_every=kw["record_every"] or 1)
+    run = lambda: train_many(
+        jax.random.key(config.seed), config.sizes, task.x, task.y, members=(0, n), **kw
+    )
+    run()  # compiles
+    t = time.perf_counter()
+    run()
+    rate = n * steps / max(time.perf_counter() - t, 1e-9)
+    return dataclasses.replace(est, seconds=config.n_members * config.steps / rate)
 
 
 def estimate(config: SweepConfig, task, dtype) -> Estimate:

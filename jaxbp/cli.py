@@ -177,8 +177,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _sweep(args) -> int:
-    from . import SweepConfig, load_task, run_sweep, use_cpu_cores
-    from ._runs import estimate
+    from . import SweepConfig, estimate_sweep, run_sweep, use_cpu_cores
 
     try:
         use_cpu_cores(args.cpu_devices)
@@ -187,10 +186,10 @@ def _sweep(args) -> int:
             raise
 
     config = SweepConfig.from_toml(args.config)
-    task = load_task(config.task, **dict(config.task_options))
     print(
         f"{config.n_members:,} networks x {config.steps:,} steps: "
-        f"{estimate(config, task, config.dtype)}",
+        # Time is measured (a short probe run) only where it is long enough to matter.
+        f"{estimate_sweep(config, probe=config.n_members * config.steps > 10**8)}",
         file=sys.stderr,
     )
     try:

@@ -387,3 +387,19 @@ def test_a_sweep_shows_one_bar_for_the_whole_run(tmp_path, capsys):
     assert "sweep: 256 members" in err, "one bar over every member still to train"
     assert "train_many:" not in err, "no bar per chunk"
     assert "5.12k/5.12k" in err, "256 members x 20 steps, all done"
+
+
+def test_the_time_estimate_bounds_the_real_run(tmp_path):
+    import time
+
+    import jaxbp
+
+    config = jaxbp.SweepConfig.from_toml(write_config(tmp_path, steps=200))
+    est = jaxbp.estimate_sweep(config, probe=True)
+    assert est.seconds is not None and est.seconds > 0 and "of training" in str(est)
+    t = time.perf_counter()
+    jaxbp.run_sweep(config, tmp_path / "run", progress=False)
+    took = time.perf_counter() - t
+    # An upper estimate of the training (the real run adds compilation and files).
+    assert est.seconds < 20 * took
+    assert est.disk > sum(p.stat().st_size for p in (tmp_path / "run" / "chunks").glob("*"))
