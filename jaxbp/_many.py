@@ -332,22 +332,7 @@ def _run_chunks(c: _Config, plan: _Plan, progress) -> dict[str, np.ndarray]:
                 if bar is not None:
                     bar.update(counted * c.steps)
             else:
-                carry = call(tuple(args), phase="start")
-                history = []
-                for first in range(0, n_records, piece):
-                    count = min(piece, n_records - first)
-                    done = first + count == n_records
-                    res = call(
-                        (carry, args[1]), (jnp.int32(first),), "last" if done else "records", count
-                    )
-                    if done:
-                        out = jax.device_get(res)
-                        history.append(out.pop("history"))
-                    else:
-                        carry, h = res
-                        history.append(jax.device_get(h))
-                    bar.update(counted * count * c.record_every)
-                out["history"] = np.concatenate(history, axis=1)
+                out = _in_pieces(call, args, n_records, piece, c.record_every, counted, bar)
             if local is None:
                 local = jax.tree_util.tree_map(
                     lambda a: np.empty((plan.per_proc, *a.shape[1:]), a.dtype), out
@@ -359,6 +344,25 @@ def _run_chunks(c: _Config, plan: _Plan, progress) -> dict[str, np.ndarray]:
         if bar is not None and own:
             bar.close()
     return local
+
+
+def _in_pieces(call, args, n_records, piece, record_every, counted, bar) -> dict:
+    """One chunk's run cut into pieces of ``piece`` records, the bar moved after each."""
+    carry = call(tuple(args), phase="start")
+    history = []
+    for first in range(0, n_records, piece):
+        count = min(piece, n_records - first)
+        done = first + count == n_records
+        res = call((carry, args[1]), (jnp.int32(first),), "last" if done else "records", count)
+        if done:
+            out = jax.device_get(res)
+            history.append(out.pop("history"))
+        else:
+            carry, h = res
+            history.append(jax.device_get(h))
+        bar.update(counted * count * record_every)
+    out["history"] = np.concatenate(history, axis=1)
+    return out
 
 
 def _assemble(c: _Config, local: dict[str, np.ndarray], seconds: float) -> ManyResult:

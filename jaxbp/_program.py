@@ -140,6 +140,7 @@ def member_program(
     ``first``; ``"last"``: the same for the last records, then the outputs (with
     those records' history). The pieces give the whole's results bit for bit.
     """
+    # Four small closures over the run's configuration, one per phase (and the whole).
     kw = dict(activation=activation, loss=loss)
 
     def start(m, lr, scale):

@@ -92,6 +92,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def _parser() -> argparse.ArgumentParser:
+    # One block of argparse declarations per command: long, and read top to bottom.
     parser = argparse.ArgumentParser(
         prog="jaxbp",
         description="Backpropagation three ways, and many small networks at once, in JAX.",
