@@ -12,6 +12,7 @@ from ._exercises import Exercise, random_exercise, seed_exercise
 from ._explain import Explanation, explain
 from ._explain import Step as DerivationStep
 from ._files import NetworkSpec, dumps_network, network_to_dict, read_claimed, read_network
+from ._freeze import Frozen, freeze
 from ._gradcheck import (
     GradCheck,
     GradComparison,
@@ -50,6 +51,7 @@ __all__ = [
     "Estimate",
     "Exercise",
     "Explanation",
+    "Frozen",
     "GradCheck",
     "GradComparison",
     "Grads",
@@ -82,6 +84,7 @@ __all__ = [
     "explain",
     "forward",
     "forward_trace",
+    "freeze",
     "from_augmented",
     "init_mlp",
     "initialize_distributed",

@@ -69,6 +69,10 @@ FIELDS: tuple[Field, ...] = (
     Field("network", "scheme", str, "normal", "initialization scheme (see `jaxbp.SCHEMES`)"),
     Field("optimizer", "name", str, "sgd", f"one of {', '.join(OPTIMIZERS)}", "optimizer"),
     Field("optimizer", "learning_rates", list, _REQUIRED, "the grid's first axis"),
+    Field("optimizer", "freeze_biases", bool, False, "keep every bias at its initial value"),
+    Field(
+        "optimizer", "freeze_layers", list, [], "layers (0 first, -1 output) kept as initialized"
+    ),
     Field("init", "scales", list, [1.0], "the grid's second axis (init scales)", "init_scales"),
     Field("run", "n_inits", int, _REQUIRED, "random starts per grid point"),
     Field("run", "steps", int, _REQUIRED, "updates per network"),
@@ -107,7 +111,7 @@ def _read_value(f: Field, table: dict, where: str):
     v = table[f.key]
     if f.type is float and isinstance(v, int) and not isinstance(v, bool):
         v = float(v)
-    if not isinstance(v, f.type) or isinstance(v, bool):
+    if not isinstance(v, f.type) or (isinstance(v, bool) and f.type is not bool):
         raise ValueError(f"{where}: [{f.section}] {f.key} must be a {f.type.__name__}; got {v!r}")
     return v
 
@@ -138,6 +142,8 @@ class SweepConfig:
     scheme: str
     optimizer: str
     learning_rates: tuple[float, ...]
+    freeze_biases: bool
+    freeze_layers: tuple[int, ...]
     init_scales: tuple[float, ...]
     n_inits: int
     steps: int
@@ -203,7 +209,13 @@ class SweepConfig:
             )
         task = vals["task", "name"]
         kw = {f.name: vals[f.section, f.key] for f in FIELDS if f.section != "task"}
+        frozen = vals["optimizer", "freeze_layers"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in frozen):
+            raise ValueError(
+                f"{where}: [optimizer] freeze_layers must be a list of layer indices; got {frozen!r}"
+            )
         kw.update(
+            freeze_layers=tuple(frozen),
             sizes=tuple(int(s) for s in sizes),
             learning_rates=tuple(
                 float(v)
@@ -223,6 +235,8 @@ class SweepConfig:
         """
 
         def lit(v):
+            if isinstance(v, bool):
+                return "true" if v else "false"
             if isinstance(v, str):
                 return json.dumps(v)
             if isinstance(v, (list, tuple)):
@@ -251,6 +265,15 @@ class SweepConfig:
     def n_members(self) -> int:
         return len(self.learning_rates) * len(self.init_scales) * self.n_inits
 
+    def optimizer_factory(self):
+        """``lr -> optax.GradientTransformation`` for this config (frozen leaves included)."""
+        factory = optimizer_factory(self.optimizer)
+        if self.freeze_biases or self.freeze_layers:
+            from ._freeze import Frozen
+
+            return Frozen(factory, biases=self.freeze_biases, layers=self.freeze_layers)
+        return factory
+
     def train_kwargs(self, task, *, progress: bool | None = False) -> dict[str, Any]:
         """:func:`jaxbp.train_many`'s keyword arguments for this sweep on ``task`` (all
         but the key, sizes, data and ``members``); the task's test split, if any, is the
@@ -259,7 +282,7 @@ class SweepConfig:
             n_inits=self.n_inits,
             steps=self.steps,
             learning_rate=np.asarray(self.learning_rates),
-            optimizer=optimizer_factory(self.optimizer),
+            optimizer=self.optimizer_factory(),
             init_scale=np.asarray(self.init_scales),
             scheme=self.scheme,
             activation=self.activation,
