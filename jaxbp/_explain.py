@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ._losses import resolve_loss
 from ._steps import Problem, StepSpec, step_specs, unknown_step
 from ._tree import Params
 
@@ -80,9 +81,10 @@ def _sub_loss(spec: StepSpec, prob: Problem, v) -> list[str]:
             for j in range(z.shape[1])
         ]
     else:
-        out = v["z"] if prob.loss == "mse" else v["o"]
+        out = v["z"] if resolve_loss(prob.loss).uses_probability else v["o"]
+        half = "1/2 " if resolve_loss(prob.loss).squared == 0.5 else ""
         terms = [
-            f"({fmt_num(out[bb, j])} - {fmt_num(y[bb, j])})^2"
+            f"{half}({fmt_num(out[bb, j])} - {fmt_num(y[bb, j])})^2"
             for bb in range(B)
             for j in range(out.shape[1])
         ]
@@ -94,13 +96,21 @@ def _sub_loss(spec: StepSpec, prob: Problem, v) -> list[str]:
     return [f"loss = {sign}{mean}{body} = {fmt_num(float(v['loss']))}"]
 
 
+def _two(prob: Problem) -> str:
+    """The factor the square's derivative leaves: 2 for (out - y)^2, none for 1/2 (out - y)^2."""
+    return "2 " if resolve_loss(prob.loss).squared == 1.0 else ""
+
+
 def _sub_dz(spec: StepSpec, prob: Problem, v) -> list[str]:
     z, y = v["z"], prob.y
     bdiv = f" / {prob.batch}" if prob.batch > 1 else ""
     lines = []
     for (bb, j), val in np.ndenumerate(v[spec.name]):
         zz, yy = fmt_num(z[bb, j]), fmt_num(y[bb, j])
-        rhs = f"({zz} - {yy}) / ({zz} (1 - {zz}))" if prob.loss == "bce" else f"2 ({zz} - {yy})"
+        if prob.loss == "bce":
+            rhs = f"({zz} - {yy}) / ({zz} (1 - {zz}))"
+        else:
+            rhs = f"{_two(prob)}({zz} - {yy})"
         lines.append(f"dL/dz{_ix(prob, bb, j)} = {rhs}{bdiv} = {fmt_num(val)}")
     return lines
 
@@ -112,11 +122,11 @@ def _sub_do(spec: StepSpec, prob: Problem, v) -> list[str]:
     for (bb, j), val in np.ndenumerate(v[spec.name]):
         if prob.loss == "bce":
             rhs = f"({fmt_num(v['z'][bb, j])} - {fmt_num(y[bb, j])}){bdiv}"
-        elif prob.loss == "mse":
+        elif resolve_loss(prob.loss).uses_probability:
             z = v["z"][bb, j]
             rhs = f"{_p(v['dL/dz'][bb, j])} {_p(z)}(1 - {fmt_num(z)})"
         else:
-            rhs = f"2 ({fmt_num(v['o'][bb, j])} - {fmt_num(y[bb, j])}){bdiv}"
+            rhs = f"{_two(prob)}({fmt_num(v['o'][bb, j])} - {fmt_num(y[bb, j])}){bdiv}"
         lines.append(f"dL/do{_ix(prob, bb, j)} = {rhs} = {fmt_num(val)}")
     return lines
 

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._dtypes import float64_mode
+from ._losses import resolve_loss
 from ._steps import Problem, StepSpec, step_specs, unknown_step
 from ._text import table as text_table
 from ._tree import Params
@@ -280,15 +281,34 @@ def _alt_local(spec, prob, get, exact):
     return []
 
 
+def _other_convention(prob: Problem, exact, name):
+    """For squared errors: the value in the other convention, by name (a factor 2)."""
+    c = resolve_loss(prob.loss).squared
+    if c is None:
+        return []
+    other = {"mse": "half_mse", "half_mse": "mse", "mse_linear": "half_mse_linear"}.get(
+        prob.loss, "mse_linear"
+    )
+    what = "1/2 (out - y)^2" if c == 1.0 else "(out - y)^2 without the 1/2"
+    return [
+        (
+            f"the other convention for the squared error, {what} (loss {other!r}): a factor 2",
+            exact[name] * (0.5 if c == 1.0 else 2.0),
+        )
+    ]
+
+
 def _alt_dz(spec, prob, get, exact):
     z, y, B = get("z"), prob.y, prob.batch
+    if prob.loss != "bce":
+        return _other_convention(prob, exact, "dL/dz")
     return [("the derivative was written without the minus sign", -(z - y) / (z * (1 - z)) / B)]
 
 
 def _alt_do(spec, prob, get, exact):
     y, B = prob.y, prob.batch
-    out = []
-    if prob.loss != "mse_linear":
+    out = _other_convention(prob, exact, "dL/do")
+    if resolve_loss(prob.loss).uses_probability:
         z = get("z")
         out.append(("z was used where z - y belongs", z / B))
         if prob.loss == "bce":
@@ -360,7 +380,7 @@ def _alt_dh(spec, prob, get, exact):
 
 def _alt_loss(spec, prob, get, exact):
     if prob.loss != "bce":
-        return []
+        return _other_convention(prob, exact, "loss")
     z, y, B = get("z"), prob.y, prob.batch
     bce = -np.sum(y * np.log(z) + (1 - y) * np.log(1 - z)) / B
     return [

@@ -80,7 +80,7 @@ def autodiff_grad(params: Params, x, y, *, activation="sigmoid", loss: str = "bc
       x: inputs ``(batch, n_in)``.
       y: labels ``(batch,)`` or ``(batch, n_out)``.
       activation: hidden activation name(s).
-      loss: ``"bce"``, ``"mse"`` or ``"mse_linear"``.
+      loss: ``"bce"``, ``"mse"``, ``"mse_linear"``, ``"half_mse"`` or ``"half_mse_linear"``.
 
     Returns:
       ``Grads``, the same tree as ``params``.

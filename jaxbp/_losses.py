@@ -51,6 +51,7 @@ class Loss(NamedTuple):
     dlogit_formula: str
     labels_in_unit_interval: bool
     paper: dict[str, PaperStep]  # "loss", ("dL/dz",) "dL/do", in order
+    squared: float | None = None  # for squared errors: the factor c of c (out - y)^2
 
     @property
     def uses_probability(self) -> bool:
@@ -94,6 +95,25 @@ def _mse(o, y):
 def _mse_dlogit(o, y):
     # 2 (z - y) dz/do, with dz/do = sigma(o) sigma(-o) (no cancellation near z = 1).
     return 2 * (jax.nn.sigmoid(o) - y) * (jax.nn.sigmoid(o) * jax.nn.sigmoid(-o))
+
+
+def _half_mse(o, y):
+    d = jax.nn.sigmoid(o) - y
+    return 0.5 * (d * d)
+
+
+def _half_mse_dlogit(o, y):
+    # (z - y) dz/do: the 1/2 cancels the 2 of the square (the textbooks' convention).
+    return (jax.nn.sigmoid(o) - y) * (jax.nn.sigmoid(o) * jax.nn.sigmoid(-o))
+
+
+def _half_mse_linear(o, y):
+    d = o - y
+    return 0.5 * (d * d)
+
+
+def _half_mse_linear_dlogit(o, y):
+    return o - y
 
 
 def _mse_linear(o, y):
@@ -171,6 +191,41 @@ _MSE_LINEAR_PAPER = {
     ),
 }
 
+_HALF_MSE_PAPER = {
+    "loss": PaperStep(
+        ("z",),
+        "L = mean[1/2 (z - y)^2]",
+        r"L = \frac{1}{B}\sum_b \tfrac{1}{2}(z - y)^2",
+        "half the squared error of the output probability, mean over the batch",
+        lambda z, y, B: 0.5 * jnp.sum((z - y) ** 2) / B,
+    ),
+    "dL/dz": PaperStep(
+        ("z",),
+        "dL/dz = (z - y) / B",
+        r"\frac{\partial L}{\partial z} = \frac{z - y}{B}",
+        "derivative of the loss with respect to the output probability",
+        lambda z, y, B: (z - y) / B,
+    ),
+    "dL/do": _MSE_PAPER["dL/do"],
+}
+
+_HALF_MSE_LINEAR_PAPER = {
+    "loss": PaperStep(
+        ("o",),
+        "L = mean[1/2 (o - y)^2]",
+        r"L = \frac{1}{B}\sum_b \tfrac{1}{2}(o - y)^2",
+        "half the squared error of the logit, mean over the batch",
+        lambda o, y, B: 0.5 * jnp.sum((o - y) ** 2) / B,
+    ),
+    "dL/do": PaperStep(
+        ("o",),
+        "dL/do = (o - y) / B",
+        r"\frac{\partial L}{\partial o} = \frac{o - y}{B}",
+        "output delta",
+        lambda o, y, B: (o - y) / B,
+    ),
+}
+
 LOSSES: dict[str, Loss] = {
     loss.name: loss
     for loss in (
@@ -191,6 +246,17 @@ LOSSES: dict[str, Loss] = {
             "2 (z - y) z (1 - z)",
             True,
             _MSE_PAPER,
+            1.0,
+        ),
+        Loss(
+            "half_mse",
+            _half_mse,
+            _half_mse_dlogit,
+            "1/2 (z - y)^2,  z = sigma(o)",
+            "(z - y) z (1 - z)",
+            True,
+            _HALF_MSE_PAPER,
+            0.5,
         ),
         Loss(
             "mse_linear",
@@ -200,6 +266,17 @@ LOSSES: dict[str, Loss] = {
             "2 (o - y)",
             False,
             _MSE_LINEAR_PAPER,
+            1.0,
+        ),
+        Loss(
+            "half_mse_linear",
+            _half_mse_linear,
+            _half_mse_linear_dlogit,
+            "1/2 (o - y)^2",
+            "o - y",
+            False,
+            _HALF_MSE_LINEAR_PAPER,
+            0.5,
         ),
     )
 }

@@ -117,7 +117,7 @@ def manual_grad(params: Params, x, y, *, activation="sigmoid", loss: str = "bce"
       x: inputs ``(batch, n_in)``.
       y: labels ``(batch,)`` or ``(batch, n_out)``.
       activation: hidden activation name(s).
-      loss: ``"bce"``, ``"mse"`` or ``"mse_linear"``.
+      loss: ``"bce"``, ``"mse"``, ``"mse_linear"``, ``"half_mse"`` or ``"half_mse_linear"``.
 
     Returns:
       ``Grads``: ``dL/dW`` of shape ``(n_in, n_out)`` and ``dL/db`` of shape ``(n_out,)`` per layer.

@@ -110,7 +110,9 @@ def _decision_figure(path: Path, config: SweepConfig, task, data, grid_index, na
                 f"{right}/{len(task.y)} right, loss {float(data['final_loss'][m]):.3g}",
             }
         )
-    linear = config.loss == "mse_linear"
+    from ._losses import resolve_loss
+
+    linear = not resolve_loss(config.loss).uses_probability
 
     def predict(params, points):
         o = forward(params, jnp.asarray(points, jnp.float32), activation=config.activation)
@@ -147,6 +149,8 @@ LOSS_UNITS = {
     "bce": "final loss (cross-entropy, nats per example)",
     "mse": "final loss (squared error of sigma(o), per example)",
     "mse_linear": "final loss (squared error of o, per example)",
+    "half_mse": "final loss (half the squared error of sigma(o), per example)",
+    "half_mse_linear": "final loss (half the squared error of o, per example)",
 }
 
 

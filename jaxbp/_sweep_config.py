@@ -65,7 +65,9 @@ FIELDS: tuple[Field, ...] = (
     Field("task", "seed", int, 0, "moons, spirals, breast_cancer: the data's seed", "task_seed"),
     Field("network", "sizes", list, _REQUIRED, "layer widths, e.g. `[3, 2, 1]`"),
     Field("network", "activation", str, "sigmoid", "hidden activation"),
-    Field("network", "loss", str, "bce", "`bce`, `mse` or `mse_linear`"),
+    Field(
+        "network", "loss", str, "bce", "`bce`, `mse`, `mse_linear`, `half_mse` or `half_mse_linear`"
+    ),
     Field("network", "scheme", str, "normal", "initialization scheme (see `jaxbp.SCHEMES`)"),
     Field("optimizer", "name", str, "sgd", f"one of {', '.join(OPTIMIZERS)}", "optimizer"),
     Field("optimizer", "learning_rates", list, _REQUIRED, "the grid's first axis"),

@@ -185,7 +185,7 @@ def make_step(
       optimizer: an ``optax.GradientTransformation``, or a learning rate for the
         seed's plain SGD (:func:`sgd`).
       activation: hidden activation name(s).
-      loss: ``"bce"``, ``"mse"`` or ``"mse_linear"``.
+      loss: ``"bce"``, ``"mse"``, ``"mse_linear"``, ``"half_mse"`` or ``"half_mse_linear"``.
       grad: ``"autodiff"`` (``jax.grad``) or ``"manual"`` (the hand-written chain rule).
       donate: reuse the buffers of the ``params`` and ``opt_state`` passed in for the
         result (less memory for big networks); the caller's arrays are then deleted

@@ -135,7 +135,11 @@ def _parser() -> argparse.ArgumentParser:
     xr.add_argument("--sizes", type=_sizes, default=(3, 2, 1), help="layer widths (default 3,2,1)")
     xr.add_argument("--seed", type=_nonneg_int, default=0, help="which exercise (default 0)")
     xr.add_argument("--activation", default="sigmoid", help="hidden activation (default sigmoid)")
-    xr.add_argument("--loss", default="bce", help="bce, mse or mse_linear (default bce)")
+    xr.add_argument(
+        "--loss",
+        default="bce",
+        help="bce, mse, mse_linear, half_mse or half_mse_linear (default bce)",
+    )
     xr.add_argument("--batch", type=_positive_int, default=1, help="examples (default 1)")
     xr.add_argument(
         "--out",

@@ -17,7 +17,7 @@ LOSSES = sorted(jaxbp.LOSSES)
 
 
 def labels_for(loss):
-    return "real" if loss == "mse_linear" else "binary"
+    return "real" if loss.endswith("mse_linear") else "binary"
 
 
 @st.composite
@@ -194,12 +194,14 @@ class TestTorch:
             if i < len(tp) - 1:
                 a = act(a)
         yt = torch.tensor(np.asarray(y))
+        # Mean over the batch of the sum over output units (one unit here: the mean).
+        half = 0.5 if loss.startswith("half_") else 1.0
         if loss == "bce":
             value = torch.nn.functional.binary_cross_entropy_with_logits(a, yt, reduction="mean")
-        elif loss == "mse":
-            value = torch.mean((torch.sigmoid(a) - yt) ** 2)
+        elif loss.endswith("mse"):
+            value = half * torch.mean((torch.sigmoid(a) - yt) ** 2)
         else:
-            value = torch.mean((a - yt) ** 2)
+            value = half * torch.mean((a - yt) ** 2)
         value.backward()
         ours = jaxbp.manual_grad(params, x, y, activation=activation, loss=loss)
         theirs = tuple({"W": W.grad.numpy(), "b": b.grad.numpy()} for W, b in tp)
