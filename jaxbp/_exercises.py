@@ -11,14 +11,19 @@ This module knows nothing of training, files, plots or the command line.
 
 from __future__ import annotations
 
+import itertools
+import zlib
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._activations import resolve_activations
 from ._checks import check_positive_int, is_int
-from ._dtypes import resolve_dtype
+from ._dtypes import float64_mode, resolve_dtype
+from ._losses import resolve_loss
+from ._manual import manual_grad
 from ._mlp import check_sizes
 from ._tree import Params, from_augmented
 
@@ -56,29 +61,73 @@ def seed_exercise(*, dtype=None) -> Exercise:
     return Exercise(params=params, x=x, y=y, activation="sigmoid", loss="bce")
 
 
+# Numbers a person multiplies on paper: halves from -2 to 2 (0 left out, so that every
+# weight and input carries a gradient).
+WEIGHT_VALUES = (-2.0, -1.5, -1.0, -0.5, 0.5, 1.0, 1.5, 2.0)
+INPUT_VALUES = (-1.0, -0.5, 0.5, 1.0, 1.5, 2.0)
+MAX_PREACTIVATION = 3.0  # sigmoid(3) = 0.95: every unit stays in its useful range
+MIN_GRADIENT = 1e-3  # every gradient entry has a magnitude a student can write
+
+
+def _layer(rng, a, n_in, n_out, act) -> np.ndarray | None:
+    """A layer's augmented matrix whose pre-activations stay within MAX_PREACTIVATION (and,
+    for ReLU, whose every unit is active on some example), or None after many draws."""
+    for _ in range(200):
+        m = rng.choice(WEIGHT_VALUES, size=(n_in + 1, n_out))
+        h = a @ m[1:] + m[0]
+        dead = act is not None and act.name == "relu" and np.any(~(h > 0).any(axis=0))
+        if np.all(np.abs(h) <= MAX_PREACTIVATION) and not dead:
+            return m
+    return None
+
+
 def random_exercise(
     seed: int, sizes, *, activation="sigmoid", loss: str = "bce", batch: int = 1, dtype=None
-):
-    """A fresh exercise like the seed's: small integer weights (-3..3), inputs (0..3), labels 0/1.
+) -> Exercise:
+    """A fresh exercise worth working by hand, like the seed's.
 
-    Deterministic for ``seed``: the same seed gives the same exercise.
+    Weights, biases and inputs are halves from -2 to 2 (no zeros), labels 0 or 1.
+    Every pre-activation and the output logit lie within +-3 (sigmoid and tanh units
+    in their useful range), every ReLU unit is active on some example, and every
+    gradient entry has a magnitude of at least 1e-3. Any sizes, several outputs and
+    batches work. Deterministic: the same arguments give the same exercise.
     """
     sizes = check_sizes(sizes)
     if not is_int(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
     batch = check_positive_int(batch, "batch")
     dtype = resolve_dtype(dtype)
-    keys = jax.random.split(jax.random.key(seed), len(sizes) + 1)
-    mats = [
-        np.asarray(jax.random.randint(k, (n_in + 1, n_out), -3, 4), np.float64)
-        for k, n_in, n_out in zip(keys[:-2], sizes[:-1], sizes[1:])
-    ]
-    x = np.asarray(jax.random.randint(keys[-2], (batch, sizes[0]), 0, 4), np.float64)
-    y = np.asarray(jax.random.randint(keys[-1], (batch, sizes[-1]), 0, 2), np.float64)
-    return Exercise(
-        params=from_augmented(mats, dtype=dtype),
-        x=jnp.asarray(x, dtype),
-        y=jnp.asarray(y, dtype),
-        activation=activation,
-        loss=loss,
+    acts = resolve_activations(activation, len(sizes) - 2)
+    resolve_loss(loss)
+    tag = zlib.crc32(repr((sizes, activation, loss, batch)).encode())
+    rng = np.random.default_rng([int(seed), tag])
+    for _ in range(1000):
+        x = rng.choice(INPUT_VALUES, size=(batch, sizes[0]))
+        y = rng.integers(0, 2, size=(batch, sizes[-1])).astype(np.float64)
+        mats, a = [], x
+        for l, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+            act = acts[l] if l < len(acts) else None
+            m = _layer(rng, a, n_in, n_out, act)
+            if m is None:
+                break
+            mats.append(m)
+            h = a @ m[1:] + m[0]
+            a = np.asarray(act.fn(h)) if act is not None else h
+        if len(mats) < len(sizes) - 1:
+            continue
+        with float64_mode():
+            params = from_augmented(mats, dtype="float64")
+            g = manual_grad(params, x, y, activation=activation, loss=loss)
+            smallest = min(float(np.min(np.abs(leaf))) for leaf in jax.tree_util.tree_leaves(g))
+        if smallest >= MIN_GRADIENT:
+            return Exercise(
+                params=from_augmented(mats, dtype=dtype),
+                x=jnp.asarray(x, dtype),
+                y=jnp.asarray(y, dtype),
+                activation=activation,
+                loss=loss,
+            )
+    raise ValueError(
+        f"no exercise with every unit in range and every gradient >= {MIN_GRADIENT} was found "
+        f"for sizes {sizes} ({activation}, {loss}, batch {batch}); try smaller sizes"
     )
