@@ -5,6 +5,7 @@ is pure, parameters first, configuration keyword-only.
 """
 
 from ._activations import ACTIVATIONS, Activation
+from ._classroom import class_exercises, read_roster
 from ._demo import seed_demo
 from ._devices import SingleDeviceWarning, initialize_distributed, use_cpu_cores
 from ._dtypes import Tolerance, tolerance
@@ -77,6 +78,7 @@ __all__ = [
     "bce_loss",
     "check_derivation",
     "check_grads",
+    "class_exercises",
     "compare_grads",
     "compute_loss",
     "dumps_network",
@@ -102,6 +104,7 @@ __all__ = [
     "random_exercise",
     "read_claimed",
     "read_network",
+    "read_roster",
     "report_run",
     "run_sweep",
     "save_params",

@@ -142,6 +142,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     xr.add_argument("--batch", type=_positive_int, default=1, help="examples (default 1)")
     xr.add_argument(
+        "--class",
+        dest="roster",
+        type=Path,
+        metavar="ROSTER",
+        help="one exercise per student id in ROSTER (text, or CSV with a student column) "
+        "into --out DIR/<id>/, solutions in DIR/_keys/<id>/",
+    )
+    xr.add_argument(
+        "--course-seed",
+        type=_nonneg_int,
+        default=0,
+        help="with --class: the seed every student's network is derived from (default 0)",
+    )
+    xr.add_argument(
         "--out",
         type=Path,
         metavar="DIR",
@@ -282,6 +296,8 @@ def _check(args) -> int:
 def _exercise(args) -> int:
     from . import NetworkSpec, dumps_network, explain, network_to_dict, random_exercise
 
+    if args.roster is not None:
+        return _class_exercises(args)
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out {args.out} is a file; expected a folder")
     ex = random_exercise(
@@ -305,6 +321,30 @@ def _exercise(args) -> int:
         _write_text(args.out / name, text)
     print(
         f"wrote {args.out}/network.json and its worked solution (solution.txt, solution.md, solution.json)"
+    )
+    return 0
+
+
+def _class_exercises(args) -> int:
+    from . import class_exercises, read_roster
+
+    if args.out is None:
+        raise ValueError("--class needs --out DIR: the folder the class's exercises go into")
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a file; expected a folder")
+    roster = read_roster(args.roster)
+    folders = class_exercises(
+        roster,
+        args.out,
+        sizes=args.sizes,
+        activation=args.activation,
+        loss=args.loss,
+        batch=args.batch,
+        course_seed=args.course_seed,
+    )
+    print(
+        f"wrote {len(folders)} exercises to {args.out}/<id>/ (network.json, sheet.md, "
+        f"sheet.html); solutions in {args.out}/_keys/<id>/"
     )
     return 0
 

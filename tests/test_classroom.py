@@ -1,0 +1,87 @@
+"""A class's exercises: one network per student id, sheets to hand out, solutions kept apart."""
+
+import json
+
+import pytest
+
+import jaxbp
+from jaxbp.cli import main
+
+
+def test_every_student_gets_an_own_exercise_and_its_key_grades_all_correct(tmp_path, capsys):
+    roster = tmp_path / "class.txt"
+    roster.write_text("ana\nbo.li\n# absent today\n\nchen-3\n")
+    out = tmp_path / "week9"
+    assert main(["exercise", "--class", str(roster), "--out", str(out), "--course-seed", "7"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["_keys", "ana", "bo.li", "chen-3"]
+    nets = {}
+    for sid in ("ana", "bo.li", "chen-3"):
+        assert sorted(p.name for p in (out / sid).iterdir()) == [
+            "network.json",
+            "sheet.html",
+            "sheet.md",
+        ]
+        html = (out / sid / "sheet.html").read_text()
+        assert (
+            "<script" not in html
+            and "http" not in html
+            and f"Backpropagation exercise: {sid}" in html
+        )
+        nets[sid] = (out / sid / "network.json").read_text()
+        capsys.readouterr()
+        key = out / "_keys" / sid / "solution.json"
+        assert (
+            main(
+                [
+                    "check",
+                    str(key),
+                    "--network",
+                    str(out / sid / "network.json"),
+                    "--format",
+                    "json",
+                ]
+            )
+            == 0
+        )
+        assert set(json.loads(capsys.readouterr().out)["verdicts"].values()) == {"correct"}
+    assert len(set(nets.values())) == 3, "each student has an own network"
+    # Reproducible from the id and the course seed; another course seed, other networks.
+    again = tmp_path / "again"
+    assert (
+        main(["exercise", "--class", str(roster), "--out", str(again), "--course-seed", "7"]) == 0
+    )
+    assert (again / "ana" / "network.json").read_text() == nets["ana"]
+    other = tmp_path / "other"
+    assert (
+        main(["exercise", "--class", str(roster), "--out", str(other), "--course-seed", "8"]) == 0
+    )
+    assert (other / "ana" / "network.json").read_text() != nets["ana"]
+
+
+def test_a_csv_roster_takes_its_student_column(tmp_path):
+    roster = tmp_path / "class.csv"
+    roster.write_text("name,student\nAna Lima,s001\nBo Li,s002\n")
+    assert jaxbp.read_roster(roster) == ["s001", "s002"]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("ana\n../evil\n", r"line 2: student id '\.\./evil' can't name a folder"),
+        ("ana\n.hidden\n", r"'\.hidden' can't name a folder"),
+        ("ana\nbo/li\n", r"'bo/li' can't name a folder"),
+        ("ana\nbo\nana\n", r"line 3: student id 'ana' repeats line 1"),
+        ("# nobody\n", r"names no student"),
+    ],
+)
+def test_ids_that_cannot_name_a_folder_are_refused_and_nothing_is_written(
+    tmp_path, capsys, text, message
+):
+    import re
+
+    roster = tmp_path / "class.txt"
+    roster.write_text(text)
+    out = tmp_path / "out"
+    assert main(["exercise", "--class", str(roster), "--out", str(out)]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not out.exists() and not (tmp_path / "evil").exists()
