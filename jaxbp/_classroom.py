@@ -128,17 +128,28 @@ def _md_to_html(title: str, md: str) -> str:
             )
             table.clear()
 
+    para: list[str] = []
+
+    def end_paragraph():
+        if para:
+            text = re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(" ".join(para)))
+            body.append(f"<p>{text}</p>")
+            para.clear()
+
     for line in md.splitlines():
         if line.startswith("|"):
+            end_paragraph()
             table.append(line)
             continue
         flush()
         if line.startswith("# "):
+            end_paragraph()
             body.append(f"<h1>{html.escape(line[2:])}</h1>")
         elif line.strip():
-            text = html.escape(line)
-            text = re.sub(r"`([^`]*)`", r"<code>\1</code>", text)
-            body.append(f"<p>{text}</p>")
+            para.append(line.strip())  # consecutive lines are one paragraph, as in Markdown
+        else:
+            end_paragraph()
+    end_paragraph()
     flush()
     style = (
         "body{font-family:Georgia,serif;max-width:46em;margin:2em auto;line-height:1.45}"
