@@ -73,7 +73,7 @@ class _Config:
     memory_budget: int | None
 
 
-def _default_record_every(steps: int) -> int:
+def default_record_every(steps: int) -> int:
     """The largest divisor of ``steps`` that keeps about 100 history points."""
     every = max(1, steps // 100)
     while steps % every:
@@ -150,7 +150,7 @@ def _check_config(key, sizes, x, y, **kw) -> _Config:
     make_optimizer = _check_optimizer(kw["optimizer"])
     record_every = kw["record_every"]
     if record_every is None:
-        record_every = _default_record_every(steps)
+        record_every = default_record_every(steps)
     if not is_int(record_every) or record_every < 1 or steps % record_every:
         raise ValueError(
             f"record_every must be a positive divisor of steps={steps}; got {record_every!r}"

@@ -162,7 +162,9 @@ def estimate_sweep(config: SweepConfig, *, probe: bool = False) -> Estimate:
 
 def estimate(config: SweepConfig, task, dtype) -> Estimate:
     """An upper estimate of a sweep's disk and memory, from its shape alone."""
-    steps, every = config.steps, config.record_every or max(1, config.steps // 100)
+    from ._many import default_record_every
+
+    steps, every = config.steps, config.record_every or default_record_every(config.steps)
     itemsize = np.dtype(dtype).itemsize
     fields = len(_fields(task))
     per_member = (steps // every) * itemsize + 8 * fields  # one chunk row
