@@ -11,6 +11,14 @@ between what the student wrote and the exact value (a student may carry more
 digits than they write), the step's formula gives a value that rounds to what
 they wrote. A wrong upstream value is taken as written, give or take its last digit.
 
+Two rules of a careful marker widen that. A value that follows from the upstream
+values rounded to 3 or more significant figures (the student's written values, or
+the exact ones) is ``rounding``, and the note names the rounding: students copy a
+full calculator value and carry 0.679. A claim within one unit of its last written
+digit of the exact value, or of what the student's own values give, is never
+``wrong`` either -- unless one of the named mistakes below gives exactly what was
+written (0.98 x -0.48 written as -0.48 is the weight left out, not a rounding).
+
 Steps and their formulas come from the step model (``_steps``). This module knows
 nothing of rendering worked solutions, training, files, plots or the command line.
 """
@@ -187,18 +195,7 @@ class DerivationReport:
     def __str__(self) -> str:
         rows = self.rows()
         header = ["step", "entry", "verdict", "claimed", "exact", "from your values", "note"]
-        cells = [
-            [
-                r["step"],
-                r["entry"],
-                r["verdict"],
-                "" if r["claimed"] is None else f"{r['claimed']:.6g}",
-                r["expected"] if isinstance(r["expected"], str) else f"{r['expected']:.6g}",
-                "" if r["from_your_values"] is None else f"{r['from_your_values']:.6g}",
-                r["note"],
-            ]
-            for r in rows
-        ]
+        cells = [[r["step"], r["entry"], r["verdict"], *shown_values(r), r["note"]] for r in rows]
         counts = self.counts()
         summary = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v])
         lines = [
@@ -221,8 +218,37 @@ class DerivationReport:
         )
 
 
+def shown_values(row: Mapping[str, Any]) -> tuple[str, str, str]:
+    """A row's claimed, exact and from-your-values numbers as text, each with the digits
+    that tell it apart from the other two."""
+    c, e, o = row["claimed"], row["expected"], row["from_your_values"]
+    if isinstance(e, str):  # a whole step missing: its exact value, already written out
+        return "", e, ""
+    return (
+        "" if c is None else fmt_distinct(c, e, o),
+        fmt_distinct(e, c, o),
+        "" if o is None else fmt_distinct(o, c, e),
+    )
+
+
 def _fmt_value(v: np.ndarray) -> str:
     return np.array2string(np.asarray(v), precision=6, separator=", ").replace("\n", "")
+
+
+def fmt_distinct(value: float, *others: float) -> str:
+    """``value`` with enough significant digits (at least 6) to tell it apart from each
+    of ``others`` that differs from it: "0.1643344" beside "0.1643338", not "0.164334" twice."""
+    value = float(value)
+    # Values equal to 12 figures are float64 noise apart (0.1 and 0.1000000000000001).
+    rest = [
+        float(o)
+        for o in others
+        if o is not None and np.isfinite(o) and f"{float(o):.12g}" != f"{value:.12g}"
+    ]
+    p = 6
+    while p < 12 and any(f"{value:.{p}g}" == f"{o:.{p}g}" for o in rest):
+        p += 1
+    return f"{value:.{p}g}"
 
 
 def _slack(*vals) -> float:
@@ -414,22 +440,83 @@ def _alternatives(spec: StepSpec, prob: Problem, written, exact):
     return out
 
 
-def _diagnose(spec, idx, c, hu, exact, own, alternatives) -> str:
+def _named_mistake(idx, c, hu, own, alternatives) -> str | None:
+    """The first named mistake that gives what was written, within its last digit."""
     tol = hu * (1 + 1e-9) + _slack(c)
     for text, alt in alternatives:
         alt = np.asarray(alt, np.float64)
         if alt.shape == own.shape and abs(alt[idx] - c) <= tol:
-            return f"likely: {text} (that gives {alt[idx]:.6g})"
+            return f"likely: {text} (that gives {fmt_distinct(alt[idx], c)})"
+    return None
+
+
+def _diagnose(spec, idx, c, hu, exact, own, alternatives) -> str:
+    named = _named_mistake(idx, c, hu, own, alternatives)
+    if named:
+        return named
+    tol = hu * (1 + 1e-9) + _slack(c)
     if abs(-own[idx] - c) <= tol and own[idx] != 0:
-        return f"likely: the sign is flipped (your values give {own[idx]:.6g})"
+        return f"likely: the sign is flipped (your values give {fmt_distinct(own[idx], c)})"
     for other, val in np.ndenumerate(own):
         if other != idx and abs(val - c) <= tol and val != own[idx]:
-            return f"likely: a swapped or transposed index: that is entry {list(other)}'s value ({val:.6g})"
+            return (
+                f"likely: a swapped or transposed index: that is entry {list(other)}'s value "
+                f"({fmt_distinct(val, c)})"
+            )
     inputs = ", ".join(f"{n}" for n in spec.inputs) or "the network's inputs"
-    return f"does not follow from your values ({inputs}): they give {own[idx]:.6g}; exact {exact[spec.name][idx]:.6g}"
+    E = exact[spec.name][idx]
+    return (
+        f"does not follow from your values ({inputs}): they give {fmt_distinct(own[idx], c, E)}; "
+        f"exact {fmt_distinct(E, c, own[idx])}"
+    )
 
 
-# --------------------------------------------------------------------------- grading
+def round_sig(v, figures: int, *, ties: str = "up") -> np.ndarray:
+    """``v`` rounded to ``figures`` significant figures, entry by entry (0 stays 0); a tie
+    (0.8655 to 3 figures) goes away from zero with ``ties="up"``, towards it with ``"down"``."""
+    v = np.asarray(v, np.float64)
+    safe = np.where(v == 0, 1.0, np.abs(v))
+    scale = 10.0 ** (figures - 1 - np.floor(np.log10(safe)))
+    m = safe * scale  # a tie written in decimal may sit a hair off .5 in binary
+    m = np.floor(m + 0.5 + 1e-9) if ties == "up" else np.ceil(m - 0.5 - 1e-9)
+    return np.where(v == 0, 0.0, np.sign(v) * m / scale)
+
+
+def _rounded_upstream(spec: StepSpec, carried: _Carried, exact) -> list[tuple[str, np.ndarray]]:
+    """What the step gives from its inputs rounded to 3-6 significant figures: every input
+    rounded, or one at a time; from the student's written values, then from the exact ones.
+    Ties are tried both ways: 0.86549996 written as 0.8655000 may have been carried as 0.865."""
+    if not spec.inputs:
+        return []
+    groups = [spec.inputs] + ([(n,) for n in spec.inputs] if len(spec.inputs) > 1 else [])
+    out = []
+    for source, values in (("your", carried.written), ("the exact", exact)):
+        for figures in (3, 4, 5, 6):
+            for group in groups:
+                for ties in ("up", "down"):
+                    r = {n: round_sig(values[n], figures, ties=ties) for n in group}
+                    if ties == "down" and all(
+                        np.array_equal(r[n], round_sig(values[n], figures)) for n in group
+                    ):
+                        continue  # no tie: the same as rounding ties up
+                    args = [r.get(n, values[n]) for n in spec.inputs]
+                    with float64_mode():
+                        got = np.asarray(spec.fn(*[jnp.asarray(a, jnp.float64) for a in args]))
+                    small = sum(r[n].size for n in group) <= 6
+                    one = lambda v: v[0] if v.ndim > 1 and v.shape[0] == 1 else v
+                    shown = (
+                        " (" + "; ".join(f"{n} = {_fmt_value(one(r[n]))}" for n in group) + ")"
+                        if small
+                        else ""
+                    )
+                    out.append(
+                        (
+                            f"{source} {' and '.join(group)} rounded to {figures} significant "
+                            f"figures{shown}",
+                            got,
+                        )
+                    )
+    return out
 
 
 @dataclasses.dataclass
@@ -477,20 +564,45 @@ def _grade_step(spec, prob, claim, exact, carried: _Carried, names) -> dict[str,
         C, HU = _read_claim(spec.name, claim, E.shape)
     else:
         C, HU = np.full(E.shape, np.nan), np.full(E.shape, np.nan)
-    verdicts = np.empty(E.shape, object)
+    verdicts = np.full(E.shape, None, object)
     notes = np.full(E.shape, "", object)
     roots = np.empty(E.shape, object)
     m, r = np.array(center, np.float64), np.array(own_rad, np.float64)
-    alternatives = None
+    alternatives = rounded = None
     for idx in np.ndindex(E.shape):
         c, hu = C[idx], HU[idx]
         if np.isnan(c):
             verdicts[idx], roots[idx] = "missing", up_roots[idx]
             continue
         tol = hu * (1 + 1e-9) + _slack(c, E[idx], own[idx])
+        unit = tol + hu  # one unit of the last digit written
         # Within the box of values the student may carry, or exactly what the written values give.
-        follows = max(abs(c - center[idx]) - own_rad[idx], 0.0) <= tol or abs(c - own[idx]) <= tol
-        if abs(c - E[idx]) <= tol:
+        box = max(abs(c - center[idx]) - own_rad[idx], 0.0)
+        follows = box <= tol or abs(c - own[idx]) <= tol
+        note = ""
+        if not follows and abs(c - E[idx]) > tol:
+            if rounded is None:
+                rounded = _rounded_upstream(spec, carried, exact)
+            how = next((t for t, v in rounded if abs(v[idx] - c) <= tol), None)
+            if how is not None:
+                follows, note = True, f"follows from {how}"
+            elif min(box, abs(c - own[idx]), abs(c - E[idx])) <= unit:
+                if alternatives is None:
+                    alternatives = _alternatives(spec, prob, carried.written, exact)
+                if _named_mistake(idx, c, hu, own, alternatives) is not None:
+                    pass  # a named mistake gives exactly what was written: wrong
+                elif abs(c - E[idx]) <= unit:
+                    verdicts[idx], roots[idx] = "rounding", frozenset()
+                    notes[idx] = (
+                        "within one unit of its last digit of the exact value "
+                        f"({fmt_distinct(E[idx], c)})"
+                    )
+                else:
+                    follows = True
+                    note = "within one unit of its last digit of what your values give"
+        if verdicts[idx] is not None:
+            pass
+        elif abs(c - E[idx]) <= tol:
             verdicts[idx], roots[idx] = "correct", frozenset()
         elif follows and up_roots[idx]:
             verdicts[idx], roots[idx] = "inherited", up_roots[idx]
@@ -499,7 +611,9 @@ def _grade_step(spec, prob, claim, exact, carried: _Carried, names) -> dict[str,
             )
         elif follows:
             verdicts[idx], roots[idx] = "rounding", frozenset()
-            notes[idx] = f"follows from your rounded values (exact {E[idx]:.6g})"
+            notes[idx] = (
+                f"{note or 'follows from your rounded values'} (exact {fmt_distinct(E[idx], c)})"
+            )
         else:
             verdicts[idx], roots[idx] = "wrong", frozenset([spec.name])
             if alternatives is None:

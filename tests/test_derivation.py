@@ -27,23 +27,26 @@ ACT = {
 }
 
 
-def student(params, x, y, activation, *, rnd=lambda v: v, plant=None):
+def student(params, x, y, activation, *, rnd=lambda v: v, plant=None, carry=None):
     """A hand derivation in NumPy, BCE loss: every step rounded by `rnd`, `plant` may alter steps.
 
     `plant` maps a step name to f(correct value, steps so far) -> the value written.
+    `carry` (default: what was written) rounds the value used downstream: a student who
+    writes a calculator's full value and carries 0.679.
     """
     P = [{k: np.asarray(v, np.float64) for k, v in layer.items()} for layer in params]
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64).reshape(len(x), -1)
     L, B = len(P), len(x)
     acts = (activation,) * (L - 1) if isinstance(activation, str) else activation
-    steps = {}
+    steps, held = {}, {}
 
     def put(name, value):
         value = np.asarray(value, np.float64)
         if plant and name in plant:
             value = np.asarray(plant[name](value, steps), np.float64)
         steps[name] = rnd(value)
-        return steps[name]
+        held[name] = steps[name] if carry is None else carry(value)
+        return held[name]
 
     a = x
     for l in range(1, L):
@@ -55,14 +58,14 @@ def student(params, x, y, activation, *, rnd=lambda v: v, plant=None):
     put("dL/dz", (z - y) / (z * (1 - z)) / B)
     d = put("dL/do", (z - y) / B)
     for l in range(L, 0, -1):
-        a_prev = x if l == 1 else steps[f"a{l - 1}"]
+        a_prev = x if l == 1 else held[f"a{l - 1}"]
         put(f"dL/dW{l}", a_prev.T @ d)
         put(f"dL/db{l}", d.sum(axis=0))
         if l > 1:
             k = l - 1
             da = put(f"dL/da{k}", d @ P[l - 1]["W"].T)
             _, src, deriv = ACT[acts[k - 1]]
-            g = put(f"da{k}/dh{k}", deriv(steps[f"{src}{k}"]))
+            g = put(f"da{k}/dh{k}", deriv(held[f"{src}{k}"]))
             d = put(f"dL/dh{k}", da * g)
     return steps
 
@@ -207,6 +210,72 @@ def test_rounded_correct_derivations_pass(name, figures):
     r = jaxbp.check_derivation(params, x, y, as_written(steps, figures), activation=act)
     bad = {n: v for n, v in r.verdicts.items() if v not in ("correct", "rounding")}
     assert r.ok and not bad, f"{bad}\n{r}"
+
+
+@pytest.mark.parametrize("name", sorted(NETS))
+@pytest.mark.parametrize("carried", [3, 4])
+def test_full_values_written_rounded_values_carried_are_rounding(name, carried):
+    """A student copies the calculator's value (7 figures) but carries 3 or 4 figures on."""
+    params, x, y, act = NETS[name]()
+    steps = student(params, x, y, act, rnd=sig_figs(7), carry=sig_figs(carried))
+    r = jaxbp.check_derivation(params, x, y, as_written(steps, 7), activation=act)
+    bad = {n: v for n, v in r.verdicts.items() if v not in ("correct", "rounding")}
+    assert r.ok and not bad, f"{bad}\n{r}"
+    notes = [n for v in r.diagnoses.values() for n in v.reshape(-1)]
+    assert any(f"rounded to {carried} significant figures" in n for n in notes), str(r)
+
+
+def test_the_note_names_the_rounding():
+    params, x, y, _ = NETS["seed"]()
+    a1 = jaxbp.explain(params, x, y)["a1"].value.reshape(-1)
+    # a1 written in full, o computed from a1 rounded to 3 figures (0.982 + 0.119 - 1).
+    claim = {"a1": [f"{v:.8f}" for v in a1], "o": "0.1010000"}
+    r = jaxbp.check_derivation(params, x, y, claim)
+    assert r.verdicts["o"] == "rounding", str(r)
+    assert (
+        "your a1 rounded to 3 significant figures (a1 = [0.982, 0.119])"
+        in r.diagnoses["o"].reshape(-1)[0]
+    )
+
+
+@pytest.mark.parametrize("name", sorted(NETS))
+@pytest.mark.parametrize("figures", [3, 4, 5, 6])
+@pytest.mark.parametrize("units", [-0.45, -0.3, 0.3, 0.45])
+def test_within_one_unit_of_the_last_digit_is_never_wrong(name, figures, units):
+    """Exact values moved by under half a unit of the last digit, then rounded to it (at most
+    0.95 of a unit off): rounding or correct, never wrong."""
+    params, x, y, act = NETS[name]()
+    exact = student(params, x, y, act)
+
+    def nudge(v):
+        def one(e):
+            unit = 10.0 ** (np.floor(np.log10(abs(e))) - figures + 1) if e else 0.0
+            moved = e + units * unit
+            if e and np.floor(np.log10(abs(moved))) != np.floor(np.log10(abs(e))):
+                moved = e  # 1 moved to 0.9955 is written 0.996: its last digit is a smaller unit
+            return np.format_float_positional(
+                moved, precision=figures, unique=False, fractional=False, trim="k"
+            )
+
+        return np.vectorize(one, otypes=[object])(v).tolist()
+
+    claim = {k: nudge(v) for k, v in exact.items()}
+    r = jaxbp.check_derivation(params, x, y, claim, activation=act)
+    assert r.ok and set(r.verdicts.values()) <= {"correct", "rounding"}, str(r)
+    notes = [n for v in r.diagnoses.values() for n in v.reshape(-1)]
+    if abs(units) == 0.45 and figures >= 4:  # some entry lands over half a unit off
+        assert any("within one unit of its last digit" in n for n in notes), str(r)
+
+
+def test_wrong_values_are_shown_with_the_digits_that_tell_them_apart():
+    params, x, y, _ = NETS["seed"]()
+    # Exact o is 0.10121671...; 0.10121690 (8 figures) is 2 units of its last digit away.
+    r = jaxbp.check_derivation(params, x, y, {"o": "0.10121690"})
+    assert r.verdicts["o"] == "wrong"
+    text = str(r)
+    assert "0.1012169" in text and "0.1012167" in text, text
+    assert jaxbp._grading.fmt_distinct(0.1643344, 0.1643338) == "0.1643344"
+    assert jaxbp._grading.fmt_distinct(0.1, 0.1000000000000001) == "0.1"
 
 
 # ---------------------------------------------------------------- planted mistakes
