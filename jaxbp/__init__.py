@@ -22,6 +22,7 @@ from ._gradcheck import (
     compare_grads,
     numerical_grad,
 )
+from ._gradebook import ClassGrades, ScoreRule, StudentGrade, grade_class, write_class
 from ._grading import DerivationReport, check_derivation
 from ._grads import autodiff_grad
 from ._losses import LOSSES, Loss
@@ -34,6 +35,7 @@ from ._report import add_report_section
 from ._result import ManyResult
 from ._runs import Estimate, Run, estimate_sweep, load_run, report_run, run_sweep
 from ._steps import step_names
+from ._submissions import Submission, read_submissions
 from ._sweep_config import SweepConfig
 from ._tasks import TASKS, Task, load_task
 from ._train import History, Step, StepInfo, TrainResult, make_step, sgd, sgd_update, train
@@ -47,6 +49,7 @@ __all__ = [
     "SCHEMES",
     "TASKS",
     "Activation",
+    "ClassGrades",
     "DerivationReport",
     "DerivationStep",
     "Estimate",
@@ -64,9 +67,12 @@ __all__ = [
     "NetworkSpec",
     "Params",
     "Run",
+    "ScoreRule",
     "SingleDeviceWarning",
     "Step",
     "StepInfo",
+    "StudentGrade",
+    "Submission",
     "SweepConfig",
     "Task",
     "Tolerance",
@@ -88,6 +94,7 @@ __all__ = [
     "forward_trace",
     "freeze",
     "from_augmented",
+    "grade_class",
     "init_mlp",
     "initialize_distributed",
     "layer_sizes",
@@ -105,6 +112,7 @@ __all__ = [
     "read_claimed",
     "read_network",
     "read_roster",
+    "read_submissions",
     "report_run",
     "run_sweep",
     "save_params",
@@ -118,4 +126,5 @@ __all__ = [
     "train",
     "train_many",
     "use_cpu_cores",
+    "write_class",
 ]

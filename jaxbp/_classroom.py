@@ -27,9 +27,15 @@ from ._explain import explain
 from ._files import NetworkSpec, dumps_network, network_to_dict, write_atomic
 from ._steps import step_names
 
-__all__ = ["class_exercises", "read_roster", "student_seed"]
+__all__ = ["class_exercises", "read_roster", "student_seed", "valid_student_id"]
 
 _ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}")
+
+
+def valid_student_id(sid: str) -> bool:
+    """Whether ``sid`` may name a file or folder: letters, digits, ``-``, ``_``, ``.`` (not
+    first), at most 64 characters."""
+    return isinstance(sid, str) and bool(_ID.fullmatch(sid)) and sid not in (".", "..")
 
 
 def read_roster(path: str | os.PathLike) -> list[str]:
@@ -54,7 +60,7 @@ def read_roster(path: str | os.PathLike) -> list[str]:
         ]
     seen: dict[str, int] = {}
     for line, sid in entries:
-        if not _ID.fullmatch(sid) or sid in (".", ".."):
+        if not valid_student_id(sid):
             raise ValueError(
                 f"{path}, line {line}: student id {sid!r} can't name a folder; use letters, "
                 "digits, '-', '_' and '.' (not first), at most 64 characters"
@@ -179,7 +185,7 @@ def class_exercises(
     """
     out = Path(out)
     for sid in roster:
-        if not _ID.fullmatch(sid) or sid in (".", ".."):
+        if not valid_student_id(sid):
             raise ValueError(f"student id {sid!r} can't name a folder")
     exercises = {
         sid: random_exercise(

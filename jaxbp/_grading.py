@@ -107,6 +107,26 @@ def _read_claim(name: str, value, shape: tuple[int, ...]) -> tuple[np.ndarray, n
     return vals.reshape(shape), hus.reshape(shape)
 
 
+def claim_entries(name: str, value, shape: tuple[int, ...]) -> tuple[list | None, list[str]]:
+    """A step's claim as a flat list (row by row; ``None`` where not written or not a number)
+    and one line per entry that could not be read; ``None`` when the number of entries is wrong."""
+    flat = _flatten_claim(value, f"claimed[{name!r}]")
+    size = int(np.prod(shape)) if shape else 1
+    if len(flat) != size:
+        return None, [
+            f"step {name!r} must have {size} entr{'y' if size == 1 else 'ies'} (shape {shape}, "
+            f"read row by row); got {len(flat)}; not graded"
+        ]
+    out, problems = [], []
+    for i, v in enumerate(flat):
+        try:
+            out.append(_as_decimal(v, f"step {name!r}" + (f" entry {i}" if size > 1 else "")))
+        except (TypeError, ValueError) as e:
+            out.append(None)
+            problems.append(f"{e}; left unwritten")
+    return out, problems
+
+
 @dataclasses.dataclass(frozen=True)
 class DerivationReport:
     """What :func:`check_derivation` found, step by step and entry by entry.

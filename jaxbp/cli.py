@@ -5,6 +5,9 @@
 - ``jaxbp check CLAIMED [--network FILE]``: grade a hand derivation; exit 0 only when
   no step is wrong or inherits an error, 1 when some is.
 - ``jaxbp exercise --sizes 3,2,1 --seed N``: a fresh exercise and its solution.
+- ``jaxbp grade SUBMISSIONS --out DIR``: grade a class (a folder of claimed
+  derivations or one CSV): grades.csv, feedback pages, class_report.md; exit 0
+  when every submission was graded in full, 1 when some could not be.
 - ``jaxbp sweep CONFIG.toml --out DIR``: train a grid of many networks into a
   resumable run folder (the config's keys: docs/sweeps.md).
 - ``jaxbp report DIR``: (re)draw a finished run folder's figures and report.md.
@@ -54,6 +57,16 @@ def _int_at_least(minimum: int):
         return v
 
     return parse
+
+
+def _credit(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a credit from 0 to 1, got {text!r}") from None
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f"expected a credit from 0 to 1, got {text!r}")
+    return v
 
 
 _positive_int = _int_at_least(1)
@@ -160,6 +173,53 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="DIR",
         help="write network.json, solution.txt, solution.md and solution.json to DIR",
+    )
+
+    gr = sub.add_parser(
+        "grade", help="grade a class's derivations: grades.csv, feedback pages, class report"
+    )
+    gr.add_argument(
+        "submissions",
+        type=Path,
+        metavar="SUBMISSIONS",
+        help="a folder with one claimed-derivation file per student (<id>.json or .toml), "
+        "or one CSV with a student column and one column per entry (dL/dW1[2,1])",
+    )
+    which = gr.add_mutually_exclusive_group()
+    which.add_argument(
+        "--network", type=Path, metavar="FILE", help="the network set to all (default: the seed)"
+    )
+    which.add_argument(
+        "--exercises",
+        type=Path,
+        metavar="DIR",
+        help="each student's own network, as jaxbp exercise --class wrote it (DIR/<id>/)",
+    )
+    gr.add_argument("--out", type=Path, required=True, metavar="DIR", help="where results go")
+    gr.add_argument(
+        "--steps",
+        type=lambda t: tuple(s.strip() for s in t.split(",") if s.strip()),
+        metavar="NAMES",
+        help="the steps the exercise asks for, comma-separated (default: every step)",
+    )
+    gr.add_argument(
+        "--no-carry-forward",
+        action="store_true",
+        help="no credit for values that follow from an earlier error (default: full credit)",
+    )
+    gr.add_argument(
+        "--carry-forward-credit",
+        type=_credit,
+        default=1.0,
+        metavar="C",
+        help="credit (0-1) for a value that follows from an earlier error (default 1)",
+    )
+    gr.add_argument(
+        "--rounding-credit",
+        type=_credit,
+        default=1.0,
+        metavar="C",
+        help="credit (0-1) for a value that follows from rounded values (default 1)",
     )
 
     sw = sub.add_parser("sweep", help="train a grid of many networks into a resumable run folder")
@@ -325,6 +385,36 @@ def _exercise(args) -> int:
     return 0
 
 
+def _grade(args) -> int:
+    import time
+
+    from . import ScoreRule, grade_class, read_submissions, write_class
+
+    start = time.perf_counter()
+    subs = read_submissions(args.submissions)
+    if not subs:
+        raise ValueError(f"{args.submissions}: no submissions found")
+    rule = ScoreRule(
+        rounding=args.rounding_credit,
+        inherited=0.0 if args.no_carry_forward else args.carry_forward_credit,
+    )
+    grades = grade_class(
+        subs, network=args.network, exercises=args.exercises, rule=rule, steps=args.steps
+    )
+    write_class(grades, args.out)
+    graded = [g for g in grades.grades if g.report is not None]
+    full = sum(g.fully_graded for g in grades.grades)
+    print(
+        f"graded {len(graded)} of {len(grades.grades)} submissions ({full} in full) in "
+        f"{time.perf_counter() - start:.1f} s -> {args.out}/grades.csv, "
+        f"{args.out}/feedback/<id>.md|.html, {args.out}/class_report.md"
+    )
+    for g in grades.grades:
+        for p in g.problems:
+            print(f"  {p}", file=sys.stderr)
+    return grades.exit_code
+
+
 def _class_exercises(args) -> int:
     from . import class_exercises, read_roster
 
@@ -379,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
             "explain": _explain,
             "check": _check,
             "exercise": _exercise,
+            "grade": _grade,
             "sweep": _sweep,
             "report": _report,
         }[args.command](args)
