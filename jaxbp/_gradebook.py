@@ -116,9 +116,7 @@ class ClassGrades:
     def csv(self) -> str:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(
-            ["student", "score", *ORDER, "root_errors", "diagnoses", "problems", "source"]
-        )
+        w.writerow(["student", "score", *ORDER, "root_errors", "diagnoses", "problems", "source"])
         for g in self.grades:
             counts = g.counts()
             w.writerow(

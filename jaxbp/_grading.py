@@ -455,14 +455,15 @@ def _alternatives(spec: StepSpec, prob: Problem, written, exact):
     """Likely mistakes for a step, each computed from the student's written values and
     from the exact ones."""
     out: list[tuple[str, np.ndarray]] = []
-    for v in (written, exact):
+    # Also from the written values as carried to 3 figures: a student may write 7 and carry 3.
+    carried3 = {n: round_sig(v, 3) for n, v in written.items()}
+    for v in (written, exact, carried3):
         out += _ALTERNATIVES[spec.kind](spec, prob, lambda n, v=v: v[n], exact)
     return out
 
 
-def _named_mistake(idx, c, hu, own, alternatives) -> str | None:
-    """The first named mistake that gives what was written, within its last digit."""
-    tol = hu * (1 + 1e-9) + _slack(c)
+def _named_mistake(idx, c, tol, own, alternatives) -> str | None:
+    """The first named mistake that gives what was written, within ``tol``."""
     for text, alt in alternatives:
         alt = np.asarray(alt, np.float64)
         if alt.shape == own.shape and abs(alt[idx] - c) <= tol:
@@ -471,10 +472,12 @@ def _named_mistake(idx, c, hu, own, alternatives) -> str | None:
 
 
 def _diagnose(spec, idx, c, hu, exact, own, alternatives) -> str:
-    named = _named_mistake(idx, c, hu, own, alternatives)
+    # A likely mistake needs to match to about 3 significant figures, not to every digit
+    # written: a student who writes 7 figures may carry 3.
+    tol = max(hu * (1 + 1e-9), 5e-4 * abs(c)) + _slack(c)
+    named = _named_mistake(idx, c, tol, own, alternatives)
     if named:
         return named
-    tol = hu * (1 + 1e-9) + _slack(c)
     if abs(-own[idx] - c) <= tol and own[idx] != 0:
         return f"likely: the sign is flipped (your values give {fmt_distinct(own[idx], c)})"
     for other, val in np.ndenumerate(own):
@@ -609,7 +612,7 @@ def _grade_step(spec, prob, claim, exact, carried: _Carried, names) -> dict[str,
             elif min(box, abs(c - own[idx]), abs(c - E[idx])) <= unit:
                 if alternatives is None:
                     alternatives = _alternatives(spec, prob, carried.written, exact)
-                if _named_mistake(idx, c, hu, own, alternatives) is not None:
+                if _named_mistake(idx, c, tol, own, alternatives) is not None:
                     pass  # a named mistake gives exactly what was written: wrong
                 elif abs(c - E[idx]) <= unit:
                     verdicts[idx], roots[idx] = "rounding", frozenset()

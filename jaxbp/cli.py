@@ -409,9 +409,8 @@ def _grade(args) -> int:
         f"{time.perf_counter() - start:.1f} s -> {args.out}/grades.csv, "
         f"{args.out}/feedback/<id>.md|.html, {args.out}/class_report.md"
     )
-    for g in grades.grades:
-        for p in g.problems:
-            print(f"  {p}", file=sys.stderr)
+    for p in dict.fromkeys(p for g in grades.grades for p in g.problems):
+        print(f"  {p}", file=sys.stderr)
     return grades.exit_code
 
 
