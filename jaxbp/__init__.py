@@ -38,7 +38,18 @@ from ._steps import step_names
 from ._submissions import Submission, read_submissions
 from ._sweep_config import SweepConfig
 from ._tasks import TASKS, Task, load_task
-from ._train import History, Step, StepInfo, TrainResult, make_step, sgd, sgd_update, train
+from ._train import (
+    History,
+    Step,
+    StepInfo,
+    TrainResult,
+    data_order_key,
+    make_step,
+    minibatch,
+    sgd,
+    sgd_update,
+    train,
+)
 from ._tree import Grads, Layer, Params, from_augmented, layer_sizes, to_augmented
 
 __version__ = "0.1.0"
@@ -87,6 +98,7 @@ __all__ = [
     "class_exercises",
     "compare_grads",
     "compute_loss",
+    "data_order_key",
     "dumps_network",
     "estimate_sweep",
     "explain",
@@ -104,6 +116,7 @@ __all__ = [
     "make_step",
     "manual_grad",
     "manual_value_and_grad",
+    "minibatch",
     "mse_loss",
     "network_to_dict",
     "numerical_grad",

@@ -42,7 +42,7 @@ from ._losses import resolve_loss
 from ._mlp import SCHEMES, check_batch, check_key, check_sizes
 from ._program import BATCHINGS, block_width, choose_member_last, choose_program
 from ._result import ManyResult
-from ._train import sgd
+from ._train import check_batch_size, sgd
 
 __all__ = ["train_many"]
 
@@ -71,6 +71,12 @@ class _Config:
     members: tuple[int, int]
     chunk_size: int | str
     memory_budget: int | None
+    batch_size: int | None = None
+
+    @property
+    def step_batch(self) -> int:
+        """Examples one step takes: the minibatch, or the whole training set."""
+        return self.x.shape[0] if self.batch_size is None else self.batch_size
 
 
 def default_record_every(steps: int) -> int:
@@ -161,6 +167,7 @@ def _check_config(key, sizes, x, y, **kw) -> _Config:
     ):
         raise ValueError(f"converge_loss must be a finite number or None; got {converge_loss!r}")
     x, y, eval_xy = _check_data(sizes, x, y, kw["eval_x"], kw["eval_y"], kw["loss"], dtype)
+    batch_size = check_batch_size(kw["batch_size"], x.shape[0])
     chunk_size = kw["chunk_size"]
     if chunk_size != "auto":
         chunk_size = check_positive_int(
@@ -192,6 +199,7 @@ def _check_config(key, sizes, x, y, **kw) -> _Config:
         members=_check_members(kw["members"], grid.n_members),
         chunk_size=chunk_size,
         memory_budget=None if budget is None else int(budget),
+        batch_size=batch_size,
     )
 
 
@@ -219,9 +227,11 @@ def _plan(c: _Config) -> _Plan:
     warn_if_one_cpu_device(devices)
     n_dev = len(devices)
     platform = devices[0].platform
-    batch = c.x.shape[0]
-    n_records = c.steps // c.record_every
-    per_member = member_bytes(c.sizes, batch, n_records, dtype=c.dtype, keep_params=c.keep_params)
+    batch = c.step_batch  # the work per step actually run decides block width and batching
+    n_records = c.steps // c.record_every * (1 if c.eval_xy is None else 3)
+    per_member = member_bytes(
+        c.sizes, batch, n_records, dtype=c.dtype, keep_params=c.keep_params
+    ) + (0 if c.batch_size is None else 4 * c.x.shape[0])  # the epoch's order
     budget = c.memory_budget if c.memory_budget is not None else available_memory() // 4
     if budget < per_member * n_dev:
         raise ValueError(
@@ -293,6 +303,7 @@ def _run_chunks(c: _Config, plan: _Plan, progress) -> dict[str, np.ndarray]:
         grad=c.grad,
         converge_loss=c.converge_loss,
         keep_params=c.keep_params,
+        batch_size=c.batch_size,
         width=plan.width,
         mesh=plan.mesh,
         last=plan.member_last,
@@ -356,12 +367,13 @@ def _in_pieces(call, args, n_records, piece, record_every, counted, bar) -> dict
         res = call((carry, args[1]), (jnp.int32(first),), "last" if done else "records", count)
         if done:
             out = jax.device_get(res)
-            history.append(out.pop("history"))
+            history.append({k: out.pop(k) for k in list(out) if k.endswith("history")})
         else:
             carry, h = res
             history.append(jax.device_get(h))
         bar.update(counted * count * record_every)
-    out["history"] = np.concatenate(history, axis=1)
+    for k in history[0]:
+        out[k] = np.concatenate([h[k] for h in history], axis=1)
     return out
 
 
@@ -378,6 +390,7 @@ def _assemble(c: _Config, local: dict[str, np.ndarray], seconds: float) -> ManyR
         steps=c.steps,
         record_every=c.record_every,
         seconds=seconds,
+        batch_size=c.batch_size,
     )
 
 
@@ -407,6 +420,7 @@ def train_many(
     eval_x=None,
     eval_y=None,
     batching: str = "auto",
+    batch_size: int | None = None,
 ) -> ManyResult:
     """Train ``n_inits`` networks per grid point, every learning rate x every init scale, at once.
 
@@ -417,7 +431,9 @@ def train_many(
     Args:
       key: a ``jax.random`` key.
       sizes: layer widths, e.g. ``(3, 2, 1)``.
-      x, y: the training batch, ``(batch, sizes[0])`` and ``(batch,)``; full-batch steps.
+      x, y: the training set, ``(n, sizes[0])`` and ``(n,)``: full-batch steps, or
+        minibatches with ``batch_size``. Every member reads the same arrays (they are
+        not copied per member).
       n_inits: networks per grid point.
       steps: updates per network.
       learning_rate: a positive number or a 1-D array of them (the grid's first axis).
@@ -445,8 +461,9 @@ def train_many(
         ``update(n)``) is updated instead, with this call's network-steps, and left open.
       members: ``(start, stop)``: train only these members of the grid (for runs
         saved piece by piece); each gets the same result as in a run of all members.
-      eval_x, eval_y: a held-out set; every member's ``test_loss`` and ``test_accuracy``
-        on it are reported (training never sees it).
+      eval_x, eval_y: a held-out set: every member's ``test_loss`` and ``test_accuracy``
+        on it after training, and its loss and accuracy at every record point
+        (``eval_loss_history``, ``eval_accuracy_history``); training never sees it.
       batching: how the single-network program is mapped over members: ``"vmap"``
         (``jax.vmap``, member axis first), ``"member_last"`` (the same transformation
         with the member axis kept last in every intermediate, faster for tiny networks
@@ -454,6 +471,13 @@ def train_many(
         ``TUNING.member_last_max_work`` multiply-adds per forward pass, where it was
         measured to win; ``jax.vmap`` otherwise and on accelerators). The results agree
         to rounding (the sums are ordered differently).
+      batch_size: None for full-batch steps (the default); else each step takes
+        ``batch_size`` examples. ``steps`` still counts updates; each epoch visits the
+        examples in an order drawn per member from :func:`data_order_key` ``(key, m)``
+        (a stream apart from the initialization's), and the ``n % batch_size`` examples
+        left at the end of an epoch's order are dropped for that epoch. Member ``m``
+        equals :func:`train` from the same start with ``data_key=data_order_key(key, m)``.
+        Convergence is then judged after the last step, on the whole training set.
 
     Returns:
       :class:`ManyResult`, one row per member (grid-major), with ``summary()``.
@@ -484,6 +508,7 @@ def train_many(
         eval_x=eval_x,
         eval_y=eval_y,
         batching=batching,
+        batch_size=batch_size,
     )
     plan = _plan(config)
     local = _run_chunks(config, plan, progress)

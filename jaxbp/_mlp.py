@@ -48,10 +48,12 @@ SCHEMES = {
 }
 
 
-def check_key(key):
+def check_key(key, argname: str = "key"):
     if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         if key.shape != ():
-            raise ValueError(f"key must be a single PRNG key; got a key array of shape {key.shape}")
+            raise ValueError(
+                f"{argname} must be a single PRNG key; got a key array of shape {key.shape}"
+            )
         return key
     if (
         hasattr(key, "shape")
@@ -60,9 +62,8 @@ def check_key(key):
     ):
         return key
     raise TypeError(
-        f"key must be a JAX PRNG key such as jax.random.key(0); got {type(key).__name__} {key!r}"[
-            :200
-        ]
+        f"{argname} must be a JAX PRNG key such as jax.random.key(0); got "
+        f"{type(key).__name__} {key!r}"[:200]
     )
 
 

@@ -27,9 +27,8 @@ from jax.sharding import PartitionSpec
 
 from ._grads import loss_and_logits
 from ._lastmap import vmap_last
-from ._losses import resolve_loss
 from ._mlp import init_params
-from ._train import train_finish, train_records, train_start
+from ._train import accuracy, data_order_key, train_finish, train_records, train_start
 
 __all__ = ["BATCHINGS", "TUNING", "Tuning", "block_width", "member_program", "train_chunk"]
 
@@ -130,6 +129,7 @@ def member_program(
     grad,
     converge_loss,
     keep_params,
+    batch_size=None,
 ):
     """The single-network program for member ``m``, whole or in one of its three phases.
 
@@ -147,10 +147,11 @@ def member_program(
         params = init_params(
             jax.random.fold_in(key, m), scale, sizes=sizes, scheme=scheme, dtype=dtype
         )
-        return train_start(params, make_optimizer(lr))
+        data_key = None if batch_size is None else data_order_key(key, m)
+        return train_start(params, make_optimizer(lr), data_key=data_key, n_examples=x.shape[0])
 
     def records(carry, lr, first, count):
-        return train_records(
+        carry, h = train_records(
             carry,
             x,
             y,
@@ -160,8 +161,14 @@ def member_program(
             record_every=record_every,
             grad=grad,
             converge_loss=converge_loss,
+            batch_size=batch_size,
+            eval_xy=eval_xy,
             **kw,
         )
+        histories = {"history": h.loss}
+        if eval_xy is not None:
+            histories.update(eval_loss_history=h.eval_loss, eval_accuracy_history=h.eval_accuracy)
+        return carry, histories
 
     def finish(carry):
         final_loss, final_logits, diverged, conv_at = train_finish(
@@ -169,7 +176,7 @@ def member_program(
         )
         out = {
             "final_loss": final_loss,
-            "accuracy": _accuracy(final_logits, y, loss, dtype),
+            "accuracy": accuracy(final_logits, y, loss, dtype),
             "converged_at": conv_at,
             "diverged": diverged,
         }
@@ -177,31 +184,25 @@ def member_program(
             ex, ey = eval_xy
             test_loss, test_logits = loss_and_logits(carry.params, ex, ey, activation, loss)
             out["test_loss"] = test_loss
-            out["test_accuracy"] = _accuracy(test_logits, ey, loss, dtype)
+            out["test_accuracy"] = accuracy(test_logits, ey, loss, dtype)
         if keep_params:
             out["params"] = carry.params
         return out
 
     def whole(m, lr, scale):
-        carry, history = records(start(m, lr, scale), lr, 0, steps // record_every)
-        return {**finish(carry), "history": history.loss}
+        carry, histories = records(start(m, lr, scale), lr, 0, steps // record_every)
+        return {**finish(carry), **histories}
 
     def piece(carry, lr, first):
-        carry, history = records(carry, lr, first, count)
-        return carry, history.loss
+        return records(carry, lr, first, count)
 
     def last(carry, lr, first):
         # The end of the run in the same program as its last records, as in the whole:
         # the final loss then rounds as it does there.
-        carry, history = records(carry, lr, first, count)
-        return {**finish(carry), "history": history.loss}
+        carry, histories = records(carry, lr, first, count)
+        return {**finish(carry), **histories}
 
     return {"all": whole, "start": start, "records": piece, "last": last}[phase]
-
-
-def _accuracy(logits, y, loss, dtype):
-    """The fraction of examples (and output units) on the right side of 0.5."""
-    return jnp.mean((resolve_loss(loss).predicts_one(logits) == (y > 0.5)).astype(dtype))
 
 
 def _blocks(member, batched, shared, n_blocks, width, last):
@@ -258,6 +259,7 @@ _STATIC = (
     "grad",
     "converge_loss",
     "keep_params",
+    "batch_size",
     "width",
     "mesh",
     "last",

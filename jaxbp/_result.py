@@ -33,6 +33,9 @@ class ManyResult:
       history: ``(members, steps // record_every)`` losses.
       params: the final parameters, stacked on axis 0 of every leaf (when kept), else None.
       test_loss, test_accuracy: on the held-out ``eval_x``, ``eval_y`` (when given), else None.
+      eval_loss_history, eval_accuracy_history: ``(members, steps // record_every)``: the
+        held-out loss and accuracy at every record point (when given), else None.
+      batch_size: the minibatch size, or None for full-batch steps.
       learning_rates, init_scales: the grid's axes; n_inits, steps, record_every: the run's shape.
     """
 
@@ -55,10 +58,21 @@ class ManyResult:
     seconds: float
     test_loss: np.ndarray | None = None
     test_accuracy: np.ndarray | None = None
+    eval_loss_history: np.ndarray | None = None
+    eval_accuracy_history: np.ndarray | None = None
+    batch_size: int | None = None
 
     @classmethod
     def from_members(
-        cls, grid: Grid, ids: np.ndarray, arrays, *, steps: int, record_every: int, seconds=0.0
+        cls,
+        grid: Grid,
+        ids: np.ndarray,
+        arrays,
+        *,
+        steps: int,
+        record_every: int,
+        seconds=0.0,
+        batch_size: int | None = None,
     ) -> ManyResult:
         """The result for members ``ids`` of ``grid`` from their per-member ``arrays``
         (``final_loss``, ``accuracy``, ``converged_at``, ``diverged``, ``history``, and
@@ -84,6 +98,9 @@ class ManyResult:
             seconds=seconds,
             test_loss=arrays.get("test_loss"),
             test_accuracy=arrays.get("test_accuracy"),
+            eval_loss_history=arrays.get("eval_loss_history"),
+            eval_accuracy_history=arrays.get("eval_accuracy_history"),
+            batch_size=batch_size,
         )
 
     @property
@@ -110,6 +127,9 @@ class ManyResult:
         if self.test_loss is not None:
             out["test_loss"] = self.test_loss[i].item()
             out["test_accuracy"] = self.test_accuracy[i].item()
+        if self.eval_loss_history is not None:
+            out["eval_loss_history"] = self.eval_loss_history[i]
+            out["eval_accuracy_history"] = self.eval_accuracy_history[i]
         if self.params is not None:
             out["params"] = jax.tree_util.tree_map(lambda a: a[i], self.params)
         return out

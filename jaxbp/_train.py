@@ -23,14 +23,17 @@ from ._activations import activation_key
 from ._checks import check_positive_int
 from ._grads import check_grad_source, loss_and_logits, value_and_grad_aux_fn, value_and_grad_fn
 from ._losses import resolve_loss
-from ._mlp import check_batch
+from ._mlp import check_batch, check_key
 from ._tree import Grads, Params, check_params, is_concrete, tree_norm
 
 __all__ = [
+    "DATA_ORDER_STREAM",
     "History",
     "Step",
     "StepInfo",
     "TrainResult",
+    "accuracy",
+    "data_order_key",
     "make_step",
     "sgd",
     "sgd_update",
@@ -217,11 +220,34 @@ class History(NamedTuple):
     """Records of a training run, one entry every ``record_every`` steps (every step for :func:`train`).
 
     ``loss[k]`` and ``grad_norm[k]`` are taken at the parameters before update
-    ``k * record_every``.
+    ``k * record_every``, on the batch that update uses (the whole training set, or
+    with minibatches the minibatch). ``eval_loss[k]`` and ``eval_accuracy[k]``: the
+    same parameters on the held-out set, when one was given (else None).
     """
 
     loss: jax.Array
     grad_norm: jax.Array
+    eval_loss: jax.Array | None = None
+    eval_accuracy: jax.Array | None = None
+
+
+# The data order of a member draws from its own stream, apart from its initialization's.
+DATA_ORDER_STREAM = 0x5EED0DA7
+
+
+def data_order_key(key, member: int | jax.Array = 0):
+    """The key a network's minibatch order is drawn from: ``fold_in(fold_in(key, member),
+    DATA_ORDER_STREAM)``, a stream apart from the initialization's ``fold_in(key, member)``.
+
+    Member ``m`` of :func:`train_many` uses ``data_order_key(key, m)``; pass the same to
+    :func:`train` (``data_key=``) to train that member alone.
+    """
+    return jax.random.fold_in(jax.random.fold_in(key, member), DATA_ORDER_STREAM)
+
+
+def accuracy(logits, y, loss, dtype):
+    """The fraction of examples (and output units) on the right side of 0.5."""
+    return jnp.mean((resolve_loss(loss).predicts_one(logits) == (y > 0.5)).astype(dtype))
 
 
 class TrainResult(NamedTuple):
@@ -252,17 +278,49 @@ def _criterion(value, logits, y, loss, converge_loss):
 
 
 class Carry(NamedTuple):
-    """The state of one network between steps: what ``train_records`` carries along."""
+    """The state of one network between steps: what ``train_records`` carries along.
+
+    With minibatches, also the data order's key and this epoch's order of the examples.
+    """
 
     params: Params
     opt_state: Any
     diverged: jax.Array  # bool[]
     converged_at: jax.Array  # int32[], -1 until the criterion holds
+    data_key: Any = None
+    order: jax.Array | None = None  # int32[n_examples]: the current epoch's permutation
 
 
-def train_start(params, optimizer) -> Carry:
-    """The state before the first step."""
-    return Carry(params, optimizer.init(params), jnp.zeros((), bool), jnp.full((), -1, jnp.int32))
+def train_start(params, optimizer, *, data_key=None, n_examples: int = 0) -> Carry:
+    """The state before the first step (with ``data_key``: minibatches of ``n_examples``)."""
+    order = None if data_key is None else jnp.zeros((n_examples,), jnp.int32)
+    return Carry(
+        params,
+        optimizer.init(params),
+        jnp.zeros((), bool),
+        jnp.full((), -1, jnp.int32),
+        data_key,
+        order,
+    )
+
+
+def minibatch(carry: Carry, t, x, y, batch_size: int):
+    """The minibatch of step ``t``: epoch ``t // (n // batch_size)`` visits the examples in
+    the order ``permutation(fold_in(data_key, epoch), n)``, ``batch_size`` at a time; the
+    ``n % batch_size`` examples left at the end of an epoch's order are dropped (a fresh
+    order next epoch). The order is drawn once per epoch and carried."""
+    n = x.shape[0]
+    per_epoch = n // batch_size
+    epoch, j = t // per_epoch, t % per_epoch
+    order = jax.lax.cond(
+        j == 0,
+        lambda: jax.random.permutation(jax.random.fold_in(carry.data_key, epoch), n).astype(
+            jnp.int32
+        ),
+        lambda: carry.order,
+    )
+    idx = jax.lax.dynamic_slice_in_dim(order, j * batch_size, batch_size)
+    return carry._replace(order=order), x[idx], y[idx]
 
 
 def train_records(
@@ -278,22 +336,33 @@ def train_records(
     loss,
     grad,
     converge_loss=None,
+    batch_size: int | None = None,
+    eval_xy=None,
 ) -> tuple[Carry, History]:
     """Records ``first .. first + count`` of a run: ``count * record_every`` steps as ``lax.scan``.
 
     The step at a record point records the loss and the gradient norm it computes
     anyway (the loss from its own forward pass, the norm of its own gradient); the
-    steps between compute neither. A run cut into several calls (``first`` advancing
-    by ``count``) takes exactly the steps of one call.
+    steps between compute neither. With ``eval_xy``, a record point also evaluates the
+    held-out set. With ``batch_size``, each step takes its minibatch (:func:`minibatch`)
+    and convergence is judged only after the last step, on the whole training set.
+    A run cut into several calls (``first`` advancing by ``count``) takes exactly the
+    steps of one call.
     """
     vg = value_and_grad_aux_fn(grad)
+    full_batch = batch_size is None
 
-    def update(carry, t, grads, logits):
-        params, opt_state, diverged, conv_at = carry
+    def batch_of(carry, t):
+        if full_batch:
+            return carry, x, y
+        return minibatch(carry, t, x, y, batch_size)
+
+    def update(carry, t, grads, logits, yb):
+        params, opt_state, diverged, conv_at = carry[:4]
         updates, new_state = optimizer.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
-        if converge_loss is None:
-            hit = _criterion(None, logits, y, loss, None)
+        if converge_loss is None and full_batch:
+            hit = _criterion(None, logits, yb, loss, None)
             conv_at = jnp.where((conv_at < 0) & hit & ~diverged, t, conv_at)
         # A non-finite logit (so a non-finite loss) stops the network where it is: flagged,
         # never averaged in, never updated again. Tested on the logits the step computes
@@ -303,33 +372,40 @@ def train_records(
         keep = lambda new, old: jnp.where(diverged, old, new)
         params = jax.tree_util.tree_map(keep, new_params, params)
         opt_state = jax.tree_util.tree_map(keep, new_state, opt_state)
-        return Carry(params, opt_state, diverged, conv_at)
+        return carry._replace(
+            params=params, opt_state=opt_state, diverged=diverged, converged_at=conv_at
+        )
 
     def plain(carry, t):
         # The loss value is not used here, so XLA drops its computation: its gradient
         # needs sigma(o) - y, not log_sigmoid(o).
-        (_, logits), grads = vg(carry.params, x, y, activation, loss)
-        return update(carry, t, grads, logits), None
+        carry, xb, yb = batch_of(carry, t)
+        (_, logits), grads = vg(carry.params, xb, yb, activation, loss)
+        return update(carry, t, grads, logits, yb), None
 
     def block(carry, k):
         t0 = k * record_every
-        (value, logits), grads = vg(carry.params, x, y, activation, loss)
-        if converge_loss is not None:  # a loss criterion is checked at record points
+        carry, xb, yb = batch_of(carry, t0)
+        (value, logits), grads = vg(carry.params, xb, yb, activation, loss)
+        if converge_loss is not None and full_batch:  # checked at record points
             hit = (value < converge_loss) & ~carry.diverged
             conv_at = jnp.where((carry.converged_at < 0) & hit, t0, carry.converged_at)
             carry = carry._replace(converged_at=conv_at)
-        norm = tree_norm(grads)
-        carry = update(carry, t0, grads, logits)
+        record = [value, tree_norm(grads)]
+        if eval_xy is not None:
+            ev, ev_logits = loss_and_logits(carry.params, *eval_xy, activation, loss)
+            record += [ev, accuracy(ev_logits, eval_xy[1], loss, value.dtype)]
+        carry = update(carry, t0, grads, logits, yb)
         if record_every > 1:
             carry, _ = jax.lax.scan(
                 plain, carry, t0 + 1 + jnp.arange(record_every - 1, dtype=jnp.int32)
             )
         # A non-finite loss with finite logits (an overflowing square) also counts.
         carry = carry._replace(diverged=carry.diverged | ~jnp.isfinite(value))
-        return carry, (value, norm)
+        return carry, tuple(record)
 
-    carry, (values, norms) = jax.lax.scan(block, carry, first + jnp.arange(count, dtype=jnp.int32))
-    return carry, History(values, norms)
+    carry, records = jax.lax.scan(block, carry, first + jnp.arange(count, dtype=jnp.int32))
+    return carry, History(*records)
 
 
 def train_finish(carry: Carry, x, y, *, steps, activation, loss, converge_loss=None):
@@ -342,16 +418,33 @@ def train_finish(carry: Carry, x, y, *, steps, activation, loss, converge_loss=N
 
 
 def train_program(
-    params, x, y, optimizer, *, steps, record_every=1, activation, loss, grad, converge_loss=None
+    params,
+    x,
+    y,
+    optimizer,
+    *,
+    steps,
+    record_every=1,
+    activation,
+    loss,
+    grad,
+    converge_loss=None,
+    batch_size=None,
+    data_key=None,
+    eval_xy=None,
 ) -> TrainResult:
-    """One network, ``steps`` full-batch updates, as ``lax.scan`` (call it inside ``jit``; ``vmap`` it).
+    """One network, ``steps`` updates, as ``lax.scan`` (call it inside ``jit``; ``vmap`` it).
 
     The single-network training program that :func:`train` compiles and that
     ``train_many`` maps over members (there in pieces: :func:`train_start`,
-    :func:`train_records`, :func:`train_finish`). ``x``, ``y`` are validated 2-D arrays.
+    :func:`train_records`, :func:`train_finish`). ``x``, ``y`` are validated 2-D arrays;
+    with ``batch_size``, ``data_key`` draws the minibatch order.
     """
+    start = train_start(
+        params, optimizer, data_key=None if batch_size is None else data_key, n_examples=x.shape[0]
+    )
     carry, history = train_records(
-        train_start(params, optimizer),
+        start,
         x,
         y,
         optimizer,
@@ -362,6 +455,8 @@ def train_program(
         loss=loss,
         grad=grad,
         converge_loss=converge_loss,
+        batch_size=batch_size,
+        eval_xy=eval_xy,
     )
     final_loss, final_logits, diverged, conv_at = train_finish(
         carry, x, y, steps=steps, activation=activation, loss=loss, converge_loss=converge_loss
@@ -371,18 +466,48 @@ def train_program(
     )
 
 
-@partial(jax.jit, static_argnames=("make_optimizer", "steps", "activation", "loss", "grad"))
-def _train(params, x, y, hyper, *, make_optimizer: Callable, steps, activation, loss, grad):
+@partial(
+    jax.jit,
+    static_argnames=(
+        "make_optimizer",
+        "steps",
+        "record_every",
+        "activation",
+        "loss",
+        "grad",
+        "batch_size",
+    ),
+)
+def _train(
+    params, x, y, hyper, data_key, eval_xy, *, make_optimizer: Callable, steps, record_every,
+    activation, loss, grad, batch_size,
+):  # fmt: skip
     return train_program(
         params,
         x,
         y,
         make_optimizer(hyper),
         steps=steps,
+        record_every=record_every,
         activation=activation,
         loss=loss,
         grad=grad,
+        batch_size=batch_size,
+        data_key=data_key,
+        eval_xy=eval_xy,
     )
+
+
+def check_batch_size(batch_size, n_examples: int, argname: str = "batch_size"):
+    """``batch_size``: None (full batch) or a positive int no larger than the training set."""
+    if batch_size is None:
+        return None
+    batch_size = check_positive_int(batch_size, argname)
+    if batch_size > n_examples:
+        raise ValueError(
+            f"{argname}={batch_size} is larger than the training set ({n_examples} examples)"
+        )
+    return batch_size
 
 
 class _Fixed(NamedTuple):
@@ -404,11 +529,16 @@ def train(
     activation="sigmoid",
     loss: str = "bce",
     grad: str = "autodiff",
+    batch_size: int | None = None,
+    data_key=None,
+    eval_x=None,
+    eval_y=None,
+    record_every: int = 1,
 ) -> TrainResult:
-    """Train one network for ``steps`` full-batch steps, compiled as one program.
+    """Train one network for ``steps`` updates, compiled as one program.
 
-    The loop is a ``lax.scan`` inside one ``jit``; its result equals calling
-    :func:`make_step` ``steps`` times from Python.
+    The loop is a ``lax.scan`` inside one ``jit``; with full batches its result equals
+    calling :func:`make_step` ``steps`` times from Python.
 
     Args:
       params: the initial network (not donated).
@@ -417,12 +547,22 @@ def train(
         SGD. A learning rate is passed as data, so other rates reuse the program.
       steps: the number of updates, >= 1.
       activation, loss, grad: as for :func:`make_step`.
+      batch_size: None for full-batch steps; else each step takes ``batch_size``
+        examples: each epoch visits the examples in an order drawn from ``data_key``
+        (:func:`minibatch`), and the ``n % batch_size`` left over at the end of an
+        epoch's order are dropped for that epoch.
+      data_key: the key the minibatch order is drawn from (needed with ``batch_size``);
+        :func:`data_order_key` gives the one ``train_many`` uses for a member.
+      eval_x, eval_y: a held-out set, evaluated at every record point.
+      record_every: history resolution in steps (must divide ``steps``).
 
     Returns:
       :class:`TrainResult`: ``params``, ``opt_state``, ``history.loss`` and
-      ``history.grad_norm`` of shape ``(steps,)`` (the loss before each update),
-      ``final_loss`` (after the last), ``diverged`` and ``converged_at`` (all
-      examples on the right side of 0.5).
+      ``history.grad_norm`` of shape ``(steps // record_every,)`` (the loss before each
+      recorded update, on that update's batch), ``history.eval_loss`` and
+      ``history.eval_accuracy`` (with a held-out set), ``final_loss`` (after the last
+      update, on the whole training set), ``diverged`` and ``converged_at`` (all
+      examples on the right side of 0.5; with minibatches judged after the last step).
 
     >>> from jaxbp import seed_exercise
     >>> ex = seed_exercise(dtype="float32")
@@ -432,9 +572,31 @@ def train(
     """
     params = check_params(params)
     steps = check_positive_int(steps, "steps")
+    record_every = check_positive_int(record_every, "record_every")
+    if steps % record_every:
+        raise ValueError(
+            f"record_every must be a positive divisor of steps={steps}; got {record_every}"
+        )
     spec = resolve_loss(loss)
     check_grad_source(grad)
     x, y = check_batch(params, x, y, spec)
+    batch_size = check_batch_size(batch_size, x.shape[0])
+    if batch_size is not None and data_key is None:
+        raise ValueError(
+            "batch_size needs data_key= (a jax.random key the minibatch order is drawn from)"
+        )
+    if batch_size is None:
+        data_key = None
+    elif data_key is not None:
+        data_key = check_key(data_key, "data_key")
+    eval_xy = None
+    if (eval_x is None) != (eval_y is None):
+        raise ValueError("eval_x and eval_y go together: give both or neither")
+    if eval_x is not None:
+        try:
+            eval_xy = tuple(a.astype(x.dtype) for a in check_batch(params, eval_x, eval_y, spec))
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"eval_x, eval_y: {e}") from None
     activation = activation_key(activation, len(params) - 1)
     if isinstance(optimizer, (int, float)) and not isinstance(optimizer, bool):
         _check_learning_rate(optimizer, "optimizer (a learning rate for plain SGD)")
@@ -446,9 +608,13 @@ def train(
         x,
         y,
         hyper,
+        data_key,
+        eval_xy,
         make_optimizer=make_optimizer,
         steps=steps,
+        record_every=record_every,
         activation=activation,
         loss=loss,
         grad=grad,
+        batch_size=batch_size,
     )
