@@ -9,7 +9,11 @@ task has one, a held-out test split), generated deterministically from a seed:
 - ``moons``, ``spirals`` (``n``, ``noise``, ``seed``): two interleaved 2-D classes;
 - ``breast_cancer``: the Wisconsin data bundled with scikit-learn (569 examples,
   30 features), standardized with the training split's mean and deviation, with
-  a fixed stratified 75/25 train/test split.
+  a fixed stratified 75/25 train/test split;
+- ``digits`` (``positive``): the 8x8 handwritten digits bundled with scikit-learn
+  (1,797 images, 64 pixel features) as a binary task: label 1 for the digit
+  classes in ``positive`` (default the odd digits), standardized and split the
+  same way (stratified by digit).
 
 This module knows nothing of training, files, plots or the command line.
 """
@@ -98,23 +102,46 @@ def _spirals(n: int = 200, noise: float = 0.05, seed: int = 0, turns: float = 1.
 
 
 def _breast_cancer(seed: int = 0) -> Task:
+    data = _load_sklearn("breast_cancer", "load_breast_cancer")
+    x, y = data.data.astype(np.float64), data.target.astype(np.float64)
+    return _split_standardized("breast_cancer", x, y, y, seed)
+
+
+def _load_sklearn(task: str, loader: str):
     try:
-        from sklearn.datasets import load_breast_cancer
+        import sklearn.datasets
     except ImportError:
         raise ImportError(
-            "task 'breast_cancer' reads the data bundled with scikit-learn: "
-            "pip install 'jaxbp[data]'"
+            f"task {task!r} reads the data bundled with scikit-learn: pip install 'jaxbp[data]'"
         ) from None
-    data = load_breast_cancer()
-    x, y = data.data.astype(np.float64), data.target.astype(np.float64)
+    return getattr(sklearn.datasets, loader)()
+
+
+def _split_standardized(name, x, y, strata, seed) -> Task:
+    """A fixed stratified 75/25 split, standardized with the training split's mean and
+    deviation (a feature constant in training is centred, not scaled)."""
     rng = np.random.default_rng(seed)
     test = np.zeros(len(y), bool)
-    for label in (0.0, 1.0):  # stratified: a quarter of each class is held out
-        idx = np.flatnonzero(y == label)
+    for label in np.unique(strata):  # a quarter of each stratum is held out
+        idx = np.flatnonzero(strata == label)
         test[rng.permutation(idx)[: len(idx) // 4]] = True
     mean, std = x[~test].mean(axis=0), x[~test].std(axis=0)
-    z = (x - mean) / std
-    return Task("breast_cancer", z[~test], y[~test], z[test], y[test])
+    z = (x - mean) / np.where(std > 0, std, 1.0)
+    return Task(name, z[~test], y[~test], z[test], y[test])
+
+
+def _digits(positive=(1, 3, 5, 7, 9), seed: int = 0) -> Task:
+    if isinstance(positive, (str, bytes)) or not hasattr(positive, "__iter__"):
+        raise ValueError(f"positive must be a list of digit classes 0-9; got {positive!r}")
+    classes = list(positive)
+    if not classes or not all(is_int(c) and 0 <= c <= 9 for c in classes):
+        raise ValueError(f"positive must be a list of digit classes 0-9; got {positive!r}")
+    if len(set(classes)) == 10:
+        raise ValueError("positive names every digit class: the task would have one label")
+    data = _load_sklearn("digits", "load_digits")
+    x, digit = data.data.astype(np.float64), data.target
+    y = np.isin(digit, classes).astype(np.float64)
+    return _split_standardized("digits", x, y, digit, seed)
 
 
 TASKS = {
@@ -124,11 +151,13 @@ TASKS = {
     "moons": _moons,
     "spirals": _spirals,
     "breast_cancer": _breast_cancer,
+    "digits": _digits,
 }
 
 
 def load_task(name: str, **options) -> Task:
-    """A built-in task by name; ``options`` are the task's own (``bits``, ``n``, ``noise``, ``seed``).
+    """A built-in task by name; ``options`` are the task's own (``bits``, ``n``, ``noise``,
+    ``seed``, ``positive``).
 
     >>> t = load_task("parity", bits=3)
     >>> t.x.shape, t.y.tolist()

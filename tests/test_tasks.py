@@ -51,6 +51,41 @@ def test_breast_cancer_split_and_standardization():
     np.testing.assert_array_equal(t.x_test, again.x_test)
 
 
+def test_digits_binary_split_and_standardization():
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()
+    t = jaxbp.load_task("digits")
+    assert t.x.shape[1] == 64 and len(t.y) + len(t.y_test) == 1797
+    assert_close(t.x.mean(axis=0), 0, kind="reorder")
+    spread = t.x.std(axis=0)
+    assert_close(spread[spread > 0], 1, kind="reorder")
+    # Undo the standardization from the data alone: both splits together are sklearn's
+    # images (each its own label: odd digits are 1), in some order.
+    z = np.concatenate([t.x, t.x_test])
+    pix = raw.data.astype(np.float64)
+    scale = np.where(
+        z.std(axis=0) > 0, pix.std(axis=0) / np.where(z.std(axis=0) > 0, z.std(axis=0), 1), 1
+    )
+    images = z * scale + (pix.mean(axis=0) - scale * z.mean(axis=0))
+    np.testing.assert_allclose(images, np.round(images), atol=1e-9)
+    labels = {}
+    for row, digit in zip(pix, raw.target):
+        labels.setdefault(tuple(row), set()).add(int(digit) % 2)
+    y_all = np.concatenate([t.y, t.y_test])
+    assert sorted(map(tuple, np.round(images))) == sorted(map(tuple, pix))
+    assert all(int(y) in labels[tuple(r)] for r, y in zip(np.round(images), y_all))
+    # Stratified by digit: a quarter of each class held out, so the balance holds.
+    assert abs(len(t.y_test) / 1797 - 0.25) < 0.01
+    assert abs(t.y.mean() - t.y_test.mean()) < 0.02
+    zero = jaxbp.load_task("digits", positive=[0])
+    assert np.concatenate([zero.y, zero.y_test]).sum() == (raw.target == 0).sum()
+    np.testing.assert_array_equal(jaxbp.load_task("digits").x_test, t.x_test)
+    for bad in ([], [10], "13", list(range(10))):
+        with pytest.raises(ValueError, match="positive"):
+            jaxbp.load_task("digits", positive=bad)
+
+
 def test_bad_task_arguments():
     with pytest.raises(ValueError, match=r"unknown task 'mnist'; expected one of"):
         jaxbp.load_task("mnist")
