@@ -33,7 +33,15 @@ from ._params_io import load_params, save_params
 from ._plots import pyplot
 from ._report import add_report_section
 from ._result import ManyResult
-from ._runs import Estimate, Run, estimate_sweep, load_run, report_run, run_sweep
+from ._runs import (
+    Estimate,
+    Run,
+    estimate_sweep,
+    finish_sweep,
+    load_run,
+    report_run,
+    run_sweep,
+)
 from ._steps import step_names
 from ._submissions import Submission, read_submissions
 from ._sweep_config import SweepConfig
@@ -102,6 +110,7 @@ __all__ = [
     "dumps_network",
     "estimate_sweep",
     "explain",
+    "finish_sweep",
     "forward",
     "forward_trace",
     "freeze",

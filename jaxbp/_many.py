@@ -18,6 +18,8 @@ Built on the training layer; knows nothing of files, plots or the command line.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import itertools
 import math
@@ -44,7 +46,22 @@ from ._program import BATCHINGS, block_width, choose_member_last, choose_program
 from ._result import ManyResult
 from ._train import check_batch_size, sgd
 
-__all__ = ["train_many"]
+__all__ = ["local_process", "train_many"]
+
+# Inside ``local_process()``, train_many trains every member asked for on this process's
+# devices alone, even under jax.distributed (a sweep that splits its chunks by process).
+_LOCAL = contextvars.ContextVar("jaxbp_local_process", default=False)
+
+
+@contextlib.contextmanager
+def local_process():
+    """``train_many`` calls inside train their members on this process alone: no split
+    over the processes of a ``jax.distributed`` job, no gather."""
+    token = _LOCAL.set(True)
+    try:
+        yield
+    finally:
+        _LOCAL.reset(token)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,7 +265,7 @@ def _plan(c: _Config) -> _Plan:
     )
     width = 1 << int(math.log2(width))
     lo, hi = c.members
-    n_proc, proc = jax.process_count(), jax.process_index()
+    n_proc, proc = (1, 0) if _LOCAL.get() else (jax.process_count(), jax.process_index())
     per_proc = -(-(hi - lo) // (n_proc * width)) * width
     result_bytes = (n_records + 8) * 8 + (per_member // 2 if c.keep_params else 0)
     if c.chunk_size == "auto":
@@ -380,7 +397,7 @@ def _in_pieces(call, args, n_records, piece, record_every, counted, bar) -> dict
 def _assemble(c: _Config, local: dict[str, np.ndarray], seconds: float) -> ManyResult:
     """Every process's members, in order, as a :class:`ManyResult`."""
     lo, hi = c.members
-    if jax.process_count() > 1:
+    if jax.process_count() > 1 and not _LOCAL.get():
         local = gather_processes(local)
     local = jax.tree_util.tree_map(lambda a: a[: hi - lo], local)
     return ManyResult.from_members(

@@ -139,6 +139,53 @@ def loss_curves(
     return _save(plt, fig, path)
 
 
+def train_vs_heldout(
+    train: np.ndarray,
+    heldout: np.ndarray,
+    grid_index: np.ndarray,
+    learning_rates,
+    init_scales,
+    record_every: int,
+    path: Path,
+    *,
+    title: str,
+    ylabel: str = "loss",
+) -> Path:
+    """Training loss against held-out loss during training, median and 10-90% band:
+    one panel per grid point (rows: learning rates, columns: init scales)."""
+    plt = pyplot()
+    n_lr, n_s = len(learning_rates), len(init_scales)
+    grid = Grid(np.asarray(learning_rates), np.asarray(init_scales), 1)
+    fig, axes = plt.subplots(
+        n_lr, n_s, figsize=(3.6 * n_s + 0.6, 2.7 * n_lr + 0.8), squeeze=False, sharex=True,
+        sharey=True,
+    )  # fmt: skip
+    steps = np.arange(train.shape[1]) * record_every
+    for i, lr in enumerate(learning_rates):
+        for j, scale in enumerate(init_scales):
+            ax = axes[i, j]
+            sel = grid_index == grid.index(i, j)
+            ok = sel & np.all(np.isfinite(train), axis=1) & np.all(np.isfinite(heldout), axis=1)
+            for h, label, color in (
+                (train, "training", "#0969da"),
+                (heldout, "held out", "#cf222e"),
+            ):
+                if not ok.any():
+                    continue
+                lo, med, hi = np.quantile(h[ok], [0.1, 0.5, 0.9], axis=0)
+                ax.plot(steps, med, color=color, label=label)
+                ax.fill_between(steps, lo, hi, color=color, alpha=0.15, linewidth=0)
+            ax.set_yscale("log")
+            ax.set_title(f"lr {lr:g}, init scale {scale:g} ({int(ok.sum())} nets)", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(ylabel)
+            if i == n_lr - 1:
+                ax.set_xlabel("training step")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(title)
+    return _save(plt, fig, path)
+
+
 def decision_surfaces(
     panels: list[dict],
     x: np.ndarray,

@@ -231,6 +231,28 @@ def _figures(figures: Path, name, config: SweepConfig, task, data, grid_index, d
         draw(tmp)
         os.replace(tmp, figures / fname)
         made.append(fname)
+    if "eval_loss_history" in data:
+        from ._plots import train_vs_heldout
+
+        tmp = figures / ".train_vs_heldout.tmp.png"
+        train_vs_heldout(
+            data["history"],
+            data["eval_loss_history"],
+            grid_index,
+            config.learning_rates,
+            config.init_scales,
+            config.record_every or max(1, config.steps // data["history"].shape[1]),
+            tmp,
+            title=f"{name}: training and held-out loss"
+            + (
+                ""
+                if config.batch_size is None
+                else f" (training: the step's minibatch of {config.batch_size})"
+            ),
+            ylabel={"bce": "cross-entropy (nats)"}.get(config.loss, "squared error"),
+        )
+        os.replace(tmp, figures / "train_vs_heldout.png")
+        made.append("train_vs_heldout.png")
     tmp = figures / ".decision_surfaces.tmp.png"
     if _decision_figure(tmp, config, task, data, grid_index, name):
         os.replace(tmp, figures / "decision_surfaces.png")
@@ -248,7 +270,13 @@ def _report_text(name: str, config: SweepConfig, doc, made: list[str] | None, ou
         f"# Sweep: {name}",
         "",
         f"{doc['members']} networks: {len(config.learning_rates)} learning rates x {ns} init scales x "
-        f"{config.n_inits} random starts, {config.steps} full-batch steps each. Config: `config.toml`; "
+        f"{config.n_inits} random starts, {config.steps} "
+        + (
+            "full-batch steps"
+            if config.batch_size is None
+            else f"minibatch steps of {config.batch_size} examples"
+        )
+        + " each. Config: `config.toml`; "
         "one row per network: `members.csv`.",
         "",
         "## Findings",

@@ -9,12 +9,19 @@ same config on the folder again skips the finished chunks; another config is
 refused. :func:`load_run` reads a finished folder back. NumPy files are read with
 ``allow_pickle=False``.
 
+Several processes may fill one folder: shard ``i`` of ``P`` trains the chunks
+``k`` with ``k % P == i`` (chunk ``k`` holds members ``k * members_per_file`` on),
+so shards never share a chunk, may crash and be rerun in any order, and whichever
+finds every chunk done assembles the results (:func:`finish_sweep` does it alone).
+Under ``jax.distributed`` the processes are the shards, and process 0 assembles.
+
 Edge of the library: it uses ``train_many`` and the built-in tasks; the core
 knows nothing of it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -33,10 +40,19 @@ from ._grid import Grid
 from ._result import ManyResult
 from ._sweep_config import SweepConfig
 
-__all__ = ["Estimate", "Run", "estimate", "estimate_sweep", "load_run", "report_run", "run_sweep"]
+__all__ = [
+    "Estimate",
+    "Run",
+    "estimate",
+    "estimate_sweep",
+    "finish_sweep",
+    "load_run",
+    "report_run",
+    "run_sweep",
+]
 
 FIELDS = ("final_loss", "accuracy", "converged_at", "diverged", "history")
-TEST_FIELDS = ("test_loss", "test_accuracy")
+TEST_FIELDS = ("test_loss", "test_accuracy", "eval_loss_history", "eval_accuracy_history")
 
 
 def _fields(task) -> tuple[str, ...]:
@@ -58,6 +74,7 @@ def _prepare_folder(out: Path, config: SweepConfig) -> None:
     text = config.to_toml()
     existing = out / "config.toml"
     if existing.exists():
+        (out / "chunks").mkdir(exist_ok=True)
         # The file size of chunks may change between runs: results do not depend on it.
         before = dataclasses.replace(
             SweepConfig.from_toml(existing), members_per_file=config.members_per_file
@@ -68,13 +85,15 @@ def _prepare_folder(out: Path, config: SweepConfig) -> None:
                 "or rerun with the same config to resume"
             )
         return
-    if out.exists() and any(out.iterdir()):
+    # Another shard may be creating the folder right now: its temporary files start
+    # with a dot; anything else there means it is not a run folder.
+    if out.exists() and any(not p.name.startswith(".") for p in out.iterdir()):
         raise ValueError(
             f"--out {out} exists, is not empty and holds no config.toml: not a run folder"
         )
     out.mkdir(parents=True, exist_ok=True)
+    write_atomic(existing, text)  # config.toml first: then the folder is a run folder
     (out / "chunks").mkdir(exist_ok=True)
-    write_atomic(existing, text)
 
 
 def _meta() -> dict[str, Any]:
@@ -166,8 +185,9 @@ def estimate(config: SweepConfig, task, dtype) -> Estimate:
 
     steps, every = config.steps, config.record_every or default_record_every(config.steps)
     itemsize = np.dtype(dtype).itemsize
-    fields = len(_fields(task))
-    per_member = (steps // every) * itemsize + 8 * fields  # one chunk row
+    fields = _fields(task)
+    histories = sum(f.endswith("history") for f in fields)
+    per_member = histories * (steps // every) * itemsize + 8 * len(fields)  # one chunk row
     # chunks/ and histories.npz hold every row once each, members.csv ~120 characters.
     disk = config.n_members * (2 * per_member + 120)
     # Assembling: the chunks concatenated, the CSV text, the summary's working copies.
@@ -205,12 +225,26 @@ def _check_size(est: Estimate, out: Path, max_disk: float | None) -> None:
 DEFAULT_MAX_DISK = 20 * 2**30
 
 
+def _check_shard(shard) -> tuple[int, int] | None:
+    if shard is None:
+        return None
+    if (
+        not isinstance(shard, tuple)
+        or len(shard) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in shard)
+        or not 0 <= shard[0] < shard[1]
+    ):
+        raise ValueError(f"shard must be (index, count) with 0 <= index < count; got {shard!r}")
+    return shard
+
+
 def run_sweep(
     config: SweepConfig,
     out: str | os.PathLike,
     *,
     progress: bool | None = None,
     max_disk: float | None = DEFAULT_MAX_DISK,
+    shard: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a sweep into the folder ``out``; returns the summary.
 
@@ -220,51 +254,101 @@ def run_sweep(
     than the free disk or more memory than is free to assemble its results is
     refused. Members are trained ``config.members_per_file`` at a time; each finished
     chunk is a file of its own, so a stopped run resumes where it stopped.
+
+    ``shard=(i, P)`` trains only shard ``i``'s chunks (``k % P == i``); the shard that
+    finds every chunk done assembles the results, the others return
+    ``{"finished": False, ...}``. Under ``jax.distributed`` (more than one process) the
+    processes are the shards and process 0 assembles once all are done.
     """
     import jax
 
-    from ._many import train_many
+    from ._many import local_process, train_many
 
     out = Path(out)
+    shard = _check_shard(shard)
+    distributed = jax.process_count() > 1
+    if distributed and shard is None:
+        shard = (jax.process_index(), jax.process_count())
     task = _load_task(config)
     kw = config.train_kwargs(task, progress=progress)
     key = jax.random.key(config.seed)
-    # A tiny run validates every argument before anything is written.
-    probe = train_many(
-        key,
-        config.sizes,
-        task.x,
-        task.y,
-        **{**kw, "steps": 1, "record_every": 1, "progress": False},
-        members=(0, 1),
-    )
-    _check_size(estimate(config, task, probe.final_loss.dtype), out, max_disk)
-    _prepare_folder(out, config)
-    if not (out / "meta.json").exists():
-        write_atomic(out / "meta.json", json.dumps(_meta(), indent=2))
-    todo = _chunks_to_train(out, config)
-    bar = (
-        _sweep_bar(todo, config)
-        if (sys.stderr.isatty() if progress is None else progress)
-        else None
-    )
-    try:
-        for start, stop in todo:
-            path = out / "chunks" / f"members-{start:09d}-{stop:09d}.npz"
-            r = train_many(
-                key,
-                config.sizes,
-                task.x,
-                task.y,
-                members=(start, stop),
-                **{**kw, "progress": bar or False},
-            )
-            arrays = {f: getattr(r, f) for f in _fields(task)}
-            write_atomic(path, lambda f, a=arrays: np.savez(f, **a))
-    finally:
-        if bar is not None:
-            bar.close()
+    with local_process() if distributed else contextlib.nullcontext():
+        # A tiny run validates every argument before anything is written.
+        probe = train_many(
+            key,
+            config.sizes,
+            task.x,
+            task.y,
+            **{**kw, "steps": 1, "record_every": 1, "progress": False},
+            members=(0, 1),
+        )
+        _check_size(estimate(config, task, probe.final_loss.dtype), out, max_disk)
+        _prepare_folder(out, config)
+        if not (out / "meta.json").exists():
+            write_atomic(out / "meta.json", json.dumps(_meta(), indent=2))
+        todo = _chunks_to_train(out, config, shard)
+        bar = (
+            _sweep_bar(todo, config)
+            if (sys.stderr.isatty() if progress is None else progress)
+            else None
+        )
+        try:
+            for start, stop in todo:
+                path = out / "chunks" / f"members-{start:09d}-{stop:09d}.npz"
+                r = train_many(
+                    key,
+                    config.sizes,
+                    task.x,
+                    task.y,
+                    members=(start, stop),
+                    **{**kw, "progress": bar or False},
+                )
+                arrays = {f: getattr(r, f) for f in _fields(task)}
+                write_atomic(path, lambda f, a=arrays: np.savez(f, **a))
+        finally:
+            if bar is not None:
+                bar.close()
+    if distributed:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("jaxbp sweep: every process's chunks are written")
+        if jax.process_index() != 0:
+            return _unfinished(out, config, shard, "process 0 assembles the results")
+    if _missing(out, config):
+        return _unfinished(
+            out, config, shard, "the last shard to finish (or jaxbp sweep --finish) assembles"
+        )
     return _finish(out, config, task)
+
+
+def _unfinished(out: Path, config: SweepConfig, shard, note: str) -> dict[str, Any]:
+    missing = _missing(out, config)
+    return {
+        "finished": False,
+        "task": config.task,
+        "members": config.n_members,
+        "shard": list(shard) if shard else None,
+        "members_missing": sum(b - a for a, b in missing),
+        "note": note,
+    }
+
+
+def finish_sweep(config: SweepConfig, out: str | os.PathLike) -> dict[str, Any]:
+    """Assemble a run folder whose chunks are all done (members.csv, histories, summary,
+    figures, report); an error naming the missing members otherwise."""
+    out = Path(out)
+    if not (out / "config.toml").is_file():
+        raise ValueError(f"{out}: not a run folder (no config.toml)")
+    _prepare_folder(out, config)  # refuses a folder of another config
+    missing = _missing(out, config)
+    if missing:
+        shown = ", ".join(f"{a}-{b - 1}" for a, b in missing[:5])
+        more = f" and {len(missing) - 5} more ranges" if len(missing) > 5 else ""
+        raise ValueError(
+            f"{out}: {sum(b - a for a, b in missing)} of {config.n_members} members have no "
+            f"chunk yet (members {shown}{more}); run the missing shards first"
+        )
+    return _finish(out, config, _load_task(config))
 
 
 def _sweep_bar(todo, config: SweepConfig):
@@ -286,20 +370,40 @@ def _chunk_range(path: Path) -> tuple[int, int]:
     return start, stop
 
 
-def _chunks_to_train(out: Path, config: SweepConfig) -> list[tuple[int, int]]:
-    """The member ranges no chunk file covers yet, cut at ``members_per_file``.
-
-    Finished chunks (renamed into place only when whole) are kept whatever their size,
-    so a run resumed with another ``members_per_file`` keeps what it has.
-    """
+def _uncovered(out: Path, lo: int, hi: int) -> list[tuple[int, int]]:
+    """The parts of members ``[lo, hi)`` that no chunk file covers yet."""
     done = sorted(_chunk_range(p) for p in (out / "chunks").glob("members-*.npz"))
-    todo, at = [], 0
-    for start, stop in [*done, (config.n_members, config.n_members)]:
-        while at < start:
-            end = min(start, at + config.members_per_file)
-            todo.append((at, end))
-            at = end
+    gaps, at = [], lo
+    for start, stop in [*done, (hi, hi)]:
+        if stop <= at:
+            continue
+        if start > at:
+            gaps.append((at, min(start, hi)))
         at = max(at, stop)
+        if at >= hi:
+            break
+    return gaps
+
+
+def _missing(out: Path, config: SweepConfig) -> list[tuple[int, int]]:
+    return _uncovered(out, 0, config.n_members)
+
+
+def _chunks_to_train(
+    out: Path, config: SweepConfig, shard: tuple[int, int] | None = None
+) -> list[tuple[int, int]]:
+    """The member ranges of this shard's chunks that no chunk file covers yet.
+
+    Chunk ``k`` is members ``[k * members_per_file, (k + 1) * members_per_file)``;
+    shard ``(i, P)`` owns the chunks with ``k % P == i``. Finished chunks (renamed into
+    place only when whole) are kept whatever their size, so a run resumed with another
+    ``members_per_file`` keeps what it has and trains only the rest.
+    """
+    n, size = config.n_members, config.members_per_file
+    index, count = shard or (0, 1)
+    todo = []
+    for k in range(index, -(-n // size), count):
+        todo += _uncovered(out, k * size, min(n, (k + 1) * size))
     return todo
 
 
@@ -333,6 +437,7 @@ def _result(config: SweepConfig, data: dict[str, np.ndarray]) -> ManyResult:
         data,
         steps=config.steps,
         record_every=config.record_every or config.steps // data["history"].shape[1],
+        batch_size=config.batch_size,
     )
 
 
@@ -394,9 +499,15 @@ def _finish(out: Path, config: SweepConfig, task) -> dict[str, Any]:
     data = _read_chunks(out, config.n_members, _fields(task))
     result = _result(config, data)
     write_atomic(out / "members.csv", _members_csv(result))
-    write_atomic(out / "histories.npz", lambda f: np.savez(f, loss=data["history"]))
+    histories = {"loss": data["history"]}
+    if "eval_loss_history" in data:
+        histories.update(
+            eval_loss=data["eval_loss_history"], eval_accuracy=data["eval_accuracy_history"]
+        )
+    write_atomic(out / "histories.npz", lambda f: np.savez(f, **histories))
     doc = _summary(config, result)
     write_atomic(out / "summary.json", json.dumps(doc, indent=2))
+    doc["finished"] = True
     doc["figures_drawn"] = figures_and_report(out, config, task, data, result.grid_index, doc)
     return doc
 

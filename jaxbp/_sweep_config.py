@@ -55,6 +55,7 @@ TASK_OPTIONS = {
     "moons": ("n", "noise", "seed"),
     "spirals": ("n", "noise", "seed"),
     "breast_cancer": ("seed",),
+    "digits": ("positive", "seed"),
 }
 
 FIELDS: tuple[Field, ...] = (
@@ -62,7 +63,15 @@ FIELDS: tuple[Field, ...] = (
     Field("task", "bits", int, 3, "parity: the number of input bits"),
     Field("task", "n", int, 200, "moons, spirals: the number of examples"),
     Field("task", "noise", float, 0.1, "moons, spirals: the noise level"),
-    Field("task", "seed", int, 0, "moons, spirals, breast_cancer: the data's seed", "task_seed"),
+    Field(
+        "task",
+        "seed",
+        int,
+        0,
+        "moons, spirals, breast_cancer, digits: the data's seed",
+        "task_seed",
+    ),
+    Field("task", "positive", list, [1, 3, 5, 7, 9], "digits: the classes labelled 1"),
     Field("network", "sizes", list, _REQUIRED, "layer widths, e.g. `[3, 2, 1]`"),
     Field("network", "activation", str, "sigmoid", "hidden activation"),
     Field(
@@ -98,6 +107,13 @@ FIELDS: tuple[Field, ...] = (
         float,
         None,
         "converged once the loss is below this; default: all examples right",
+    ),
+    Field(
+        "run",
+        "batch_size",
+        int,
+        None,
+        "examples per step (minibatch SGD, the last partial batch of an epoch dropped); default the whole training set",
     ),
     Field("run", "grad", str, "autodiff", "`autodiff` or `manual`"),
     Field("run", "dtype", str, "float32", "the networks' dtype: `float32` or `float64`"),
@@ -154,6 +170,7 @@ class SweepConfig:
     members_per_file: int
     memory_budget: int | None
     converge_loss: float | None
+    batch_size: int | None
     grad: str
     dtype: str
 
@@ -196,7 +213,9 @@ class SweepConfig:
             raise ValueError(
                 f"{where}: [optimizer] name must be one of {OPTIMIZERS}; got {vals['optimizer', 'name']!r}"
             )
-        for key in ("n_inits", "steps", "members_per_file", "record_every", "memory_budget"):
+        for key in (
+            "n_inits", "steps", "members_per_file", "record_every", "memory_budget", "batch_size"
+        ):  # fmt: skip
             v = vals["run", key]
             if v is not None and v < 1:
                 raise ValueError(f"{where}: [run] {key} must be a positive integer; got {v}")
@@ -227,7 +246,10 @@ class SweepConfig:
                 float(v) for v in _numbers(kw["init_scales"], "[init] scales", where)
             ),
         )
-        options = tuple((k, vals["task", k]) for k in TASK_OPTIONS.get(task, ()))
+        options = tuple(
+            (k, tuple(v) if isinstance(v, list) else v)
+            for k, v in ((k, vals["task", k]) for k in TASK_OPTIONS.get(task, ()))
+        )
         return cls(task=task, task_options=options, **kw)
 
     def to_toml(self) -> str:
@@ -295,6 +317,7 @@ class SweepConfig:
             memory_budget=self.memory_budget,
             dtype=self.dtype,
             progress=progress,
+            batch_size=self.batch_size,
         )
         if task.x_test is not None:
             kw.update(eval_x=task.x_test, eval_y=task.y_test)

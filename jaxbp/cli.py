@@ -238,6 +238,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     sw.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/P",
+        help="train only shard I of P (chunks k with k %% P == I) into the shared folder; "
+        "default from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT when set",
+    )
+    sw.add_argument(
+        "--finish",
+        action="store_true",
+        help="only assemble a folder whose chunks are all done (members.csv, report, ...)",
+    )
+    sw.add_argument(
         "--cpu-devices",
         type=_positive_int,
         metavar="N",
@@ -255,16 +267,56 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, p = (int(t) for t in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/P such as 0/4, got {text!r}") from None
+    if not 0 <= i < p:
+        raise argparse.ArgumentTypeError(f"expected I/P with 0 <= I < P, got {text!r}")
+    return i, p
+
+
+def _slurm_shard() -> tuple[int, int] | None:
+    """Shard I/P of a SLURM job array (I counted from the array's first task id)."""
+    env = os.environ
+    if "SLURM_ARRAY_TASK_ID" not in env or "SLURM_ARRAY_TASK_COUNT" not in env:
+        return None
+    try:
+        i = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", "0"))
+        p = int(env["SLURM_ARRAY_TASK_COUNT"])
+    except ValueError:
+        raise ValueError("SLURM_ARRAY_TASK_ID/COUNT/MIN must be integers") from None
+    if not 0 <= i < p:
+        raise ValueError(
+            f"SLURM array task {env['SLURM_ARRAY_TASK_ID']} is not one of {p} tasks counted "
+            f"from SLURM_ARRAY_TASK_MIN={env.get('SLURM_ARRAY_TASK_MIN', '0')}"
+        )
+    return i, p
+
+
 def _sweep(args) -> int:
-    from . import SweepConfig, estimate_sweep, run_sweep, use_cpu_cores
+    from . import (
+        SweepConfig,
+        estimate_sweep,
+        finish_sweep,
+        initialize_distributed,
+        run_sweep,
+        use_cpu_cores,
+    )
 
     try:
         use_cpu_cores(args.cpu_devices)
     except RuntimeError:  # called in a process whose JAX backend has already started
         if args.cpu_devices is not None:
             raise
+    if "JAXBP_COORDINATOR" in os.environ:  # one multi-process JAX job: processes are shards
+        initialize_distributed()
 
     config = SweepConfig.from_toml(args.config)
+    if args.finish:
+        return _print_sweep(args, finish_sweep(config, args.out))
+    shard = args.shard or _slurm_shard()
     print(
         f"{config.n_members:,} networks x {config.steps:,} steps: "
         # Time is measured (a short probe run) only where it is long enough to matter.
@@ -277,6 +329,7 @@ def _sweep(args) -> int:
             args.out,
             progress=False if args.no_progress else None,
             max_disk=args.max_disk * 2**30,
+            shard=shard,
         )
     except KeyboardInterrupt:
         print(
@@ -284,6 +337,17 @@ def _sweep(args) -> int:
             file=sys.stderr,
         )
         return 130
+    return _print_sweep(args, doc)
+
+
+def _print_sweep(args, doc) -> int:
+    if not doc["finished"]:
+        which = f"shard {doc['shard'][0]}/{doc['shard'][1]}" if doc["shard"] else "this run"
+        print(
+            f"{which}: its chunks are in {args.out}/chunks; {doc['members_missing']:,} of "
+            f"{doc['members']:,} members still to train elsewhere; {doc['note']}"
+        )
+        return 0
     print(f"{doc['members']} members of task {doc['task']!r} -> {args.out}")
     test = "median_test_accuracy" in doc["grid"][0]
     print(
