@@ -312,8 +312,12 @@ def run_sweep(
         from jax.experimental import multihost_utils
 
         multihost_utils.sync_global_devices("jaxbp sweep: every process's chunks are written")
-        if jax.process_index() != 0:
-            return _unfinished(out, config, shard, "process 0 assembles the results")
+        doc = None
+        if jax.process_index() == 0:
+            with local_process():  # the report retrains a few members: on this process
+                doc = _finish(out, config, task)
+        multihost_utils.sync_global_devices("jaxbp sweep: process 0 has assembled the results")
+        return doc or _unfinished(out, config, shard, "process 0 assembled the results")
     if _missing(out, config):
         return _unfinished(
             out, config, shard, "the last shard to finish (or jaxbp sweep --finish) assembles"
