@@ -89,6 +89,7 @@ class _Config:
     chunk_size: int | str
     memory_budget: int | None
     batch_size: int | None = None
+    crossed: tuple[int, int] | None = None
 
     @property
     def step_batch(self) -> int:
@@ -185,6 +186,23 @@ def _check_config(key, sizes, x, y, **kw) -> _Config:
         raise ValueError(f"converge_loss must be a finite number or None; got {converge_loss!r}")
     x, y, eval_xy = _check_data(sizes, x, y, kw["eval_x"], kw["eval_y"], kw["loss"], dtype)
     batch_size = check_batch_size(kw["batch_size"], x.shape[0])
+    crossed = kw["crossed"]
+    if crossed is not None:
+        if (
+            not isinstance(crossed, tuple)
+            or len(crossed) != 2
+            or not all(is_int(v) and v >= 1 for v in crossed)
+            or crossed[0] * crossed[1] != n_inits
+        ):
+            raise ValueError(
+                f"crossed must be a pair (rows, columns) of positive integers whose product is "
+                f"n_inits={n_inits}; got {crossed!r}"
+            )
+        if batch_size is None:
+            raise ValueError(
+                "crossed separates initialization from data order: it needs batch_size"
+            )
+        crossed = (int(crossed[0]), int(crossed[1]))
     chunk_size = kw["chunk_size"]
     if chunk_size != "auto":
         chunk_size = check_positive_int(
@@ -217,6 +235,7 @@ def _check_config(key, sizes, x, y, **kw) -> _Config:
         chunk_size=chunk_size,
         memory_budget=None if budget is None else int(budget),
         batch_size=batch_size,
+        crossed=crossed,
     )
 
 
@@ -321,6 +340,8 @@ def _run_chunks(c: _Config, plan: _Plan, progress) -> dict[str, np.ndarray]:
         converge_loss=c.converge_loss,
         keep_params=c.keep_params,
         batch_size=c.batch_size,
+        crossed=c.crossed,
+        n_inits=c.grid.n_inits,
         width=plan.width,
         mesh=plan.mesh,
         last=plan.member_last,
@@ -438,6 +459,7 @@ def train_many(
     eval_y=None,
     batching: str = "auto",
     batch_size: int | None = None,
+    crossed: tuple[int, int] | None = None,
 ) -> ManyResult:
     """Train ``n_inits`` networks per grid point, every learning rate x every init scale, at once.
 
@@ -495,6 +517,12 @@ def train_many(
         left at the end of an epoch's order are dropped for that epoch. Member ``m``
         equals :func:`train` from the same start with ``data_key=data_order_key(key, m)``.
         Convergence is then judged after the last step, on the whole training set.
+      crossed: ``(rows, columns)`` with ``rows * columns == n_inits`` (needs
+        ``batch_size``): each grid point's starts form a table in which start
+        ``s = i * columns + j`` takes the initialization of start ``i * columns`` and
+        the data order of start ``j``: a row shares an initialization, a column a data
+        order. A crossed design that separates the spread due to the start from the
+        spread due to the data order (start 0 is the same as without it).
 
     Returns:
       :class:`ManyResult`, one row per member (grid-major), with ``summary()``.
@@ -526,6 +554,7 @@ def train_many(
         eval_y=eval_y,
         batching=batching,
         batch_size=batch_size,
+        crossed=crossed,
     )
     plan = _plan(config)
     local = _run_chunks(config, plan, progress)

@@ -130,6 +130,8 @@ def member_program(
     converge_loss,
     keep_params,
     batch_size=None,
+    crossed=None,
+    n_inits=1,
 ):
     """The single-network program for member ``m``, whole or in one of its three phases.
 
@@ -144,10 +146,15 @@ def member_program(
     kw = dict(activation=activation, loss=loss)
 
     def start(m, lr, scale):
+        init_m = order_m = m
+        if crossed is not None:  # start (i, j) of a grid point: row i's init, column j's order
+            cols = crossed[1]
+            s = m % n_inits
+            init_m, order_m = m - s % cols, m - s + s % cols
         params = init_params(
-            jax.random.fold_in(key, m), scale, sizes=sizes, scheme=scheme, dtype=dtype
+            jax.random.fold_in(key, init_m), scale, sizes=sizes, scheme=scheme, dtype=dtype
         )
-        data_key = None if batch_size is None else data_order_key(key, m)
+        data_key = None if batch_size is None else data_order_key(key, order_m)
         return train_start(params, make_optimizer(lr), data_key=data_key, n_examples=x.shape[0])
 
     def records(carry, lr, first, count):
@@ -260,6 +267,8 @@ _STATIC = (
     "converge_loss",
     "keep_params",
     "batch_size",
+    "crossed",
+    "n_inits",
     "width",
     "mesh",
     "last",

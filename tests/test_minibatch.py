@@ -237,3 +237,28 @@ def test_ten_thousand_members_share_one_copy_of_the_data():
     peak = int(out.stdout.strip().splitlines()[-1])
     print(f"peak memory {peak / 2**30:.2f} GiB")
     assert peak < 2 * 2**30, f"peak memory {peak / 2**30:.2f} GiB"
+
+
+def test_crossed_starts_share_initializations_by_row_and_data_orders_by_column():
+    x, y = data()
+    r = many(n_inits=6, crossed=(2, 3), dtype=np.float64, keep_params=True)
+    key = jax.random.key(3)
+    for m in (0, 4, 11, 20):
+        g, s = divmod(m, 6)
+        i, j = divmod(s, 3)
+        info = r.member(m)
+        p0 = jaxbp.init_mlp(
+            jax.random.fold_in(key, g * 6 + i * 3), SIZES, scheme="normal",
+            scale=info["init_scale"], dtype=np.float64,
+        )  # fmt: skip
+        alone = jaxbp.train(
+            p0, x, y, info["learning_rate"], steps=24, batch_size=5,
+            data_key=jaxbp.data_order_key(key, g * 6 + j),
+        )  # fmt: skip
+        assert_tree_close(info["params"], alone.params, kind="reorder")
+    plain = many(n_inits=6, dtype=np.float64)
+    np.testing.assert_array_equal(r.final_loss[::6], plain.final_loss[::6])  # start 0 is itself
+    with pytest.raises(ValueError, match=r"crossed must be a pair \(rows, columns\)"):
+        many(n_inits=6, crossed=(4, 2))
+    with pytest.raises(ValueError, match="it needs batch_size"):
+        many(n_inits=6, crossed=(2, 3), batch_size=None)
