@@ -461,7 +461,7 @@ def _members_csv(result: ManyResult) -> str:
             "converged",
             "converged_at",
             "diverged",
-            *(TEST_FIELDS if test else ()),
+            *(("test_loss", "test_accuracy") if test else ()),
         ]
     )
     r = result

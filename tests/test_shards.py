@@ -187,6 +187,10 @@ def test_a_minibatch_digits_sweep_records_held_out_curves(tmp_path):
         np.testing.assert_array_equal(h["eval_accuracy"], run.result.eval_accuracy_history)
     assert (tmp_path / "run" / "figures" / "train_vs_heldout.png").stat().st_size > 10_000
     assert "minibatch steps of 50 examples" in (tmp_path / "run" / "report.md").read_text()
+    header = (tmp_path / "run" / "members.csv").read_text().splitlines()[0]
+    assert header.endswith(",diverged,test_loss,test_accuracy")
+    table = run.members()
+    np.testing.assert_allclose(table["test_accuracy"], run.result.test_accuracy, atol=1e-8)
     # Member 3 alone, from the same start and data order: the sweep's numbers.
     task = jaxbp.load_task("digits", positive=[0, 1])
     import jax
