@@ -76,3 +76,37 @@ def test_breast_cancer_study(tmp_path):
     assert f"median {np.median(acc):.1%}" in report and f"max {acc.max():.1%}" in report
     png = (out / "figures" / "ensemble.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_digits_study(tmp_path):
+    import importlib.util
+
+    out = tmp_path / "digits"
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    cmd = [sys.executable, str(ROOT / "experiments" / "study_digits.py"), "--quick", "--out", str(out), "--no-progress"]  # fmt: skip
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = (out / "report.md").read_text()
+    conds = {p.stem for p in (out / "conditions").glob("*.npz")}
+    assert conds == {"full_batch", "batch_256", "batch_64", "batch_16"}
+    assert (out / "figures" / "digits.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The reported medians and variance shares are those of the stored results.
+    spec = importlib.util.spec_from_file_location(
+        "study_digits", ROOT / "experiments" / "study_digits.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with np.load(out / "conditions" / "batch_16.npz") as z:
+        acc = z["test_accuracy"]
+        assert z["probabilities"].shape == (16, 445) and z["eval_loss_history"].shape == (16, 4)
+    shares = mod.variance_shares(acc, 4, 4)
+    row = next(line for line in report.splitlines() if line.startswith("| batch 16 |"))
+    assert f"| {np.median(acc):.1%} |" in row and f"| {shares['initialization']:.0%} |" in row
+    # ANOVA against a table with only row effects, and only column effects.
+    rows = np.repeat(np.arange(4.0), 4)
+    assert mod.variance_shares(rows, 4, 4)["initialization"] == 1.0
+    assert mod.variance_shares(np.tile(np.arange(4.0), 4), 4, 4)["data order"] == 1.0
+    # Rerunning resumes: the stored conditions are read back, not retrained.
+    before = (out / "conditions" / "batch_16.npz").stat().st_mtime_ns
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and (out / "conditions" / "batch_16.npz").stat().st_mtime_ns == before
