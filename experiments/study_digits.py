@@ -48,7 +48,7 @@ def run_condition(task, batch, *, epochs, rows, cols, progress):
     r = jaxbp.train_many(
         jax.random.key(0), SIZES, task.x.astype(np.float32), task.y.astype(np.float32),
         n_inits=rows * cols, steps=steps, learning_rate=LR, scheme="glorot_normal",
-        activation="tanh", record_every=steps // (epochs // 2 if epochs > 2 else 1),
+        activation="tanh", record_every=steps // epochs,
         eval_x=task.x_test, eval_y=task.y_test, keep_params=True, progress=progress, **kw,
     )  # fmt: skip
     probs = jax.vmap(

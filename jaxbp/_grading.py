@@ -151,6 +151,7 @@ class DerivationReport:
     own: dict[str, np.ndarray]
     diagnoses: dict[str, np.ndarray]
     roots: dict[str, np.ndarray]
+    claimed_units: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -199,12 +200,14 @@ class DerivationReport:
                 shown = idx[1:] if (n in self.batch_steps and self.batch == 1) else idx
                 entry = "" if self.entry_verdicts[n].size == 1 else str(list(shown))
                 c = self.claimed[n][idx]
+                half = self.claimed_units[n][idx] if n in self.claimed_units else np.nan
                 out.append(
                     {
                         "step": n,
                         "entry": entry,
                         "verdict": str(verdict),
                         "claimed": None if np.isnan(c) else float(c),
+                        "written": None if np.isnan(c) else _as_written(float(c), half),
                         "expected": float(self.expected[n][idx]),
                         "from_your_values": float(self.own[n][idx]),
                         "note": str(self.diagnoses[n][idx]),
@@ -238,14 +241,23 @@ class DerivationReport:
         )
 
 
+def _as_written(value: float, half_unit: float) -> str:
+    """A claimed value with the decimal places it was written with (0.9820, not 0.982)."""
+    if not np.isfinite(half_unit) or half_unit <= 0:
+        return f"{value:.6g}"
+    places = -round(math.log10(2 * half_unit))
+    return f"{value:.{max(places, 0)}f}"
+
+
 def shown_values(row: Mapping[str, Any]) -> tuple[str, str, str]:
-    """A row's claimed, exact and from-your-values numbers as text, each with the digits
-    that tell it apart from the other two."""
+    """A row's claimed (as written), exact and from-your-values numbers as text, the last
+    two with the digits that tell them apart from the others."""
     c, e, o = row["claimed"], row["expected"], row["from_your_values"]
     if isinstance(e, str):  # a whole step missing: its exact value, already written out
         return "", e, ""
+    written = row.get("written")
     return (
-        "" if c is None else fmt_distinct(c, e, o),
+        "" if c is None else written or fmt_distinct(c, e, o),
         fmt_distinct(e, c, o),
         "" if o is None else fmt_distinct(o, c, e),
     )
@@ -654,6 +666,7 @@ def _grade_step(spec, prob, claim, exact, carried: _Carried, names) -> dict[str,
         "verdicts": max(present, key=VERDICTS.index) if claimed_any else "missing",
         "entry_verdicts": verdicts.astype(str),
         "claimed": C,
+        "claimed_units": HU,
         "own": own,
         "diagnoses": notes.astype(str),
         "roots": np.vectorize(lambda s: ", ".join(sorted(s)), otypes=[object])(roots).astype(str),
@@ -693,7 +706,12 @@ def check_derivation(
             raise ValueError(unknown_step(name, names))
     exact = prob.exact_values(activation)
     carried = _Carried()
-    out = {k: {} for k in ("verdicts", "entry_verdicts", "claimed", "own", "diagnoses", "roots")}
+    out = {
+        k: {}
+        for k in (
+            "verdicts", "entry_verdicts", "claimed", "claimed_units", "own", "diagnoses", "roots"
+        )
+    }  # fmt: skip
     for spec in specs:
         graded = _grade_step(spec, prob, claimed.get(spec.name, _UNCLAIMED), exact, carried, names)
         for k, v in graded.items():

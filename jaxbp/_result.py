@@ -30,7 +30,8 @@ class ManyResult:
         (of ``sigmoid(o)``, or for ``mse_linear`` of the output ``o`` itself).
       converged: the criterion held at some step; converged_at: the first such step, else -1.
       diverged: the loss or an update went non-finite; the member stopped there.
-      history: ``(members, steps // record_every)`` losses.
+      history: ``(members, steps // record_every)`` losses, each on the batch its step
+        took (the whole training set, or with ``batch_size`` that step's minibatch).
       params: the final parameters, stacked on axis 0 of every leaf (when kept), else None.
       test_loss, test_accuracy: on the held-out ``eval_x``, ``eval_y`` (when given), else None.
       eval_loss_history, eval_accuracy_history: ``(members, steps // record_every)``: the

@@ -198,6 +198,12 @@ def make_step(
       :class:`Step`: ``opt_state = step.init(params)``, then
       ``params, opt_state, info = step(params, opt_state, x, y)``.
 
+    For minibatches, call the step on each batch: ``x`` and ``y`` may be any batch of
+    the same shape, so one compiled step serves them all (a last, smaller batch
+    compiles once more). :func:`train` with ``batch_size=`` runs the same loop as one
+    program, in the order :func:`minibatch` draws from ``data_key``; a Python loop
+    of the step over those batches gives the same result (tested).
+
     >>> import optax
     >>> from jaxbp import seed_exercise
     >>> ex = seed_exercise(dtype="float32")

@@ -30,6 +30,7 @@ n_inits = 96
 steps = 400
 record_every = 40
 members_per_file = 32
+batch_size = 4
 """
 FILES = ("members.csv", "histories.npz", "summary.json", "report.md")
 
@@ -164,9 +165,7 @@ def test_one_multi_process_jax_job_splits_the_chunks(tmp_path, single):
 
 def test_batch_size_larger_than_the_task_is_refused_before_anything_is_written(tmp_path, capsys):
     config = tmp_path / "c.toml"
-    config.write_text(
-        CONFIG.replace("members_per_file = 32", "members_per_file = 32\nbatch_size = 9")
-    )
+    config.write_text(CONFIG.replace("batch_size = 4", "batch_size = 9"))
     assert main(["sweep", str(config), "--out", str(tmp_path / "run"), "--no-progress"]) == 2
     assert "batch_size=9 is larger than the training set (8 examples)" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
