@@ -303,12 +303,15 @@ def class_report(grades, figures: list[Path], *, figures_wanted: bool = True) ->
     """``class_report.md``: scores, verdicts per step, the commonest root mistakes, problems."""
     graded = _scored(grades)
     full = sum(g.fully_graded for g in grades.grades)
+    absent = sum(not g.submitted for g in grades.grades)
+    handed = len(grades.grades) - absent
     lines = [
         "# Class report",
         "",
-        f"{len(grades.grades)} submissions: {full} graded in full, "
-        f"{len(graded) - full} graded in part, {len(grades.grades) - len(graded)} not graded. "
-        f"Graded against {grades.network}.",
+        f"{handed} submissions: {full} graded in full, "
+        f"{len(graded) - full} graded in part, {handed - len(graded)} not graded"
+        + (f"; {absent} student(s) on the roster handed nothing in" if absent else "")
+        + f". Graded against {grades.network}.",
         "",
         f"Score rule: {grades.rule.describe()}.",
         "",

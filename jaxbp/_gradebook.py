@@ -79,6 +79,7 @@ class StudentGrade:
     score: float | None = None
     solution: Explanation | None = None
     steps: tuple[str, ...] = ()
+    submitted: bool = True  # False: on the roster, no submission found
 
     @property
     def fully_graded(self) -> bool:
@@ -110,8 +111,9 @@ class ClassGrades:
 
     @property
     def exit_code(self) -> int:
-        """0 when every submission was graded in full, 1 when some could not be."""
-        return 0 if all(g.fully_graded for g in self.grades) else 1
+        """0 when every submission was graded in full, 1 when some could not be (a student
+        on the roster who handed nothing in is listed, but is not a file that failed)."""
+        return 0 if all(g.fully_graded for g in self.grades if g.submitted) else 1
 
     def csv(self) -> str:
         buf = io.StringIO()
@@ -157,6 +159,7 @@ def grade_class(
     exercises: str | os.PathLike | None = None,
     rule: ScoreRule = ScoreRule(),
     steps: Sequence[str] | None = None,
+    roster: Sequence[str] | None = None,
 ) -> ClassGrades:
     """Grade every submission; never stops at a malformed one.
 
@@ -169,6 +172,8 @@ def grade_class(
         own network is ``exercises/<id>/network.json``.
       rule: credit per verdict (:class:`ScoreRule`).
       steps: the steps the exercise asks for (default: every step of the network).
+      roster: the class's student ids (default with ``exercises``: its student folders);
+        a student on it without a submission gets a row saying so (and no score).
     """
     if network is not None and exercises is not None:
         raise ValueError("give network= (one network for all) or exercises= (one each), not both")
@@ -217,6 +222,12 @@ def grade_class(
         )
         g.solution, g.steps = sol, graded
         g.score = rule.score(g.report, graded)
+    if roster is None and exercises is not None:
+        roster = sorted(p.name for p in exercises.iterdir() if p.is_dir() and p.name != "_keys")
+    handed_in = {g.student for g in grades}
+    for sid in roster or ():
+        if sid not in handed_in:
+            grades.append(StudentGrade(sid, "", ["no submission"], submitted=False))
     return ClassGrades(grades, rule, described)
 
 

@@ -197,6 +197,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     gr.add_argument("--out", type=Path, required=True, metavar="DIR", help="where results go")
     gr.add_argument(
+        "--roster",
+        type=Path,
+        metavar="FILE",
+        help="the class's ids (text or CSV): students without a submission get a row "
+        "(default with --exercises: its student folders)",
+    )
+    gr.add_argument(
         "--steps",
         type=lambda t: tuple(s.strip() for s in t.split(",") if s.strip()),
         metavar="NAMES",
@@ -452,7 +459,7 @@ def _exercise(args) -> int:
 def _grade(args) -> int:
     import time
 
-    from . import ScoreRule, grade_class, read_submissions, write_class
+    from . import ScoreRule, grade_class, read_roster, read_submissions, write_class
 
     start = time.perf_counter()
     subs = read_submissions(args.submissions)
@@ -462,18 +469,27 @@ def _grade(args) -> int:
         rounding=args.rounding_credit,
         inherited=0.0 if args.no_carry_forward else args.carry_forward_credit,
     )
+    roster = read_roster(args.roster) if args.roster is not None else None
     grades = grade_class(
-        subs, network=args.network, exercises=args.exercises, rule=rule, steps=args.steps
+        subs,
+        network=args.network,
+        exercises=args.exercises,
+        rule=rule,
+        steps=args.steps,
+        roster=roster,
     )
     write_class(grades, args.out)
     graded = [g for g in grades.grades if g.report is not None]
     full = sum(g.fully_graded for g in grades.grades)
+    absent = [g.student for g in grades.grades if not g.submitted]
     print(
-        f"graded {len(graded)} of {len(grades.grades)} submissions ({full} in full) in "
+        f"graded {len(graded)} of {len(grades.grades) - len(absent)} submissions ({full} in full"
+        + (f"; {len(absent)} on the roster handed nothing in" if absent else "")
+        + ") in "
         f"{time.perf_counter() - start:.1f} s -> {args.out}/grades.csv, "
         f"{args.out}/feedback/<id>.md|.html, {args.out}/class_report.md"
     )
-    for p in dict.fromkeys(p for g in grades.grades for p in g.problems):
+    for p in dict.fromkeys(p for g in grades.grades if g.submitted for p in g.problems):
         print(f"  {p}", file=sys.stderr)
     return grades.exit_code
 

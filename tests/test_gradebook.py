@@ -224,6 +224,34 @@ def test_each_student_their_own_network(tmp_path):
     # Amy's working carried forward from ben's first wrong value: carry-forward credit only.
     assert got["ben"]["root_errors"].startswith("h1") and int(got["ben"]["inherited"]) >= 5
     assert "no exercise for 'dan'" in got["dan"]["problems"]
+    # cy has an exercise but handed nothing in: listed, no score, no feedback page.
+    assert got["cy"]["problems"] == "no submission" and got["cy"]["score"] == ""
+    assert not (out / "feedback" / "cy.md").exists()
+
+
+def test_a_roster_lists_who_handed_nothing_in(tmp_path, capsys):
+    (tmp_path / "subs").mkdir()
+    shutil.copy(SEED_CLAIMED, tmp_path / "subs" / "ada.json")
+    (tmp_path / "roster.txt").write_text("ada\nbob\n")
+    out = tmp_path / "out"
+    code = main(
+        [
+            "grade",
+            str(tmp_path / "subs"),
+            "--roster",
+            str(tmp_path / "roster.txt"),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0  # every file handed in was graded in full
+    assert (
+        "graded 1 of 1 submissions (1 in full; 1 on the roster handed nothing in)"
+        in capsys.readouterr().out
+    )
+    got = rows(out / "grades.csv")
+    assert got["bob"]["problems"] == "no submission" and got["ada"]["score"] == "78.6"
+    assert "1 student(s) on the roster handed nothing in" in (out / "class_report.md").read_text()
 
 
 def _chromium():
