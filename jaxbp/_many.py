@@ -278,7 +278,7 @@ def _plan(c: _Config) -> _Plan:
     # The block width depends on the network and the number of members, not on the
     # chunk size or the devices, so neither changes a member's result.
     width = min(
-        block_width(c.sizes, batch),
+        block_width(c.sizes, batch, minibatch=c.batch_size is not None),
         budget // (per_member * n_dev),
         1 << math.ceil(math.log2(c.grid.n_members)),
     )
