@@ -1,4 +1,5 @@
-"""What the three studies share: the command line, the sweep into a run folder, a few helpers.
+"""What the sweep-based studies (parity3, xor, breast_cancer) share: the command line,
+the sweep into a run folder, a few helpers.
 
 Each study is ``python experiments/study_*.py [--out DIR] [--quick]``: it runs its sweep
 with ``jaxbp.run_sweep`` (resumable: rerunning finishes an interrupted run), then writes
