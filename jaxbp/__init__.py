@@ -5,6 +5,7 @@ is pure, parameters first, configuration keyword-only.
 """
 
 from ._activations import ACTIVATIONS, Activation
+from ._batches import data_order_key, minibatch
 from ._classroom import class_exercises, read_roster
 from ._demo import seed_demo
 from ._devices import SingleDeviceWarning, initialize_distributed, use_cpu_cores
@@ -51,9 +52,7 @@ from ._train import (
     Step,
     StepInfo,
     TrainResult,
-    data_order_key,
     make_step,
-    minibatch,
     sgd,
     sgd_update,
     train,

@@ -82,7 +82,8 @@ class NetworkSpec(NamedTuple):
     loss: str
 
 
-def _load(path: Path) -> dict[str, Any]:
+def load_table(path: Path) -> dict[str, Any]:
+    """A JSON or TOML file's top-level table (floats kept as written, as ``Decimal``)."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
@@ -212,7 +213,7 @@ def read_network(path: Path | None) -> NetworkSpec:
 
         ex = seed_exercise(dtype="float64" if jax.config.read("jax_enable_x64") else "float32")
         return NetworkSpec(ex.params, np.asarray(ex.x), np.asarray(ex.y), ex.activation, ex.loss)
-    return network_from_dict(_load(path), str(path))
+    return network_from_dict(load_table(path), str(path))
 
 
 def read_claimed(path: Path) -> tuple[dict[str, Any], NetworkSpec | None]:
@@ -221,7 +222,7 @@ def read_claimed(path: Path) -> tuple[dict[str, Any], NetworkSpec | None]:
     Also reads a worked solution written by ``jaxbp explain --format json`` (or
     ``jaxbp exercise``): its steps are the claim and its network is embedded.
     """
-    doc = _load(path)
+    doc = load_table(path)
     if isinstance(doc.get("steps"), list):
         steps = doc["steps"]
         if not all(isinstance(s, dict) and "name" in s and "value" in s for s in steps):

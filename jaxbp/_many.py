@@ -35,6 +35,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ._activations import activation_key
+from ._batches import check_batch_size
 from ._checks import check_positive_int, is_int
 from ._devices import available_memory, gather_processes, member_bytes, warn_if_one_cpu_device
 from ._dtypes import resolve_dtype
@@ -44,7 +45,7 @@ from ._losses import resolve_loss
 from ._mlp import SCHEMES, check_batch, check_key, check_sizes
 from ._program import BATCHINGS, block_width, choose_member_last, choose_program
 from ._result import ManyResult
-from ._train import check_batch_size, sgd
+from ._train import sgd
 
 __all__ = ["local_process", "train_many"]
 

@@ -25,10 +25,11 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec
 
+from ._batches import data_order_key
 from ._grads import loss_and_logits
 from ._lastmap import vmap_last
 from ._mlp import init_params
-from ._train import accuracy, data_order_key, train_finish, train_records, train_start
+from ._train import accuracy, train_finish, train_records, train_start
 
 __all__ = ["BATCHINGS", "TUNING", "Tuning", "block_width", "member_program", "train_chunk"]
 

@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from ._claims import claim_entries
 from ._classroom import valid_student_id
-from ._files import _load
-from ._grading import claim_entries
+from ._files import load_table
 from ._steps import unknown_step
 
 __all__ = ["Submission", "clean_claim", "read_submissions"]
@@ -53,6 +53,11 @@ class Submission:
     claimed: dict[str, Any]  # step name -> value, nested list, or EntryMap
     problems: list[str] = dataclasses.field(default_factory=list)
     readable: bool = True  # False when nothing could be read (no grade can be given)
+
+    @classmethod
+    def unread(cls, student: str, source: str, problem: str) -> Submission:
+        """A submission nothing of which could be read, and why (one line)."""
+        return cls(student, source, {}, [problem], readable=False)
 
 
 def read_submissions(path: str | os.PathLike) -> list[Submission]:
@@ -78,47 +83,37 @@ def _read_folder(folder: Path) -> list[Submission]:
         student = f.stem
         if f.suffix.lower() not in (".json", ".toml"):
             out.append(
-                Submission(
+                Submission.unread(
                     student,
                     str(f),
-                    {},
-                    [f"{f}: not a JSON or TOML file; nothing graded"],
-                    readable=False,
+                    f"{f}: not a JSON or TOML file; nothing graded",
                 )
             )
             continue
         if not valid_student_id(student):
             out.append(
-                Submission(
+                Submission.unread(
                     student,
                     str(f),
-                    {},
-                    [
-                        f"{f}: the file name {student!r} is not a usable student id (letters, "
-                        "digits, '-', '_', '.'); nothing graded"
-                    ],
-                    readable=False,
+                    f"{f}: the file name {student!r} is not a usable student id (letters, "
+                    "digits, '-', '_', '.'); nothing graded",
                 )
             )
             continue
         if student in seen:
             out.append(
-                Submission(
+                Submission.unread(
                     student,
                     str(f),
-                    {},
-                    [
-                        f"{f}: student {student!r} already submitted {seen[student]}; not graded twice"
-                    ],
-                    readable=False,
+                    f"{f}: student {student!r} already submitted {seen[student]}; not graded twice",
                 )
             )
             continue
         seen[student] = f.name
         try:
-            doc = _load(f)
+            doc = load_table(f)
         except (ValueError, OSError, UnicodeDecodeError) as e:
-            out.append(Submission(student, str(f), {}, [_one_line(e)], readable=False))
+            out.append(Submission.unread(student, str(f), _one_line(e)))
             continue
         claimed, problems = _claimed_table(doc, str(f))
         out.append(Submission(student, str(f), claimed, problems, readable=claimed is not None))
@@ -180,28 +175,20 @@ def _read_csv(path: Path) -> list[Submission]:
         student = row[sid_col].strip() if sid_col < len(row) else ""
         if not valid_student_id(student):
             out.append(
-                Submission(
+                Submission.unread(
                     student,
                     where,
-                    {},
-                    [
-                        f"{where}: student id {student!r} is not usable (letters, digits, "
-                        "'-', '_', '.'); nothing graded"
-                    ],
-                    readable=False,
+                    f"{where}: student id {student!r} is not usable (letters, digits, "
+                    "'-', '_', '.'); nothing graded",
                 )
             )
             continue
         if student in seen:
             out.append(
-                Submission(
+                Submission.unread(
                     student,
                     where,
-                    {},
-                    [
-                        f"{where}: student {student!r} already has row {seen[student]}; not graded twice"
-                    ],
-                    readable=False,
+                    f"{where}: student {student!r} already has row {seen[student]}; not graded twice",
                 )
             )
             continue

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import optax
 
 from ._activations import activation_key
+from ._batches import DATA_ORDER_STREAM, check_batch_size, data_order_key, minibatch
 from ._checks import check_positive_int
 from ._grads import check_grad_source, loss_and_logits, value_and_grad_aux_fn, value_and_grad_fn
 from ._losses import resolve_loss
@@ -237,20 +238,6 @@ class History(NamedTuple):
     eval_accuracy: jax.Array | None = None
 
 
-# The data order of a member draws from its own stream, apart from its initialization's.
-DATA_ORDER_STREAM = 0x5EED0DA7
-
-
-def data_order_key(key, member: int | jax.Array = 0):
-    """The key a network's minibatch order is drawn from: ``fold_in(fold_in(key, member),
-    DATA_ORDER_STREAM)``, a stream apart from the initialization's ``fold_in(key, member)``.
-
-    Member ``m`` of :func:`train_many` uses ``data_order_key(key, m)``; pass the same to
-    :func:`train` (``data_key=``) to train that member alone.
-    """
-    return jax.random.fold_in(jax.random.fold_in(key, member), DATA_ORDER_STREAM)
-
-
 def accuracy(logits, y, loss, dtype):
     """The fraction of examples (and output units) on the right side of 0.5."""
     return jnp.mean((resolve_loss(loss).predicts_one(logits) == (y > 0.5)).astype(dtype))
@@ -308,25 +295,6 @@ def train_start(params, optimizer, *, data_key=None, n_examples: int = 0) -> Car
         data_key,
         order,
     )
-
-
-def minibatch(carry: Carry, t, x, y, batch_size: int):
-    """The minibatch of step ``t``: epoch ``t // (n // batch_size)`` visits the examples in
-    the order ``permutation(fold_in(data_key, epoch), n)``, ``batch_size`` at a time; the
-    ``n % batch_size`` examples left at the end of an epoch's order are dropped (a fresh
-    order next epoch). The order is drawn once per epoch and carried."""
-    n = x.shape[0]
-    per_epoch = n // batch_size
-    epoch, j = t // per_epoch, t % per_epoch
-    order = jax.lax.cond(
-        j == 0,
-        lambda: jax.random.permutation(jax.random.fold_in(carry.data_key, epoch), n).astype(
-            jnp.int32
-        ),
-        lambda: carry.order,
-    )
-    idx = jax.lax.dynamic_slice_in_dim(order, j * batch_size, batch_size)
-    return carry._replace(order=order), x[idx], y[idx]
 
 
 def train_records(
@@ -502,18 +470,6 @@ def _train(
         data_key=data_key,
         eval_xy=eval_xy,
     )
-
-
-def check_batch_size(batch_size, n_examples: int, argname: str = "batch_size"):
-    """``batch_size``: None (full batch) or a positive int no larger than the training set."""
-    if batch_size is None:
-        return None
-    batch_size = check_positive_int(batch_size, argname)
-    if batch_size > n_examples:
-        raise ValueError(
-            f"{argname}={batch_size} is larger than the training set ({n_examples} examples)"
-        )
-    return batch_size
 
 
 class _Fixed(NamedTuple):
