@@ -296,6 +296,7 @@ def _plan(c: _Config) -> _Plan:
     else:
         chunk = -(-c.chunk_size // n_dev)  # members per device per call
     chunk = -(-chunk // width) * width * n_dev  # whole blocks on every device
+    member_last = choose_member_last(c.batching, c.sizes, batch, platform)
     return _Plan(
         width=width,
         chunk=chunk,
@@ -303,8 +304,8 @@ def _plan(c: _Config) -> _Plan:
         first=lo + proc * per_proc,
         n_dev=n_dev,
         mesh=Mesh(np.asarray(devices), ("members",)) if n_dev > 1 else None,
-        program=choose_program(c.sizes, batch, platform),
-        member_last=choose_member_last(c.batching, c.sizes, batch, platform),
+        program=choose_program(c.sizes, batch, platform, member_last),
+        member_last=member_last,
     )
 
 

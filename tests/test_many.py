@@ -13,7 +13,14 @@ import optax
 import pytest
 
 import jaxbp
-from jaxbp._program import train_chunk, train_chunk_no_ynn
+from jaxbp._program import (
+    _NO_YNN,
+    _WIDE_VECTORS,
+    choose_program,
+    compiled_programs,
+    cpu_options,
+    train_chunk,
+)
 from tests.helpers import assert_close, assert_tree_equal
 
 PARITY_X = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], np.float64)
@@ -143,7 +150,21 @@ def test_use_cpu_cores_after_the_backend_started():
 
 
 def compiled_chunks():
-    return train_chunk._cache_size() + train_chunk_no_ynn._cache_size()
+    return compiled_programs()
+
+
+def test_cpu_compiler_options_go_with_the_program_they_were_measured_for():
+    # 512-bit vectors with the member axis last only (slower under jax.vmap); no YNN
+    # fusions for small networks; accelerators get the plain program, no CPU option.
+    seed = cpu_options(88, member_last=True)
+    assert _WIDE_VECTORS in seed and _NO_YNN in seed or _NO_YNN not in cpu_options(0, False)
+    assert _WIDE_VECTORS not in cpu_options(88, member_last=False)
+    assert _WIDE_VECTORS not in cpu_options(1568, member_last=False)
+    assert _NO_YNN not in cpu_options(1 << 20, member_last=False)
+    assert choose_program((3, 2, 1), 8, "gpu", member_last=False) is train_chunk
+    assert choose_program((3, 2, 1), 8, "cpu", member_last=True) is not train_chunk
+    opts = choose_program((3, 2, 1), 8, "cpu", member_last=True)
+    assert opts is choose_program((3, 2, 1), 8, "cpu", member_last=True)  # one jit per set
 
 
 def test_a_new_grid_of_the_same_shape_does_not_recompile():
