@@ -55,6 +55,28 @@ def test_bce_at_extreme_logits(dtype, logit, label, source):
         assert np.all(np.isfinite(leaf))
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_log1p_of_the_bce_term_to_three_units_in_the_last_place(dtype):
+    # log(1 + e) for e = exp(-|o|) in [0, 1], against NumPy's log1p in a wider type,
+    # from just above the smallest normal number (log1p(tiny) < tiny is subnormal, which
+    # XLA's CPU code flushes to 0) through every scale to 1 (for the tiny e, log(1 + e)
+    # would round to 0); and exactly 0 at e = 0 (|o| huge).
+    from jaxbp._losses import log1p_unit
+
+    info = np.finfo(dtype)
+    e = np.concatenate(
+        [np.logspace(np.log10(4 * info.tiny), 0, 4000), np.linspace(0, 1, 4001)]
+    ).astype(dtype)
+    wide = np.longdouble if dtype == np.float64 else np.float64
+    exact = np.log1p(e.astype(wide))
+    got = np.asarray(jax.jit(log1p_unit)(jax.numpy.asarray(e)))
+    assert got.dtype == dtype
+    unit = np.spacing(exact.astype(dtype)).astype(wide)
+    unit[exact == 0] = info.tiny
+    assert np.max(np.abs(got.astype(wide) - exact) / unit) <= 3
+    assert float(log1p_unit(jax.numpy.zeros((), dtype))) == 0.0
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("logit", LOGITS)
 @pytest.mark.parametrize("loss", ["mse", "mse_linear"])
