@@ -278,8 +278,15 @@ def _plan(c: _Config) -> _Plan:
         )
     # The block width depends on the network and the number of members, not on the
     # chunk size or the devices, so neither changes a member's result.
+    member_last = choose_member_last(c.batching, c.sizes, batch, platform)
     width = min(
-        block_width(c.sizes, batch, minibatch=c.batch_size is not None),
+        block_width(
+            c.sizes,
+            batch,
+            minibatch=c.batch_size is not None,
+            member_last=member_last,
+            itemsize=np.dtype(c.dtype).itemsize,
+        ),
         budget // (per_member * n_dev),
         1 << math.ceil(math.log2(c.grid.n_members)),
     )
@@ -296,7 +303,6 @@ def _plan(c: _Config) -> _Plan:
     else:
         chunk = -(-c.chunk_size // n_dev)  # members per device per call
     chunk = -(-chunk // width) * width * n_dev  # whole blocks on every device
-    member_last = choose_member_last(c.batching, c.sizes, batch, platform)
     return _Plan(
         width=width,
         chunk=chunk,

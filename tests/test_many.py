@@ -17,6 +17,7 @@ from jaxbp._program import (
     _NO_YNN,
     _WIDE_VECTORS,
     _compiler_knows,
+    block_width,
     choose_program,
     compiled_programs,
     cpu_options,
@@ -152,6 +153,17 @@ def test_use_cpu_cores_after_the_backend_started():
 
 def compiled_chunks():
     return compiled_programs()
+
+
+def test_member_last_blocks_are_sized_to_stay_in_cache():
+    # members x examples x units after the input x bytes ~ 64 KiB, nearest power of two.
+    assert block_width((3, 2, 1), 8, member_last=True) == 512  # 96 B a member
+    assert block_width((3, 2, 1), 8, member_last=True, itemsize=8) == 256
+    assert block_width((2, 2, 1), 4, member_last=True) == 1024  # 48 B: 1365 -> 1024
+    assert block_width((4, 8, 1), 8, member_last=True) == 256  # 288 B: 227 -> 256
+    # jax.vmap blocks and minibatches keep their own rules.
+    assert block_width((3, 2, 1), 8) == 4096
+    assert block_width((3, 2, 1), 8, minibatch=True, member_last=True) == 4096
 
 
 def test_cpu_compiler_options_go_with_the_program_they_were_measured_for():
