@@ -371,8 +371,12 @@ def train_records(
             record += [ev, accuracy(ev_logits, eval_xy[1], loss, value.dtype)]
         carry = update(carry, t0, grads, logits, yb)
         if record_every > 1:
-            carry, _ = jax.lax.scan(
-                plain, carry, t0 + 1 + jnp.arange(record_every - 1, dtype=jnp.int32)
+            # The step number is carried along, not scanned over: an array of step
+            # numbers would be one more operation per record.
+            (carry, _), _ = jax.lax.scan(
+                lambda ct, _: ((plain(ct[0], ct[1])[0], ct[1] + 1), None),
+                (carry, t0 + 1),
+                length=record_every - 1,
             )
         # A non-finite loss with finite logits (an overflowing square) also counts.
         carry = carry._replace(diverged=carry.diverged | ~jnp.isfinite(value))
