@@ -331,7 +331,7 @@ def train_records(
             return carry, x, y
         return minibatch(carry, t, x, y, batch_size)
 
-    def update(carry, t, grads, logits, yb):
+    def update(carry, t, grads, logits, yb, value=None):
         params, opt_state, diverged, conv_at = carry[:4]
         updates, new_state = optimizer.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
@@ -343,6 +343,8 @@ def train_records(
         # anyway: a norm of the gradient or a finiteness test of the new parameters cost
         # far more of a seed-network step (docs/benchmarks.md).
         diverged = diverged | ~jnp.all(jnp.isfinite(logits))
+        if value is not None:  # at a record point: a non-finite loss with finite logits
+            diverged = diverged | ~jnp.isfinite(value)  # (an overflowing square) also counts
         keep = lambda new, old: jnp.where(diverged, old, new)
         params = jax.tree_util.tree_map(keep, new_params, params)
         opt_state = jax.tree_util.tree_map(keep, new_state, opt_state)
@@ -357,7 +359,8 @@ def train_records(
         (_, logits), grads = vg(carry.params, xb, yb, activation, loss)
         return update(carry, t, grads, logits, yb), None
 
-    def block(carry, k):
+    def block(carry_k, _):
+        carry, k = carry_k
         t0 = k * record_every
         carry, xb, yb = batch_of(carry, t0)
         (value, logits), grads = vg(carry.params, xb, yb, activation, loss)
@@ -369,7 +372,7 @@ def train_records(
         if eval_xy is not None:
             ev, ev_logits = loss_and_logits(carry.params, *eval_xy, activation, loss)
             record += [ev, accuracy(ev_logits, eval_xy[1], loss, value.dtype)]
-        carry = update(carry, t0, grads, logits, yb)
+        carry = update(carry, t0, grads, logits, yb, value)
         if record_every > 1:
             # The step number is carried along, not scanned over: an array of step
             # numbers would be one more operation per record.
@@ -378,11 +381,10 @@ def train_records(
                 (carry, t0 + 1),
                 length=record_every - 1,
             )
-        # A non-finite loss with finite logits (an overflowing square) also counts.
-        carry = carry._replace(diverged=carry.diverged | ~jnp.isfinite(value))
-        return carry, tuple(record)
+        return (carry, k + 1), tuple(record)
 
-    carry, records = jax.lax.scan(block, carry, first + jnp.arange(count, dtype=jnp.int32))
+    # Record numbers carried along, as the step numbers inside a record are.
+    (carry, _), records = jax.lax.scan(block, (carry, jnp.asarray(first, jnp.int32)), length=count)
     return carry, History(*records)
 
 
