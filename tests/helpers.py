@@ -1,5 +1,8 @@
 """The test suite's one tolerance policy: jaxbp.tolerance(dtype, kind=...), for arrays and trees."""
 
+import socket
+import subprocess
+
 import jax
 import numpy as np
 
@@ -67,3 +70,26 @@ def random_batch(seed, params, batch, *, labels="binary"):
     else:
         y = rng.normal(size=(batch, n_out)).astype(dtype)
     return x, y
+
+
+def free_port() -> int:
+    """A free TCP port on loopback (for a jax.distributed coordinator)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_processes(commands, envs, *, timeout):
+    """Start every command at once (with its environment), wait for all; return their
+    ``(stdout, stderr)``, asserting each exited 0 (showing the stderr tails if not)."""
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for cmd, env in zip(commands, envs, strict=True)
+    ]
+    try:
+        outs = [p.communicate(timeout=timeout) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    return outs

@@ -23,7 +23,7 @@ from jaxbp._program import (
     cpu_options,
     train_chunk,
 )
-from tests.helpers import assert_close, assert_tree_equal
+from tests.helpers import assert_close, assert_tree_equal, free_port, run_processes
 
 PARITY_X = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], np.float64)
 PARITY_Y = PARITY_X.sum(axis=1) % 2
@@ -356,29 +356,14 @@ HOST_SCRIPT = textwrap.dedent("""
 
 
 def test_two_processes_gather_the_single_process_result():
-    import socket
-
-    with socket.socket() as s:  # a free port on loopback for the coordinator
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     env.pop("XLA_FLAGS", None)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", HOST_SCRIPT, str(i), "2", str(port)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    try:
-        outs = [p.communicate(timeout=240) for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
-    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    port = free_port()
+    outs = run_processes(
+        [[sys.executable, "-c", HOST_SCRIPT, str(i), "2", str(port)] for i in range(2)],
+        [env, env],
+        timeout=240,
+    )
     results = [json.loads(o[0].strip().splitlines()[-1]) for o in outs]
     one = run_many()
     for r in results:

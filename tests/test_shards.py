@@ -3,7 +3,6 @@ one multi-process JAX job; the files end byte for byte those of a single-process
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import pytest
 
 import jaxbp
 from jaxbp.cli import main
+from tests.helpers import free_port, run_processes
 
 CONFIG = """
 [task]
@@ -135,29 +135,19 @@ def test_one_multi_process_jax_job_splits_the_chunks(tmp_path, single):
     config = tmp_path / "c.toml"
     config.write_text(CONFIG)
     out = tmp_path / "run"
-    with socket.socket() as s:  # a free port on loopback for the coordinator
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    procs = [
-        subprocess.Popen(
-            sweep_cmd(config, out),
-            env=env(
+    port = free_port()
+    outs = run_processes(
+        [sweep_cmd(config, out)] * 2,
+        [
+            env(
                 JAXBP_COORDINATOR=f"127.0.0.1:{port}",
                 JAXBP_NUM_PROCESSES="2",
                 JAXBP_PROCESS_ID=str(i),
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    try:
-        outs = [p.communicate(timeout=300) for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
-    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+            )
+            for i in range(2)
+        ],
+        timeout=300,
+    )
     assert "384 members of task 'parity'" in outs[0][0]
     assert "process 0 assembled the results" in outs[1][0]
     same_files(out, single)
