@@ -72,7 +72,7 @@ def log1p_unit(e: jax.Array) -> jax.Array:
     """``log(1 + e)`` for ``0 <= e <= 1``, to within 3 units in the last place of ``e``'s dtype.
 
     ``log1p(e) = 2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + ...)`` with ``s = e / (2 + e)``, so
-    ``s^2 <= 1/9``: a division and a short polynomial (7 terms for float32, 16 for
+    ``s^2 <= 1/9``: two divisions and a short polynomial (7 terms for float32, 16 for
     float64), exact for tiny ``e`` (where ``log(1 + e)`` would round to 0). On XLA's CPU
     backend ``jnp.log1p`` is several times slower than ``exp`` (float32: 7x the cost of
     this series, at the same accuracy; docs/benchmarks.md).

@@ -122,7 +122,7 @@ def choose_program(sizes, batch: int, platform: str, member_last: bool):
     return program_with(cpu_options(work(sizes, batch), member_last))
 
 
-def cpu_options(w: int, member_last: bool) -> tuple[tuple[str, str], ...]:
+def cpu_options(w: int, member_last: bool) -> tuple[tuple[str, str | bool], ...]:
     """XLA CPU options for a network of work ``w``, those this XLA knows.
 
     Without YNN fusions up to :attr:`Tuning.no_ynn_max_work` (YNN calls a library kernel
@@ -145,7 +145,7 @@ def cpu_options(w: int, member_last: bool) -> tuple[tuple[str, str], ...]:
 
 
 @functools.cache
-def _compiler_knows(options: tuple[tuple[str, str], ...]) -> bool:
+def _compiler_knows(options: tuple[tuple[str, str | bool], ...]) -> bool:
     """Whether the CPU compiler accepts these options (an XLA without the option refuses it)."""
     try:
         jax.jit(lambda v: v + 1, compiler_options=dict(options)).lower(1.0).compile()
@@ -156,7 +156,7 @@ def _compiler_knows(options: tuple[tuple[str, str], ...]) -> bool:
     return True
 
 
-def program_with(options: tuple[tuple[str, str], ...]):
+def program_with(options: tuple[tuple[str, str | bool], ...]):
     """The chunk program compiled with these XLA options (one ``jit`` per option set)."""
     if options not in _PROGRAMS:
         _PROGRAMS[options] = jax.jit(
