@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import warnings
 
 import jax
@@ -57,15 +58,51 @@ def warn_if_one_cpu_device(devices) -> None:
     )
 
 
+# XLA's CPU compiler compiles a while loop whose body touches fewer bytes per pass than
+# this into one function (``xla_cpu_small_while_loop_byte_threshold``, one of its
+# backend options); a larger loop runs its body operation by operation, splitting the
+# larger operations into tasks for other threads. With one device per core those tasks
+# wait for cores the other devices hold: for the seed network's 16,384 members on 2
+# cores, one function per loop trains 1.35x faster, bit for bit the same
+# (docs/benchmarks.md). Loops that call libraries (matrix products by a BLAS, host
+# callbacks) are never compiled whole, whatever their size. jaxlib 0.7.0's compiler
+# fails on such loops (an unresolved runtime function); 0.7.2, 0.8.0, 0.9.0 and 0.10.2
+# were measured to compile and run them.
+SMALL_LOOP_BYTES = 1 << 27
+SMALL_LOOPS_SINCE = (0, 7, 2)
+_SMALL_LOOP_OPTION = "xla_cpu_small_while_loop_byte_threshold"
+
+
+def jaxlib_version() -> tuple[int, ...]:
+    from jaxlib import version
+
+    return tuple(int(p) for p in re.findall(r"\d+", version.__version__)[:3])
+
+
+def small_loop_flags(flags: str, threshold: int = SMALL_LOOP_BYTES) -> str:
+    """``XLA_FLAGS`` with XLA's small-loop threshold added (a value already there is kept)."""
+    if _SMALL_LOOP_OPTION in flags:
+        return flags
+    option = f"{_SMALL_LOOP_OPTION}={threshold}"
+    m = re.search(r"--xla_backend_extra_options=(\S*)", flags)
+    if m is None:
+        return f"{flags} --xla_backend_extra_options={option}".strip()
+    joined = f"{m.group(1)},{option}" if m.group(1) else option
+    return f"{flags[: m.start(1)]}{joined}{flags[m.end(1) :]}"
+
+
 def use_cpu_cores(n: int | None = None) -> int:
     """Make ``n`` CPU devices (default: one per core) so that :func:`train_many` shards over them.
 
     XLA runs one device's small operations on one core at a time, so on a CPU the
-    member axis trains fastest split over one device per core (1.4-2x on 2 cores;
-    docs/benchmarks.md). Results are the same bit for bit (members are computed in
-    fixed-width blocks). Call it right after import, before any JAX computation
-    (``jax_num_cpu_devices`` is read when the backend starts); the ``jaxbp`` command
-    does. Returns the number of CPU devices.
+    member axis trains fastest split over one device per core (about 2x on 2 cores;
+    docs/benchmarks.md). It also lets XLA compile each training loop into one
+    function (the CPU compiler's small-loop threshold, :data:`SMALL_LOOP_BYTES`,
+    added to ``XLA_FLAGS`` unless the variable already sets one; jaxlib 0.7.2 or
+    later): 1.35x faster again for the seed network. Results are the same bit for bit (members are
+    computed in fixed-width blocks). Call it right after import, before any JAX
+    computation (``jax_num_cpu_devices`` and ``XLA_FLAGS`` are read when the backend
+    starts); the ``jaxbp`` command does. Returns the number of CPU devices.
     """
     if n is None:
         n = usable_cores()
@@ -79,6 +116,9 @@ def use_cpu_cores(n: int | None = None) -> int:
                 f"use_cpu_cores({n}) must be called before JAX's first computation: the "
                 f"CPU backend has already started with {have} device(s)"
             ) from None
+    else:
+        if jaxlib_version() >= SMALL_LOOPS_SINCE:
+            os.environ["XLA_FLAGS"] = small_loop_flags(os.environ.get("XLA_FLAGS", ""))
     return n
 
 

@@ -13,6 +13,7 @@ import optax
 import pytest
 
 import jaxbp
+from jaxbp._devices import SMALL_LOOP_BYTES, SMALL_LOOPS_SINCE, jaxlib_version, small_loop_flags
 from jaxbp._program import (
     _NO_YNN,
     _WIDE_VECTORS,
@@ -113,8 +114,11 @@ DEVICE_SCRIPT = textwrap.dedent("""
     r = jaxbp.train_many(jax.random.key(3), (3, 2, 1), x, x.sum(axis=1) % 2, n_inits=6, steps=40,
                          learning_rate=[0.5, 4.0], init_scale=[0.5, 2.0], progress=False, chunk_size=int(sys.argv[1]),
                          dtype=np.float32)
+    loop = jax.jit(lambda v: jax.lax.fori_loop(0, 9, lambda i, a: a * 0.5 + 1.0, v))
+    whole = "xla_cpu_small_call" in loop.lower(np.ones(8, np.float32)).compile().as_text()
     print(json.dumps({"devices": jax.local_device_count(), "loss": r.final_loss.tolist(),
-                      "history": r.history.tolist(), "conv": r.converged_at.tolist()}))
+                      "history": r.history.tolist(), "conv": r.converged_at.tolist(),
+                      "loops_compiled_whole": whole}))
 """)
 
 
@@ -132,9 +136,12 @@ def run_in_subprocess(n_devices, chunk):
 
 
 def test_devices_do_not_change_any_bit():
+    # The process in which use_cpu_cores made 4 devices also compiles each loop as one
+    # function (XLA's small-loop threshold): that changes no bit either.
     one = run_many()
     four = run_in_subprocess(4, 8)
     assert four["devices"] == 4
+    assert four["loops_compiled_whole"] == (jaxlib_version() >= SMALL_LOOPS_SINCE)
     np.testing.assert_array_equal(np.asarray(four["loss"], np.float32), one.final_loss)
     np.testing.assert_array_equal(np.asarray(four["history"], np.float32), one.history)
     np.testing.assert_array_equal(four["conv"], one.converged_at)
@@ -149,6 +156,19 @@ def test_use_cpu_cores_after_the_backend_started():
         jaxbp.use_cpu_cores(have + 1)
     with pytest.raises(ValueError, match="n must be a positive number of CPU devices; got 0"):
         jaxbp.use_cpu_cores(0)
+
+
+def test_small_loop_threshold_joins_the_flags_a_user_set():
+    option = f"xla_cpu_small_while_loop_byte_threshold={SMALL_LOOP_BYTES}"
+    assert small_loop_flags("") == f"--xla_backend_extra_options={option}"
+    assert small_loop_flags("--xla_force_host_platform_device_count=4") == (
+        f"--xla_force_host_platform_device_count=4 --xla_backend_extra_options={option}"
+    )
+    assert small_loop_flags("--xla_backend_extra_options=a=1 --xla_dump_to=d") == (
+        f"--xla_backend_extra_options=a=1,{option} --xla_dump_to=d"
+    )
+    mine = "--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=5"
+    assert small_loop_flags(mine) == mine  # the user's own threshold stays
 
 
 def compiled_chunks():
