@@ -20,11 +20,13 @@ This module knows nothing of networks, training, files or the command line.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["LOSSES", "Loss", "PaperStep", "resolve_loss"]
 
@@ -65,18 +67,54 @@ class Loss(NamedTuple):
 
 
 def _bce_dlogit(o, y):
-    return jax.nn.sigmoid(o) - y
+    # sigma(o) from e = exp(-|o|), the exponential the loss itself takes: where a step
+    # records its loss, XLA computes the one exponential for both. Never overflows:
+    # sigma(o) = 1 / (1 + e) for o >= 0 and e / (1 + e) below.
+    e = jnp.exp(-jnp.abs(o))
+    return jnp.where(o >= 0, 1, e) / (1 + e) - y
+
+
+@functools.cache
+def _log1p_polynomial(dtype) -> tuple[float, ...] | None:
+    """Coefficients ``c_0 .. c_k`` of ``log(1 + e) / e ~ sum c_j e^j`` on ``[0, 1]`` for a
+    float type of at most 32 bits, else None.
+
+    The polynomial interpolates at ``k + 1`` Chebyshev nodes (in float64); ``k`` is the
+    smallest degree whose error on a fine grid is below a quarter of the type's
+    epsilon: 4 for float16, 9 for float32.
+    """
+    info = jnp.finfo(dtype)
+    if info.bits > 32:
+        return None
+    grid = np.linspace(0.0, 1.0, 4097)
+    target = np.log1p(grid[1:]) / grid[1:]
+    for k in range(2, 24):
+        t = np.cos((2 * np.arange(k + 1) + 1) * np.pi / (2 * k + 2))  # nodes on [-1, 1]
+        nodes = (t + 1) / 2
+        fit = np.polynomial.Polynomial.fit(nodes, np.log1p(nodes) / nodes, k, domain=[0, 1])
+        coef = fit.convert().coef  # in powers of e itself
+        if np.max(np.abs(np.polynomial.polynomial.polyval(grid[1:], coef) - target)) < info.eps / 4:
+            return tuple(float(c) for c in coef)
+    raise AssertionError(f"no polynomial of degree < 24 fits log1p for {dtype}")
 
 
 def log1p_unit(e: jax.Array) -> jax.Array:
     """``log(1 + e)`` for ``0 <= e <= 1``, to within 3 units in the last place of ``e``'s dtype.
 
-    ``log1p(e) = 2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + ...)`` with ``s = e / (2 + e)``, so
-    ``s^2 <= 1/9``: two divisions and a short polynomial (7 terms for float32, 16 for
-    float64), exact for tiny ``e`` (where ``log(1 + e)`` would round to 0). On XLA's CPU
-    backend ``jnp.log1p`` is several times slower than ``exp`` (float32: 7x the cost of
-    this series, at the same accuracy; docs/benchmarks.md).
+    float16 and float32: ``e * p(e)`` with ``p`` a polynomial of degree 4 or 9 fitted to
+    ``log(1 + e) / e`` (:func:`_log1p_polynomial`): multiply-adds only. Wider types:
+    ``log1p(e) = 2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + ...)`` with ``s = e / (2 + e)``,
+    so ``s^2 <= 1/9``: two divisions and a short polynomial (16 terms for float64). Both
+    are exact for tiny ``e`` (where ``log(1 + e)`` would round to 0). On XLA's CPU backend
+    ``jnp.log1p`` is several times slower (float32: 7x the cost of the series;
+    docs/benchmarks.md).
     """
+    coef = _log1p_polynomial(e.dtype)
+    if coef is not None:
+        p = jnp.full_like(e, coef[-1])
+        for c in coef[-2::-1]:
+            p = p * e + c
+        return e * p
     eps = float(jnp.finfo(e.dtype).eps)
     k = 1
     while 9.0**-k / (2 * k + 1) >= eps / 4:  # the first term left out is below eps / 4
