@@ -3,22 +3,28 @@
     python experiments/step_breakdown.py [--cpu-devices N] [--steps 1000] [--out FILE.json]
 
 The call is the default one (``train_many(key, (3, 2, 1), x, y, n_inits=16384,
-steps=1000, learning_rate=0.5)``, 3-bit parity, float32). Three measurements:
+steps=1000, learning_rate=0.5)``, 3-bit parity, float32), after
+:func:`jaxbp.use_cpu_cores`, which lets XLA compile each training loop into one
+function. Four measurements:
 
-1. **Per operation.** The same call under ``jax.profiler``: XLA's CPU runtime
-   reports every compiled operation ("thunk") it runs, so the step's time splits
-   into its fused loops, each named by what it computes (from the compiled
-   program's own text: the shape it writes). Profiling adds a fixed cost to every
-   operation, so the shares, not the absolute times, are what to read.
-2. **Exponentials.** A network-step evaluates 24 sigmoids (16 hidden, 8 output):
+1. **The default call**, in network-steps per second and nanoseconds per
+   network-step on each device.
+2. **Operation by operation.** The same call in a second process whose XLA runs
+   each loop operation by operation (the small-loop threshold set to 0), under
+   ``jax.profiler``: XLA's CPU runtime reports every compiled operation ("thunk")
+   it runs, so the step splits into its fused loops, each named by what it computes
+   (from the compiled program's own text: the shape it writes). Profiling adds a
+   fixed cost to every operation, so the shares, not the absolute times, are what
+   to read. That process's own rate, against the default call's, is what one
+   function per loop saves: the runtime's cost per operation, and the larger
+   operations split into tasks for other threads.
+3. **Exponentials.** A network-step evaluates 24 sigmoids (16 hidden, 8 output):
    the same sigmoids alone, in a loop over blocks of the same width and layout,
    give the time they take by themselves.
-3. **Dispatch.** A loop of ``k`` trivial operations on one block's worth of
-   floats gives the runtime's cost per operation, times the operations a step runs.
+4. **Dispatch**, in the operation-by-operation process: a loop of ``k`` trivial
+   operations on one block's worth of floats gives the runtime's cost per operation.
 
-What is left of the step's time after the exponentials and the dispatch is the
-rest of its arithmetic and its loads and stores. Prints a table; ``--out`` also
-writes JSON.
+Prints a table; ``--out`` also writes JSON.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ import gzip
 import json
 import os
 import re
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -167,23 +175,29 @@ def dispatch_time(width: int, k: int = 12, iters: int = 20000) -> float:
     return (chained(k) - chained(1)) / (k - 1)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cpu-devices", type=int, help="JAX CPU devices (default: one per core)")
-    ap.add_argument("--steps", type=int, default=1000)
-    ap.add_argument("--out", help="also write the results as JSON to this file")
-    args = ap.parse_args(argv)
-    n_dev = jaxbp.use_cpu_cores(args.cpu_devices)
+def op_by_op(n_dev: int, steps: int) -> dict:
+    """Rate, per-operation shares and dispatch cost with every loop run operation by operation
+    (measured in a child process: XLA reads its flags once per process)."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    env = dict(
+        os.environ,
+        XLA_FLAGS=f"{flags} --xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=0",
+    )
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", "--cpu-devices", str(n_dev), "--steps", str(steps)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def child(n_dev: int, steps: int) -> None:
+    jaxbp.use_cpu_cores(n_dev)
     x, y = parity()
-    steps = args.steps
     width = _program.block_width((3, 2, 1), 8, member_last=True)
     rate = N * steps / best_of(lambda: run(x, y, steps))
-    per_step = n_dev / rate  # seconds one device spends on one network-step
-    print(f"JAX {jax.__version__}, {n_dev} CPU device(s), block width {width}")
-    print(
-        f"default call: {rate / 1e6:.1f} M network-steps/s = {per_step * 1e9:.2f} ns per network-step per device"
-    )
-
     shapes = op_shapes(block_program_text(x, y, steps))
     total, count = profile(x, y, steps)
     # The operations of a plain step are the ones run most often (the record steps and
@@ -195,25 +209,63 @@ def main(argv=None):
         if name in shapes and count[name] >= 0.5 * most
     }
     step_us = sum(plain.values())
-    rows = []
-    print(f"\nOne step of a {width}-member block, by operation (profiled: {step_us:.1f} us):")
-    for name, us in sorted(plain.items(), key=lambda kv: -kv[1]):
-        does = what(name, shapes[name], width)
-        rows.append({"op": name, "writes": shapes[name], "does": does, "share": us / step_us})
-        print(f"  {us / step_us:6.1%}  {name:26s} {does}")
+    ops = [
+        {
+            "op": name,
+            "writes": shapes[name],
+            "does": what(name, shapes[name], width),
+            "share": us / step_us,
+        }
+        for name, us in sorted(plain.items(), key=lambda kv: -kv[1])
+    ]
     n_ops = len(plain) + 2  # and the loop's own test and counter
+    print(
+        json.dumps(
+            {"rate": rate, "ops": ops, "ops_per_step": n_ops, "dispatch_s": dispatch_time(width)}
+        )
+    )
 
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cpu-devices", type=int, help="JAX CPU devices (default: one per core)")
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--out", help="also write the results as JSON to this file")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        return child(args.cpu_devices, args.steps)
+    n_dev = jaxbp.use_cpu_cores(args.cpu_devices)
+    x, y = parity()
+    steps = args.steps
+    width = _program.block_width((3, 2, 1), 8, member_last=True)
+    rate = N * steps / best_of(lambda: run(x, y, steps))
+    per_step = n_dev / rate  # seconds one device spends on one network-step
+    print(f"JAX {jax.__version__}, {n_dev} CPU device(s), block width {width}")
+    print(
+        f"default call (one function per loop): {rate / 1e6:.1f} M network-steps/s = "
+        f"{per_step * 1e9:.2f} ns per network-step per device"
+    )
     sig = sigmoid_time(width) / width  # per network-step
-    disp = dispatch_time(width) * n_ops / width
     print(
-        f"\n24 sigmoids alone:     {sig * 1e9:6.2f} ns per network-step ({sig / per_step:.0%} of the step)"
+        f"24 sigmoids alone: {sig * 1e9:.2f} ns per network-step ({sig / per_step:.0%} of the step)"
     )
+
+    split = op_by_op(n_dev, steps)
+    split_step = n_dev / split["rate"]
     print(
-        f"dispatch, {n_ops} ops a step: {disp * 1e9:6.2f} ns per network-step ({disp / per_step:.0%} of the step)"
+        f"\nOperation by operation: {split['rate'] / 1e6:.1f} M network-steps/s = "
+        f"{split_step * 1e9:.2f} ns per network-step per device "
+        f"(one function per loop saves {(split_step - per_step) * 1e9:.2f} ns, "
+        f"{1 - per_step / split_step:.0%})"
     )
-    rest = per_step - sig - disp
+    print(f"One step of a {width}-member block, by operation (profiled):")
+    for row in split["ops"]:
+        print(f"  {row['share']:6.1%}  {row['op']:26s} {row['does']}")
+    disp = split["dispatch_s"] * split["ops_per_step"] / width
     print(
-        f"the rest (other arithmetic, loads and stores): {rest * 1e9:6.2f} ns ({rest / per_step:.0%})"
+        f"dispatch, {split['ops_per_step']} ops a step: {disp * 1e9:.2f} ns per network-step "
+        f"({disp / split_step:.0%} of that step)"
     )
     if args.out:
         with open(args.out, "w") as f:
@@ -224,10 +276,12 @@ def main(argv=None):
                     "width": width,
                     "rate": rate,
                     "ns_per_step_per_device": per_step * 1e9,
-                    "ops": rows,
                     "sigmoids_ns": sig * 1e9,
+                    "op_by_op_rate": split["rate"],
+                    "op_by_op_ns_per_step_per_device": split_step * 1e9,
+                    "ops": split["ops"],
                     "dispatch_ns": disp * 1e9,
-                    "ops_per_step": n_ops,
+                    "ops_per_step": split["ops_per_step"],
                 },
                 f,
                 indent=2,
