@@ -51,7 +51,7 @@ def warn_if_one_cpu_device(devices) -> None:
     warnings.warn(
         f"train_many runs on one CPU device while this process may use {cores} cores: call "
         "jaxbp.use_cpu_cores() right after importing jaxbp, before the first JAX computation, "
-        f"to split the members over {cores} devices (about 2x faster on 2 cores; "
+        f"to split the members over {cores} devices (2-3x faster on 2 cores; "
         "docs/benchmarks.md)",
         SingleDeviceWarning,
         stacklevel=4,

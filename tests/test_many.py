@@ -115,7 +115,8 @@ DEVICE_SCRIPT = textwrap.dedent("""
                          learning_rate=[0.5, 4.0], init_scale=[0.5, 2.0], progress=False, chunk_size=int(sys.argv[1]),
                          dtype=np.float32)
     loop = jax.jit(lambda v: jax.lax.fori_loop(0, 9, lambda i, a: a * 0.5 + 1.0, v))
-    whole = "xla_cpu_small_call" in loop.lower(np.ones(8, np.float32)).compile().as_text()
+    # A loop over 256 KiB: above XLA's own small-loop threshold, below the one use_cpu_cores sets.
+    whole = "xla_cpu_small_call" in loop.lower(np.ones(1 << 16, np.float32)).compile().as_text()
     print(json.dumps({"devices": jax.local_device_count(), "loss": r.final_loss.tolist(),
                       "history": r.history.tolist(), "conv": r.converged_at.tolist(),
                       "loops_compiled_whole": whole}))
