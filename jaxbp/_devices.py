@@ -60,20 +60,20 @@ def warn_if_one_cpu_device(devices) -> None:
 
 # XLA's CPU compiler compiles a while loop whose body touches fewer bytes per pass than
 # this into one function (``xla_cpu_small_while_loop_byte_threshold``, one of its
-# backend options); a larger loop runs its body operation by operation, splitting the
-# larger operations into tasks for other threads. With one device per core those tasks
-# wait for cores the other devices hold: for the seed network's 16,384 members on 2
-# cores, one function per loop trains 1.35x faster, bit for bit the same
-# (docs/benchmarks.md). Loops that call libraries (matrix products by a BLAS, host
-# callbacks) are never compiled whole, whatever their size. jaxlib 0.7.0's compiler
-# fails on such loops (an unresolved runtime function); 0.7.2, 0.8.0, 0.9.0 and 0.10.2
-# were measured to compile and run them.
+# backend options); a larger loop runs its body operation by operation, one call into
+# XLA's runtime each (0.12 us per operation of a 512-member block). For the seed
+# network's 16,384 members on 2 cores one function per loop trains 1.35x faster, bit
+# for bit the same (docs/benchmarks.md). Loops that call libraries (matrix products by
+# a BLAS, host callbacks) are never compiled whole, whatever their size. jaxlib 0.7.0's
+# compiler fails on such loops (an unresolved runtime function); 0.7.2, 0.8.0, 0.9.0
+# and 0.10.2 were measured to compile and run them.
 SMALL_LOOP_BYTES = 1 << 27
 SMALL_LOOPS_SINCE = (0, 7, 2)
 _SMALL_LOOP_OPTION = "xla_cpu_small_while_loop_byte_threshold"
 
 
 def jaxlib_version() -> tuple[int, ...]:
+    """The installed jaxlib's version as numbers, e.g. ``(0, 10, 2)``."""
     from jaxlib import version
 
     return tuple(int(p) for p in re.findall(r"\d+", version.__version__)[:3])
@@ -97,12 +97,12 @@ def use_cpu_cores(n: int | None = None) -> int:
     XLA runs one device's small operations on one core at a time, so on a CPU the
     member axis trains fastest split over one device per core (about 2x on 2 cores;
     docs/benchmarks.md). It also lets XLA compile each training loop into one
-    function (the CPU compiler's small-loop threshold, :data:`SMALL_LOOP_BYTES`,
-    added to ``XLA_FLAGS`` unless the variable already sets one; jaxlib 0.7.2 or
-    later): 1.35x faster again for the seed network. Results are the same bit for bit (members are
-    computed in fixed-width blocks). Call it right after import, before any JAX
-    computation (``jax_num_cpu_devices`` and ``XLA_FLAGS`` are read when the backend
-    starts); the ``jaxbp`` command does. Returns the number of CPU devices.
+    function (the CPU compiler's small-loop threshold, :data:`SMALL_LOOP_BYTES`, added
+    to ``XLA_FLAGS`` unless the variable already sets one; jaxlib 0.7.2 or later):
+    1.35x faster again for the seed network. Results are the same bit for bit
+    (members are computed in fixed-width blocks). Call it right after import, before
+    any JAX computation (``jax_num_cpu_devices`` and ``XLA_FLAGS`` are read when the
+    backend starts); the ``jaxbp`` command does. Returns the number of CPU devices.
     """
     if n is None:
         n = usable_cores()
