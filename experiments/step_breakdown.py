@@ -47,6 +47,7 @@ import numpy as np
 
 import jaxbp
 from jaxbp import _program
+from jaxbp._devices import small_loop_flags
 
 N, LR = 16384, 0.5
 
@@ -175,14 +176,11 @@ def dispatch_time(width: int, k: int = 12, iters: int = 20000) -> float:
     return (chained(k) - chained(1)) / (k - 1)
 
 
-def op_by_op(n_dev: int, steps: int) -> dict:
+def op_by_op(n_dev: int, steps: int, user_flags: str) -> dict:
     """Rate, per-operation shares and dispatch cost with every loop run operation by operation
-    (measured in a child process: XLA reads its flags once per process)."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    env = dict(
-        os.environ,
-        XLA_FLAGS=f"{flags} --xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=0",
-    )
+    (measured in a child process: XLA reads its flags once per process). ``user_flags``:
+    ``XLA_FLAGS`` as they were before :func:`jaxbp.use_cpu_cores` added its threshold."""
+    env = dict(os.environ, XLA_FLAGS=small_loop_flags(user_flags, threshold=0))
     out = subprocess.run(
         [sys.executable, __file__, "--child", "--cpu-devices", str(n_dev), "--steps", str(steps)],
         env=env,
@@ -235,6 +233,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.child:
         return child(args.cpu_devices, args.steps)
+    user_flags = os.environ.get("XLA_FLAGS", "")
     n_dev = jaxbp.use_cpu_cores(args.cpu_devices)
     x, y = parity()
     steps = args.steps
@@ -251,7 +250,7 @@ def main(argv=None):
         f"24 sigmoids alone: {sig * 1e9:.2f} ns per network-step ({sig / per_step:.0%} of the step)"
     )
 
-    split = op_by_op(n_dev, steps)
+    split = op_by_op(n_dev, steps, user_flags)
     split_step = n_dev / split["rate"]
     print(
         f"\nOperation by operation: {split['rate'] / 1e6:.1f} M network-steps/s = "
