@@ -43,7 +43,14 @@ from ._grads import check_grad_source
 from ._grid import Grid, grid_axis
 from ._losses import resolve_loss
 from ._mlp import SCHEMES, check_batch, check_key, check_sizes
-from ._program import BATCHINGS, block_width, choose_member_last, choose_program
+from ._program import (
+    BATCHINGS,
+    block_width,
+    choose_member_last,
+    choose_program,
+    histories_into,
+    is_history,
+)
 from ._result import ManyResult
 from ._train import sgd
 
@@ -369,6 +376,13 @@ def _run_chunks(c: _Config, plan: _Plan, progress) -> dict[str, np.ndarray]:
             phase=phase, count=count, **static,
         )  # fmt: skip
 
+    rows = -(-plan.per_proc // plan.chunk) * plan.chunk  # whole chunks, trimmed at the end
+
+    def room(path, a):  # where every chunk's ``a`` goes; histories, see histories_into
+        if is_history(path):
+            return np.empty((rows, a.shape[1]), a.dtype, order="F")
+        return np.empty((rows, *a.shape[1:]), a.dtype)
+
     local = None
     try:
         for start in range(0, plan.per_proc, plan.chunk):
@@ -391,16 +405,19 @@ def _run_chunks(c: _Config, plan: _Plan, progress) -> dict[str, np.ndarray]:
             else:
                 out = _in_pieces(call, args, n_records, piece, c.record_every, counted, bar)
             if local is None:
-                local = jax.tree_util.tree_map(
-                    lambda a: np.empty((plan.per_proc, *a.shape[1:]), a.dtype), out
-                )
-            jax.tree_util.tree_map(
-                lambda d, a, s=start, n=n_real: d.__setitem__(slice(s, s + n), a[:n]), local, out
-            )
+                local = jax.tree_util.tree_map_with_path(room, out)
+
+            def put(path, dest, a, s=start):
+                if is_history(path):
+                    histories_into(dest, s, a)
+                else:
+                    dest[s : s + len(a)] = a
+
+            jax.tree_util.tree_map_with_path(put, local, out)
     finally:
         if bar is not None and own:
             bar.close()
-    return local
+    return jax.tree_util.tree_map(lambda a: a[: plan.per_proc], local)
 
 
 def _in_pieces(call, args, n_records, piece, record_every, counted, bar) -> dict:

@@ -23,6 +23,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import PartitionSpec
 
 from ._batches import data_order_key
@@ -282,8 +283,14 @@ def _blocks(member, batched, shared, n_blocks, width, last):
     widths, so this is what makes results bit-for-bit reproducible. ``n_blocks`` is
     traced, so the loop cannot be unrolled or fused away. A block is ``jax.vmap(member)``,
     or with ``last`` the same batching with the member axis kept last in every
-    intermediate (:func:`vmap_last`; for tiny networks on CPU, see :data:`TUNING`);
-    results come back member-first either way.
+    intermediate (:func:`vmap_last`; for tiny networks on CPU, see :data:`TUNING`).
+
+    Results come back member-first, except histories (:func:`is_history`), which come
+    back block by block, each record-first: ``(n_blocks, n_records, width)``, the
+    layout a member-last block computes them in. Turning them member-first here would
+    transpose one value per record and member, which for the seed network costs about
+    as much as computing the records; the host copies them into a member-first view
+    (:func:`histories_into`) instead.
     """
     tmap = jax.tree_util.tree_map
     nb, ns = len(batched), len(shared)
@@ -293,9 +300,17 @@ def _blocks(member, batched, shared, n_blocks, width, last):
 
         def block(*args):
             lasts = [tmap(lambda a: jnp.moveaxis(a, 0, -1), b) for b in args[:nb]]
-            return tmap(lambda o: jnp.moveaxis(o, -1, 0), mapped(*lasts, *args[nb:]))
+            return jax.tree_util.tree_map_with_path(
+                lambda p, o: o if is_history(p) else jnp.moveaxis(o, -1, 0),
+                mapped(*lasts, *args[nb:]),
+            )
     else:
-        block = jax.vmap(member, in_axes=(0,) * nb + (None,) * ns)
+        vmapped = jax.vmap(member, in_axes=(0,) * nb + (None,) * ns)
+
+        def block(*args):
+            return jax.tree_util.tree_map_with_path(
+                lambda p, o: o.T if is_history(p) else o, vmapped(*args)
+            )
 
     def blocks_at(i):
         return [tmap(lambda a: a[i], b) for b in batched]
@@ -309,7 +324,28 @@ def _blocks(member, batched, shared, n_blocks, width, last):
         return tmap(lambda o, r: o.at[i].set(r), out, res)
 
     out = jax.lax.fori_loop(0, n_blocks, body, out)
-    return tmap(lambda o: o.reshape(-1, *o.shape[2:]), out)
+    return jax.tree_util.tree_map_with_path(
+        lambda p, o: o if is_history(p) else o.reshape(-1, *o.shape[2:]), out
+    )
+
+
+def is_history(path) -> bool:
+    """Whether the output leaf at ``path`` is a history (one value per record point)."""
+    return any(
+        isinstance(k, jax.tree_util.DictKey) and str(k.key).endswith("history") for k in path
+    )
+
+
+def histories_into(dest: np.ndarray, start: int, blocks: np.ndarray) -> None:
+    """Copy a chunk's ``blocks`` of a history (:func:`_blocks`' layout) into ``dest``.
+
+    ``dest``: ``(members, n_records)`` in Fortran order, so that it is ``(n_records,
+    members)`` in memory; the chunk's members start at row ``start``. Each copied run
+    is one block's record, ``width`` values long.
+    """
+    n_blocks, n_records, width = blocks.shape
+    rows = dest.T.reshape(n_records, -1, width)  # a view: dest is Fortran-ordered
+    rows[:, start // width : start // width + n_blocks] = blocks.transpose(1, 0, 2)
 
 
 _STATIC = (

@@ -32,6 +32,8 @@ class ManyResult:
       diverged: the loss or an update went non-finite; the member stopped there.
       history: ``(members, steps // record_every)`` losses, each on the batch its step
         took (the whole training set, or with ``batch_size`` that step's minibatch).
+        Histories are stored record by record (Fortran order), as they are computed:
+        ``history[:, k]`` is contiguous, a member's row ``history[m]`` is a strided view.
       params: the final parameters, stacked on axis 0 of every leaf (when kept), else None.
       test_loss, test_accuracy: on the held-out ``eval_x``, ``eval_y`` (when given), else None.
       eval_loss_history, eval_accuracy_history: ``(members, steps // record_every)``: the

@@ -1,5 +1,6 @@
 """Many initializations at once: train_many against train, invariance to chunks and devices, grids."""
 
+import itertools
 import json
 import os
 import subprocess
@@ -22,6 +23,7 @@ from jaxbp._program import (
     choose_program,
     compiled_programs,
     cpu_options,
+    histories_into,
     train_chunk,
 )
 from tests.helpers import assert_close, assert_tree_equal, free_port, run_processes
@@ -185,6 +187,25 @@ def test_member_last_blocks_are_sized_to_stay_in_cache():
     # jax.vmap blocks and minibatches keep their own rules.
     assert block_width((3, 2, 1), 8) == 4096
     assert block_width((3, 2, 1), 8, minibatch=True, member_last=True) == 4096
+
+
+def test_histories_come_back_block_by_block_and_land_member_first():
+    # A chunk's history is (n_blocks, n_records, width); member start + b * width + j,
+    # record r, is blocks[b, r, j]. Written into rows 4..9 of a Fortran-ordered array.
+    blocks = np.arange(3 * 5 * 2, dtype=np.float32).reshape(3, 5, 2) + 1
+    dest = np.zeros((10, 5), np.float32, order="F")
+    histories_into(dest, 4, blocks)
+    expected = np.zeros((10, 5), np.float32)
+    for b, r, j in itertools.product(range(3), range(5), range(2)):
+        expected[4 + 2 * b + j, r] = blocks[b, r, j]
+    np.testing.assert_array_equal(dest, expected)
+    # Through train_many (each member against train alone: above): one chunk at once
+    # against chunks of 7 (the last one partial), each run in pieces of records.
+    one = run_many(chunk_size=4096, record_every=4)
+    assert one.history.shape == (one.n_members, 10)
+    assert len(np.unique(one.history[:, 0])) > one.n_members // 2  # members' own losses
+    pieces = run_many(chunk_size=7, record_every=4, progress=True)
+    np.testing.assert_array_equal(pieces.history, one.history)
 
 
 def test_cpu_compiler_options_go_with_the_program_they_were_measured_for():
