@@ -399,7 +399,7 @@ def _run_chunks(c: _Config, plan: _Plan, progress) -> dict[str, np.ndarray]:
             if sharding is not None:
                 args = [jax.device_put(a, sharding) for a in args]
             if piece >= n_records:
-                out = jax.device_get(call(tuple(args)))
+                out = call(tuple(args))
                 if bar is not None:
                     bar.update(counted * c.steps)
             else:
@@ -408,16 +408,31 @@ def _run_chunks(c: _Config, plan: _Plan, progress) -> dict[str, np.ndarray]:
                 local = jax.tree_util.tree_map_with_path(room, out)
 
             def put(path, dest, a, s=start):
-                if is_history(path):
-                    histories_into(dest, s, a)
-                else:
-                    dest[s : s + len(a)] = a
+                for at, part in _on_host(a):
+                    if is_history(path):  # axis 0 counts blocks
+                        histories_into(dest, s + at * plan.width, part)
+                    else:
+                        dest[s + at : s + at + len(part)] = part
 
             jax.tree_util.tree_map_with_path(put, local, out)
     finally:
         if bar is not None and own:
             bar.close()
     return jax.tree_util.tree_map(lambda a: a[: plan.per_proc], local)
+
+
+def _on_host(a) -> list[tuple[int, np.ndarray]]:
+    """``a``'s pieces on the host, each with its offset along axis 0.
+
+    A device array comes shard by shard: on a CPU, each a view of the device's own
+    buffer. Copying them once, into the result, is what it costs; ``jax.device_get``
+    would first copy them into a new array of its own (for the seed network's
+    history, as long as a tenth of the training).
+    """
+    if isinstance(a, np.ndarray):
+        return [(0, a)]
+    shards = [s for s in a.addressable_shards if s.replica_id == 0]
+    return [(s.index[0].start or 0, np.asarray(s.data)) for s in shards]
 
 
 def _in_pieces(call, args, n_records, piece, record_every, counted, bar) -> dict:
