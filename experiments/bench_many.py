@@ -1,14 +1,16 @@
 """How fast does train_many train many networks? Network-steps per second against baselines.
 
-    python experiments/bench_many.py [--steps 1000] [--cpu-devices N] [--repeats 3] [--quick] [--out FILE.json]
+    python experiments/bench_many.py [--steps 1000] [--cpu-devices N] [--repeats 3] [--rounds 20]
+        [--quick] [--out FILE.json]
 
 Seed network (3-2-1 sigmoid, 3-bit parity: 8 examples, full-batch SGD) at
 N = 1, 64, 1024, 16384, 131072 networks, and a wider one (32-64-64-1 tanh, 256
 examples) at N = 1, 16, 256, 1024. ``train_many`` rows are the call a user writes:
 the default history (about 100 loss records). Also measured for the seed network:
 the same call with the history off (``record_every=steps``) at 300 and 1000 steps,
-every ``record_every`` from 1 to the step count at 1200 steps, and float64. All in
-this one run, against:
+timed side by side (``--rounds`` interleaved rounds; the ratio of the best times and
+of the median times), every ``record_every`` from 1 to the step count at 1200
+steps, and float64. All in this one run, against:
 
 - loop: a Python loop over N networks, each trained by ``jaxbp.train`` (compiled once);
 - step: ``jaxbp.make_step`` called from a Python loop over steps, network by network;
@@ -32,6 +34,7 @@ import itertools
 import json
 import os
 import platform
+import statistics
 import time
 
 import jax
@@ -86,6 +89,41 @@ def bench_train_many(
     first, _ = timed(lambda: jaxbp.train_many(jax.random.key(0), sizes, x, y, **kw).final_loss)
     second = best(lambda: jaxbp.train_many(jax.random.key(1), sizes, x, y, **kw).final_loss)
     return n * steps / second, max(0.0, first - second)
+
+
+def side_by_side(calls, rounds):
+    """Each of ``calls`` (compiled by a first call) timed ``rounds`` times, interleaved:
+    round r times every call once, so a slower stretch of a shared machine hits them
+    all alike. Returns each call's times."""
+    for call in calls:
+        timed(call)
+    times = [[] for _ in calls]
+    for _ in range(rounds):
+        for call, ts in zip(calls, times):
+            ts.append(timed(call)[0])
+    return times
+
+
+def history_cost(sizes, x, y, n, steps, activation, lr, rounds):
+    """The default call against the same call with the history off, side by side.
+
+    Returns both rates (best times) and the ratio of their best and of their median times.
+    """
+
+    def call(record_every):
+        return lambda: jaxbp.train_many(
+            jax.random.key(1), sizes, x, y, n_inits=n, steps=steps, learning_rate=lr,
+            scheme="glorot_normal", activation=activation, progress=False,
+            record_every=record_every,
+        ).final_loss  # fmt: skip
+
+    on, off = side_by_side([call(None), call(steps)], rounds)
+    return (
+        n * steps / min(on),
+        n * steps / min(off),
+        min(off) / min(on),
+        statistics.median(off) / statistics.median(on),
+    )
 
 
 def bench_loop(sizes, x, y, n, steps, activation, lr):
@@ -226,6 +264,12 @@ def main(argv=None):
         help="JAX CPU devices to split members over (default: one per core)",
     )
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per rate; the best is kept")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=20,
+        help="interleaved rounds timing the history against none (default 20)",
+    )
     args = ap.parse_args(argv)
     global REPEATS
     REPEATS = max(1, args.repeats)
@@ -262,11 +306,13 @@ def main(argv=None):
         rate, comp = bench_train_many((3, 2, 1), x, y, n, steps, "sigmoid", 0.5)
         add("seed", n, "train_many", rate, comp)
     ref_n = seed_ns[-2] if args.quick else 16384
-    # What the history costs: the same call with it off, at two run lengths.
+    # What the history costs: the same call with it off, at two run lengths, side by side.
     for s in (300, steps) if not args.quick else (steps,):
-        on = bench_train_many((3, 2, 1), x, y, ref_n, s, "sigmoid", 0.5)[0]
-        off = bench_train_many((3, 2, 1), x, y, ref_n, s, "sigmoid", 0.5, record_every=s)[0]
-        add("seed", ref_n, f"default,{s}st", on, None, {"vs_history_off": on / off})
+        on, off, ratio, median_ratio = history_cost(
+            (3, 2, 1), x, y, ref_n, s, "sigmoid", 0.5, args.rounds
+        )
+        extra = {"vs_history_off": ratio, "by_medians": median_ratio}
+        add("seed", ref_n, f"default,{s}st", on, None, extra)
         add("seed", ref_n, f"hist_off,{s}st", off)
     if not args.quick:
         for every in (1, 3, 12, 120, 1200):
