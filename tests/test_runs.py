@@ -41,23 +41,34 @@ def write_config(tmp_path, steps=1000, name="sweep.toml", extra=""):
     return p
 
 
-def sweep(config, out):
+# The sweep as the command runs it, with one change: when a chunk's training starts
+# with ``done`` chunk files already written, the process sends itself ``sig``. So the
+# signal lands while a later chunk trains, however fast the chunks are.
+SIGNAL_WHEN_DONE = """
+import os, pathlib, sys
+import jaxbp._many as many
+from jaxbp.cli import main
+real, chunks = many.train_many, pathlib.Path(sys.argv[1]) / "chunks"
+def train_many(*args, **kw):
+    if len(list(chunks.glob("*.npz"))) >= {done}:
+        os.kill(os.getpid(), {sig})
+    return real(*args, **kw)
+many.train_many = train_many
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def sweep(config, out, signal_when_done=None):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
+    args = ["sweep", str(config), "--out", str(out), "--no-progress"]
+    if signal_when_done is None:
+        command = [sys.executable, "-m", "jaxbp.cli", *args]
+    else:
+        done, sig = signal_when_done
+        code = SIGNAL_WHEN_DONE.format(done=done, sig=int(sig))
+        command = [sys.executable, "-c", code, str(out), *args]
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jaxbp.cli",
-            "sweep",
-            str(config),
-            "--out",
-            str(out),
-            "--no-progress",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 
@@ -73,15 +84,11 @@ def whole(tmp_path_factory):
 
 
 def interrupt_after_two_chunks(config, out, sig):
-    p = sweep(config, out)
-    deadline = time.time() + 120
-    chunks = out / "chunks"
-    while time.time() < deadline and not (chunks.is_dir() and len(list(chunks.glob("*.npz"))) >= 2):
-        time.sleep(0.005)  # a chunk of this sweep trains in a few tens of milliseconds
-    p.send_signal(sig)
+    """The sweep gets ``sig`` while its third of 8 chunks trains."""
+    p = sweep(config, out, signal_when_done=(2, sig))
     _, err = p.communicate(timeout=120)
-    done = sorted(chunks.glob("*.npz"))
-    assert 2 <= len(done) < 8, "the signal must land partway through the 8 chunks"
+    done = sorted((out / "chunks").glob("*.npz"))
+    assert len(done) == 2, err
     assert not (out / "members.csv").exists()
     return p.returncode, err
 
@@ -315,7 +322,7 @@ def test_resume_with_another_file_size_keeps_the_finished_chunks(tmp_path, whole
     out = tmp_path / "run"
     interrupt_after_two_chunks(config, out, signal.SIGKILL)
     kept = {p.name: p.stat().st_mtime_ns for p in (out / "chunks").glob("*.npz")}
-    assert len(kept) <= 6, "at least 64 members must be left for files of 48"
+    assert len(kept) == 2, "6 chunks of 32 members are left, for files of 48"
     bigger = write_config(tmp_path, name="bigger.toml")
     bigger.write_text(bigger.read_text().replace("members_per_file = 32", "members_per_file = 48"))
     resume_and_compare(bigger, out, whole)
@@ -391,8 +398,6 @@ def test_a_sweep_shows_one_bar_for_the_whole_run(tmp_path, capsys):
 
 
 def test_the_time_estimate_bounds_the_real_run(tmp_path):
-    import time
-
     import jaxbp
 
     config = jaxbp.SweepConfig.from_toml(write_config(tmp_path, steps=200))
