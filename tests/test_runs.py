@@ -43,11 +43,14 @@ def write_config(tmp_path, steps=1000, name="sweep.toml", extra=""):
 
 # The sweep as the command runs it, with one change: when a chunk's training starts
 # with ``done`` chunk files already written, the process sends itself ``sig``. So the
-# signal lands while a later chunk trains, however fast the chunks are.
+# signal lands while a later chunk trains, however fast the chunks are. Ctrl-C is
+# handled as in a terminal even where the test runs in the background (a shell's
+# background jobs start with SIGINT ignored).
 SIGNAL_WHEN_DONE = """
-import os, pathlib, sys
+import os, pathlib, signal, sys
 import jaxbp._many as many
 from jaxbp.cli import main
+signal.signal(signal.SIGINT, signal.default_int_handler)
 real, chunks = many.train_many, pathlib.Path(sys.argv[1]) / "chunks"
 def train_many(*args, **kw):
     if len(list(chunks.glob("*.npz"))) >= {done}:
