@@ -339,12 +339,12 @@ def is_history(path) -> bool:
 def histories_into(dest: np.ndarray, start: int, blocks: np.ndarray) -> None:
     """Copy a chunk's ``blocks`` of a history (:func:`_blocks`' layout) into ``dest``.
 
-    ``dest``: ``(members, n_records)`` in Fortran order, so that it is ``(n_records,
-    members)`` in memory; the chunk's members start at row ``start``. Each copied run
-    is one block's record, ``width`` values long.
+    ``dest``: ``(members, n_records)``; the chunk's members start at row ``start``. In
+    Fortran order (``(n_records, members)`` in memory), as ``train_many`` allocates it,
+    each copied run is one block's record, ``width`` contiguous values.
     """
     n_blocks, n_records, width = blocks.shape
-    rows = dest.T.reshape(n_records, -1, width)  # a view: dest is Fortran-ordered
+    rows = dest.T.reshape(n_records, -1, width)  # splits one axis: always a view
     rows[:, start // width : start // width + n_blocks] = blocks.transpose(1, 0, 2)
 
 

@@ -199,6 +199,9 @@ def test_histories_come_back_block_by_block_and_land_member_first():
     for b, r, j in itertools.product(range(3), range(5), range(2)):
         expected[4 + 2 * b + j, r] = blocks[b, r, j]
     np.testing.assert_array_equal(dest, expected)
+    c_order = np.zeros((10, 5), np.float32)  # the same values in either layout
+    histories_into(c_order, 4, blocks)
+    np.testing.assert_array_equal(c_order, expected)
     # Through train_many (each member against train alone: above): one chunk at once
     # against chunks of 7 (the last one partial), each run in pieces of records.
     one = run_many(chunk_size=4096, record_every=4)
