@@ -71,23 +71,20 @@ def best(fn):
     return min(timed(fn)[0] for _ in range(REPEATS))
 
 
+def user_call(sizes, x, y, n, steps, activation, lr, seed=1, **kw):
+    """The call a user writes (default history unless ``kw`` says otherwise), ready to time."""
+    kw = dict(n_inits=n, steps=steps, learning_rate=lr, scheme="glorot_normal",
+              activation=activation, progress=False, **kw)  # fmt: skip
+    return lambda: jaxbp.train_many(jax.random.key(seed), sizes, x, y, **kw).final_loss
+
+
 def bench_train_many(
     sizes, x, y, n, steps, activation, lr, batching="auto", record_every=None, dtype=None
 ):
-    """The call a user writes (default history unless ``record_every`` says otherwise)."""
-    kw = dict(
-        batching=batching,
-        n_inits=n,
-        steps=steps,
-        learning_rate=lr,
-        scheme="glorot_normal",
-        activation=activation,
-        progress=False,
-        record_every=record_every,
-        dtype=dtype,
-    )
-    first, _ = timed(lambda: jaxbp.train_many(jax.random.key(0), sizes, x, y, **kw).final_loss)
-    second = best(lambda: jaxbp.train_many(jax.random.key(1), sizes, x, y, **kw).final_loss)
+    """The call a user writes: its rate (best of REPEATS) and its compile time."""
+    kw = dict(batching=batching, record_every=record_every, dtype=dtype)
+    first, _ = timed(user_call(sizes, x, y, n, steps, activation, lr, seed=0, **kw))
+    second = best(user_call(sizes, x, y, n, steps, activation, lr, **kw))
     return n * steps / second, max(0.0, first - second)
 
 
@@ -109,15 +106,10 @@ def history_cost(sizes, x, y, n, steps, activation, lr, rounds):
 
     Returns both rates (best times) and the ratio of their best and of their median times.
     """
-
-    def call(record_every):
-        return lambda: jaxbp.train_many(
-            jax.random.key(1), sizes, x, y, n_inits=n, steps=steps, learning_rate=lr,
-            scheme="glorot_normal", activation=activation, progress=False,
-            record_every=record_every,
-        ).final_loss  # fmt: skip
-
-    on, off = side_by_side([call(None), call(steps)], rounds)
+    calls = [
+        user_call(sizes, x, y, n, steps, activation, lr, record_every=r) for r in (None, steps)
+    ]
+    on, off = side_by_side(calls, rounds)
     return (
         n * steps / min(on),
         n * steps / min(off),

@@ -37,7 +37,13 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from ._activations import activation_key
 from ._batches import check_batch_size
 from ._checks import check_positive_int, is_int
-from ._devices import available_memory, gather_processes, member_bytes, warn_if_one_cpu_device
+from ._devices import (
+    available_memory,
+    gather_processes,
+    member_bytes,
+    on_host,
+    warn_if_one_cpu_device,
+)
 from ._dtypes import resolve_dtype
 from ._grads import check_grad_source
 from ._grid import Grid, grid_axis
@@ -408,7 +414,7 @@ def _run_chunks(c: _Config, plan: _Plan, progress) -> dict[str, np.ndarray]:
                 local = jax.tree_util.tree_map_with_path(room, out)
 
             def put(path, dest, a, s=start):
-                for at, part in _on_host(a):
+                for at, part in on_host(a):
                     if is_history(path):  # axis 0 counts blocks
                         histories_into(dest, s + at * plan.width, part)
                     else:
@@ -419,20 +425,6 @@ def _run_chunks(c: _Config, plan: _Plan, progress) -> dict[str, np.ndarray]:
         if bar is not None and own:
             bar.close()
     return jax.tree_util.tree_map(lambda a: a[: plan.per_proc], local)
-
-
-def _on_host(a) -> list[tuple[int, np.ndarray]]:
-    """``a``'s pieces on the host, each with its offset along axis 0.
-
-    A device array comes shard by shard: on a CPU, each a view of the device's own
-    buffer. Copying them once, into the result, is what it costs; ``jax.device_get``
-    would first copy them into a new array of its own (for the seed network's
-    history, as long as a tenth of the training).
-    """
-    if isinstance(a, np.ndarray):
-        return [(0, a)]
-    shards = [s for s in a.addressable_shards if s.replica_id == 0]
-    return [(s.index[0].start or 0, np.asarray(s.data)) for s in shards]
 
 
 def _in_pieces(call, args, n_records, piece, record_every, counted, bar) -> dict:
