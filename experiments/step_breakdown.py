@@ -47,7 +47,7 @@ import numpy as np
 
 import jaxbp
 from jaxbp import _program
-from jaxbp._devices import small_loop_flags
+from jaxbp.internal import small_loop_flags
 
 N, LR = 16384, 0.5
 

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxbp
-from jaxbp._files import write_atomic
+from jaxbp.internal import write_atomic
 
 EPOCHS, ROWS, COLS, LR = 40, 32, 32, 0.05
 QUICK = dict(epochs=4, rows=4, cols=4)

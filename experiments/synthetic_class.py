@@ -29,8 +29,7 @@ import jax
 import numpy as np
 
 import jaxbp
-from jaxbp._dtypes import float64_mode
-from jaxbp._steps import Problem, step_specs
+from jaxbp.internal import Problem, float64_mode, step_specs
 
 ROOT = Path(__file__).resolve().parent
 

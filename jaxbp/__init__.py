@@ -2,64 +2,113 @@
 
 Parameters are plain pytrees (a tuple of ``{"W", "b"}`` layers); every function
 is pure, parameters first, configuration keyword-only.
+
+The library is laid out by concern, floors ground first; each imports only the
+floors below it (``tests/test_layout.py`` checks it):
+
+- ``jaxbp.util``: input checks, dtypes and tolerances, text tables, atomic files;
+- ``jaxbp.nn``: activations, losses, the MLP, parameter trees and files;
+- ``jaxbp.grads``: the chain rule by hand, ``jax.grad``, finite differences, comparison;
+- ``jaxbp.training``: one network's step and compiled training loop;
+- ``jaxbp.many`` and ``jaxbp.teach``: many networks at once; hand derivations,
+  exercises and grading;
+- ``jaxbp.sweeps``: configs, tasks, run folders, reports and figures;
+- ``jaxbp.internal``, ``jaxbp.cli``: what experiments need that is not public API,
+  and the command.
+
+Every public name is here at the top level as well as in its subpackage.
 """
 
-from ._activations import ACTIVATIONS, Activation
-from ._batches import data_order_key, minibatch
-from ._classroom import class_exercises, read_roster
 from ._demo import seed_demo
-from ._devices import SingleDeviceWarning, initialize_distributed, use_cpu_cores
-from ._dtypes import Tolerance, tolerance
-from ._exercises import Exercise, random_exercise, seed_exercise
-from ._explain import Explanation, explain
-from ._explain import Step as DerivationStep
-from ._files import NetworkSpec, dumps_network, network_to_dict, read_claimed, read_network
-from ._freeze import Frozen, freeze
-from ._gradcheck import (
+from ._version import __version__
+from .grads import (
     GradCheck,
     GradComparison,
     LeafComparison,
+    autodiff_grad,
     check_grads,
     compare_grads,
+    manual_grad,
+    manual_value_and_grad,
     numerical_grad,
 )
-from ._gradebook import ClassGrades, ScoreRule, StudentGrade, grade_class, write_class
-from ._grading import DerivationReport, check_derivation
-from ._grads import autodiff_grad
-from ._losses import LOSSES, Loss
-from ._manual import manual_grad, manual_value_and_grad
-from ._many import train_many
-from ._mlp import SCHEMES, Trace, bce_loss, compute_loss, forward, forward_trace, init_mlp, mse_loss
-from ._params_io import load_params, save_params
-from ._plots import pyplot
-from ._report import add_report_section
-from ._result import ManyResult
-from ._runs import (
+from .many import ManyResult, SingleDeviceWarning, initialize_distributed, train_many, use_cpu_cores
+from .nn import (
+    ACTIVATIONS,
+    LOSSES,
+    SCHEMES,
+    Activation,
+    Grads,
+    Layer,
+    Loss,
+    Params,
+    Trace,
+    bce_loss,
+    compute_loss,
+    forward,
+    forward_trace,
+    from_augmented,
+    init_mlp,
+    layer_sizes,
+    load_params,
+    mse_loss,
+    save_params,
+    to_augmented,
+)
+from .sweeps import (
+    TASKS,
     Estimate,
     Run,
+    SweepConfig,
+    Task,
+    add_report_section,
     estimate_sweep,
     finish_sweep,
     load_run,
+    load_task,
     report_run,
     run_sweep,
 )
-from ._steps import step_names
-from ._submissions import Submission, read_submissions
-from ._sweep_config import SweepConfig
-from ._tasks import TASKS, Task, load_task
-from ._train import (
+from .teach import (
+    ClassGrades,
+    DerivationReport,
+    DerivationStep,
+    Exercise,
+    Explanation,
+    NetworkSpec,
+    ScoreRule,
+    StudentGrade,
+    Submission,
+    check_derivation,
+    class_exercises,
+    dumps_network,
+    explain,
+    grade_class,
+    network_to_dict,
+    random_exercise,
+    read_claimed,
+    read_network,
+    read_roster,
+    read_submissions,
+    seed_exercise,
+    step_names,
+    write_class,
+)
+from .training import (
+    Frozen,
     History,
     Step,
     StepInfo,
     TrainResult,
+    data_order_key,
+    freeze,
     make_step,
+    minibatch,
     sgd,
     sgd_update,
     train,
 )
-from ._tree import Grads, Layer, Params, from_augmented, layer_sizes, to_augmented
-
-__version__ = "0.1.0"
+from .util import Tolerance, pyplot, tolerance
 
 __all__ = [
     "ACTIVATIONS",

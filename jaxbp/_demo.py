@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._exercises import seed_exercise
-from ._gradcheck import check_grads
-from ._mlp import compute_loss, forward_trace
-from ._text import table
-from ._train import sgd_update, train
-from ._tree import to_augmented
+from .grads._check import check_grads
+from .nn._mlp import compute_loss, forward_trace
+from .nn._tree import to_augmented
+from .teach._exercises import seed_exercise
+from .training._train import sgd_update, train
+from .util._text import table
 
 __all__ = ["seed_demo"]
 

@@ -85,7 +85,7 @@ def _check_out(path: Path) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    from ._files import write_atomic  # imports JAX: not before the arguments are parsed
+    from .util._files import write_atomic  # imports JAX: not before the arguments are parsed
 
     write_atomic(path, text)
 
@@ -372,7 +372,7 @@ def _print_sweep(args, doc) -> int:
     if doc["figures_drawn"]:
         print(f"report, figures and one row per member: {args.out}/report.md, members.csv")
     else:
-        from ._report import FIGURES_SKIPPED
+        from .sweeps._report import FIGURES_SKIPPED
 
         print(f"report and one row per member: {args.out}/report.md, members.csv")
         print(FIGURES_SKIPPED.format(out=args.out))

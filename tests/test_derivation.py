@@ -107,7 +107,7 @@ def _seed():
 
 
 def _net(sizes, seed, batch):
-    ex = jaxbp._exercises.random_exercise(seed, sizes, batch=batch)
+    ex = jaxbp.teach._exercises.random_exercise(seed, sizes, batch=batch)
     return ex.params, np.asarray(ex.x), np.asarray(ex.y)
 
 
@@ -274,8 +274,8 @@ def test_wrong_values_are_shown_with_the_digits_that_tell_them_apart():
     assert r.verdicts["o"] == "wrong"
     text = str(r)
     assert "0.1012169" in text and "0.1012167" in text, text
-    assert jaxbp._grading.fmt_distinct(0.1643344, 0.1643338) == "0.1643344"
-    assert jaxbp._grading.fmt_distinct(0.1, 0.1000000000000001) == "0.1"
+    assert jaxbp.teach._grading.fmt_distinct(0.1643344, 0.1643338) == "0.1643344"
+    assert jaxbp.teach._grading.fmt_distinct(0.1, 0.1000000000000001) == "0.1"
 
 
 # ---------------------------------------------------------------- planted mistakes

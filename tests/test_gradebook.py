@@ -297,7 +297,7 @@ def test_feedback_page_as_chromium_draws_it(tmp_path):
     )
     img = imread(shot)[..., :3]
     assert (img < 0.9).any(axis=-1).mean() > 0.05, "the page looks blank"
-    from jaxbp._feedback import COLOURS
+    from jaxbp.teach._feedback import COLOURS
 
     for verdict in ("correct", "rounding", "inherited", "wrong", "missing"):
         rgb = np.array([int(COLOURS[verdict][0][i : i + 2], 16) for i in (1, 3, 5)]) / 255

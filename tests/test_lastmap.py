@@ -7,8 +7,8 @@ import optax
 import pytest
 
 import jaxbp
-from jaxbp._lastmap import vmap_last
-from jaxbp._program import choose_member_last
+from jaxbp.many._lastmap import vmap_last
+from jaxbp.many._program import choose_member_last
 from tests.helpers import assert_close
 
 N = 5
@@ -191,8 +191,8 @@ def test_the_seed_member_program_needs_no_fallback_in_its_steps(grad, optimizer)
     jax.vmap's rule. A JAX that renames a primitive of the step fails here instead of
     silently losing the member-last speed-up.
     """
-    from jaxbp._lastmap import record_fallbacks
-    from jaxbp._program import member_program
+    from jaxbp.many._lastmap import record_fallbacks
+    from jaxbp.many._program import member_program
 
     x, y = jnp.asarray(PARITY_X), jnp.asarray(PARITY_Y)[:, None]
     member = member_program(
@@ -228,7 +228,7 @@ def test_vmap_last_refuses_to_be_differentiated_through():
 
 
 def test_a_primitive_missing_from_jax_is_an_import_error_naming_the_version(monkeypatch):
-    from jaxbp import _lastmap
+    from jaxbp.many import _lastmap
 
     monkeypatch.setitem(_lastmap._PRIMITIVE_NAMES, "scan", ("no_such_scan_p",))
     with pytest.raises(ImportError, match=rf"JAX {jax.__version__} does not have"):

@@ -14,8 +14,13 @@ import optax
 import pytest
 
 import jaxbp
-from jaxbp._devices import SMALL_LOOP_BYTES, SMALL_LOOPS_SINCE, jaxlib_version, small_loop_flags
-from jaxbp._program import (
+from jaxbp.many._devices import (
+    SMALL_LOOP_BYTES,
+    SMALL_LOOPS_SINCE,
+    jaxlib_version,
+    small_loop_flags,
+)
+from jaxbp.many._program import (
     _NO_YNN,
     _WIDE_VECTORS,
     _compiler_knows,
@@ -454,7 +459,7 @@ def test_a_range_of_members_equals_the_same_members_of_a_full_run():
 
 def test_mse_linear_members_are_judged_by_their_output_at_one_half():
     """An XOR fit whose outputs are 0.006, 0.995, 0.994, 0.006 is right on every example."""
-    import jaxbp._losses as losses
+    import jaxbp.nn._losses as losses
 
     o = jnp.asarray([[0.006], [0.995], [0.994], [0.006]])
     y = jnp.asarray([[0.0], [1.0], [1.0], [0.0]])
@@ -488,7 +493,7 @@ def test_mse_linear_members_are_judged_by_their_output_at_one_half():
 
 
 def test_one_cpu_device_on_several_cores_is_said_once(monkeypatch):
-    from jaxbp import _devices
+    from jaxbp.many import _devices
 
     monkeypatch.setattr(_devices, "_warned_single_device", False)
     monkeypatch.setattr(_devices, "usable_cores", lambda: 4)

@@ -28,7 +28,7 @@ def data(n=23, seed=0):
 
 def order_of(key, n, batch_size, steps):
     """The example indices each step takes, read through the library's own minibatch."""
-    carry = jaxbp._train.train_start(
+    carry = jaxbp.training._train.train_start(
         jaxbp.init_mlp(jax.random.key(0), SIZES), optax.sgd(0.1), data_key=key, n_examples=n
     )
     x = jnp.arange(n, dtype=jnp.float64)[:, None]
@@ -58,7 +58,7 @@ def test_data_order_key_is_a_stream_apart_from_the_initialization():
     k = jaxbp.data_order_key(key, 5)
     init = jax.random.fold_in(key, 5)
     assert not np.array_equal(jax.random.key_data(k), jax.random.key_data(init))
-    expected = jax.random.fold_in(init, jaxbp._train.DATA_ORDER_STREAM)
+    expected = jax.random.fold_in(init, jaxbp.training._train.DATA_ORDER_STREAM)
     np.testing.assert_array_equal(jax.random.key_data(k), jax.random.key_data(expected))
 
 

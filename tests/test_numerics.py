@@ -61,7 +61,7 @@ def test_log1p_of_the_bce_term_to_three_units_in_the_last_place(dtype):
     # from just above the smallest normal number (log1p(tiny) < tiny is subnormal, which
     # XLA's CPU code flushes to 0) through every scale to 1 (for the tiny e, log(1 + e)
     # would round to 0); and exactly 0 at e = 0 (|o| huge).
-    from jaxbp._losses import log1p_unit
+    from jaxbp.nn._losses import log1p_unit
 
     info = np.finfo(dtype)
     e = np.concatenate(

@@ -48,7 +48,7 @@ def write_config(tmp_path, steps=1000, name="sweep.toml", extra=""):
 # background jobs start with SIGINT ignored).
 SIGNAL_WHEN_DONE = """
 import os, pathlib, signal, sys
-import jaxbp._many as many
+import jaxbp.many._many as many
 from jaxbp.cli import main
 signal.signal(signal.SIGINT, signal.default_int_handler)
 real, chunks = many.train_many, pathlib.Path(sys.argv[1]) / "chunks"
@@ -300,7 +300,7 @@ def test_files_written_atomically_get_the_mode_of_a_plain_write(whole):
 
 
 def test_sweep_docs_list_every_config_key():
-    from jaxbp._sweep_config import FIELDS
+    from jaxbp.sweeps._config import FIELDS
 
     docs = (Path(__file__).parent.parent / "docs" / "sweeps.md").read_text()
     for f in FIELDS:

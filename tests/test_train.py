@@ -125,7 +125,7 @@ def test_train_with_manual_grad_matches_autodiff():
 
 def test_train_learning_rate_is_data_not_a_recompile():
     params, x, y = problem()
-    from jaxbp._train import _train
+    from jaxbp.training._train import _train
 
     jaxbp.train(params, x, y, 0.1, steps=7)
     before = _train._cache_size()
@@ -173,7 +173,7 @@ def test_history_rides_on_the_step_it_records(grad):
     The step at a record point runs the same matrix products as every other step
     (the loss comes from its own forward pass); the steps between compute no norm.
     """
-    from jaxbp._train import train_program
+    from jaxbp.training._train import train_program
 
     params, x, y = problem()
     x, y = jnp.asarray(x), jnp.asarray(y)

@@ -1,0 +1,24 @@
+"""What jaxbp's experiments and benchmarks use that is not public API.
+
+As equinox's ``internal``: these names may change or go without notice. They are
+here so that nothing outside the package imports a private module.
+
+May import every floor.
+"""
+
+from ..many._devices import small_loop_flags
+from ..many._lastmap import record_fallbacks, vmap_last
+from ..teach._steps import Problem, StepSpec, step_specs
+from ..util._dtypes import float64_mode
+from ..util._files import write_atomic
+
+__all__ = [
+    "Problem",
+    "StepSpec",
+    "float64_mode",
+    "record_fallbacks",
+    "small_loop_flags",
+    "step_specs",
+    "vmap_last",
+    "write_atomic",
+]

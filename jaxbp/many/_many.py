@@ -1,0 +1,593 @@
+"""Many initializations at once: ``train_many``, the single-network program mapped over members.
+
+Members form one flat axis, grid-major (``_grid``): member ``m`` has learning rate,
+init scale and seed index decoded from ``m``. Its initial parameters are
+``init_mlp(jax.random.fold_in(key, m), sizes, scale=..., ...)`` and its training is
+exactly :func:`jaxbp.training._train.train_program`, the program ``train`` compiles for one
+network, batched over members (``_program``). So a member's result depends only on
+``(key, m, its hyperparameters)``: not on the chunk size, the number of devices or
+the number of hosts.
+
+``train_many`` reads top to bottom: checked configuration -> plan (block width,
+chunking, devices, batching) -> chunk loop -> assembly of results. Python loops only
+over chunks of members (to bound memory and report progress). Learning rates and
+init scales are data, so one compiled program serves a whole grid.
+
+Built on the training layer; knows nothing of files, plots or the command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import itertools
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from ..grads._autodiff import check_grad_source
+from ..nn._activations import activation_key
+from ..nn._losses import resolve_loss
+from ..nn._mlp import SCHEMES, check_batch, check_key, check_sizes
+from ..training._batches import check_batch_size
+from ..training._train import sgd
+from ..util._checks import check_positive_int, is_int
+from ..util._dtypes import resolve_dtype
+from ._devices import (
+    available_memory,
+    gather_processes,
+    member_bytes,
+    on_host,
+    warn_if_one_cpu_device,
+)
+from ._grid import Grid, grid_axis
+from ._program import (
+    BATCHINGS,
+    block_width,
+    choose_member_last,
+    choose_program,
+    histories_into,
+    is_history,
+)
+from ._result import ManyResult
+
+__all__ = ["local_process", "train_many"]
+
+# Inside ``local_process()``, train_many trains every member asked for on this process's
+# devices alone, even under jax.distributed (a sweep that splits its chunks by process).
+_LOCAL = contextvars.ContextVar("jaxbp_local_process", default=False)
+
+
+@contextlib.contextmanager
+def local_process():
+    """``train_many`` calls inside train their members on this process alone: no split
+    over the processes of a ``jax.distributed`` job, no gather."""
+    token = _LOCAL.set(True)
+    try:
+        yield
+    finally:
+        _LOCAL.reset(token)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Config:
+    """The checked arguments of one ``train_many`` call."""
+
+    key: Any
+    sizes: tuple[int, ...]
+    x: jax.Array
+    y: jax.Array
+    eval_xy: tuple[jax.Array, jax.Array] | None
+    grid: Grid
+    steps: int
+    record_every: int
+    make_optimizer: Callable
+    scheme: str
+    activation: Any
+    loss: str
+    grad: str
+    converge_loss: float | None
+    keep_params: bool
+    dtype: Any
+    batching: str
+    members: tuple[int, int]
+    chunk_size: int | str
+    memory_budget: int | None
+    batch_size: int | None = None
+    crossed: tuple[int, int] | None = None
+
+    @property
+    def step_batch(self) -> int:
+        """Examples one step takes: the minibatch, or the whole training set."""
+        return self.x.shape[0] if self.batch_size is None else self.batch_size
+
+
+def default_record_every(steps: int) -> int:
+    """The largest divisor of ``steps`` that keeps about 100 history points."""
+    every = max(1, steps // 100)
+    while steps % every:
+        every -= 1
+    return every
+
+
+def _check_optimizer(optimizer) -> Callable:
+    if optimizer is None:
+        return sgd
+    if isinstance(optimizer, optax.GradientTransformation) or not callable(optimizer):
+        raise TypeError(
+            "optimizer must be a factory taking the learning rate, such as optax.adam; got "
+            f"{type(optimizer).__name__} (pass learning rates through learning_rate=)"
+        )
+    return optimizer
+
+
+def _check_members(members, n_members: int) -> tuple[int, int]:
+    if members is None:
+        return 0, n_members
+    if (
+        not isinstance(members, tuple)
+        or len(members) != 2
+        or not all(is_int(v) for v in members)
+        or not 0 <= members[0] < members[1] <= n_members
+    ):
+        raise ValueError(
+            f"members must be a (start, stop) pair with 0 <= start < stop <= {n_members} "
+            f"(the grid's member count); got {members!r}"
+        )
+    return int(members[0]), int(members[1])
+
+
+def _check_data(sizes, x, y, eval_x, eval_y, loss, dtype):
+    """The training batch and the held-out set, checked against a network of these sizes."""
+    spec = resolve_loss(loss)
+    probe = tuple(
+        {"W": jnp.zeros((a, b), dtype), "b": jnp.zeros((b,), dtype)}
+        for a, b in itertools.pairwise(sizes)
+    )
+    # The networks compute in ``dtype``: asked for explicitly, or x's own (dtype=None).
+    x, y = (a.astype(dtype) for a in check_batch(probe, x, y, spec))
+    if (eval_x is None) != (eval_y is None):
+        raise ValueError("eval_x and eval_y go together: give both or neither")
+    if eval_x is None:
+        return x, y, None
+    try:
+        eval_xy = check_batch(probe, eval_x, eval_y, spec)
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"eval_x, eval_y: {e}") from None
+    return x, y, tuple(a.astype(dtype) for a in eval_xy)
+
+
+def _check_config(key, sizes, x, y, **kw) -> _Config:
+    """Every argument of ``train_many`` checked, with a clear error for each; defaults filled."""
+    key = check_key(key)
+    sizes = check_sizes(sizes)
+    dtype = resolve_dtype(kw["dtype"], like=(x,))
+    n_inits = check_positive_int(kw["n_inits"], "n_inits")
+    steps = check_positive_int(kw["steps"], "steps")
+    if kw["scheme"] not in SCHEMES:
+        raise ValueError(f"unknown scheme {kw['scheme']!r}; expected one of {sorted(SCHEMES)}")
+    resolve_loss(kw["loss"])
+    check_grad_source(kw["grad"])
+    activation = activation_key(kw["activation"], len(sizes) - 2)
+    if kw["batching"] not in BATCHINGS:
+        raise ValueError(f"batching must be one of {BATCHINGS}; got {kw['batching']!r}")
+    grid = Grid(
+        grid_axis(kw["learning_rate"], "learning_rate"),
+        grid_axis(kw["init_scale"], "init_scale"),
+        n_inits,
+    )
+    make_optimizer = _check_optimizer(kw["optimizer"])
+    record_every = kw["record_every"]
+    if record_every is None:
+        record_every = default_record_every(steps)
+    if not is_int(record_every) or record_every < 1 or steps % record_every:
+        raise ValueError(
+            f"record_every must be a positive divisor of steps={steps}; got {record_every!r}"
+        )
+    converge_loss = kw["converge_loss"]
+    if converge_loss is not None and not (
+        isinstance(converge_loss, (int, float)) and math.isfinite(converge_loss)
+    ):
+        raise ValueError(f"converge_loss must be a finite number or None; got {converge_loss!r}")
+    x, y, eval_xy = _check_data(sizes, x, y, kw["eval_x"], kw["eval_y"], kw["loss"], dtype)
+    batch_size = check_batch_size(kw["batch_size"], x.shape[0])
+    crossed = kw["crossed"]
+    if crossed is not None:
+        if (
+            not isinstance(crossed, tuple)
+            or len(crossed) != 2
+            or not all(is_int(v) and v >= 1 for v in crossed)
+            or crossed[0] * crossed[1] != n_inits
+        ):
+            raise ValueError(
+                f"crossed must be a pair (rows, columns) of positive integers whose product is "
+                f"n_inits={n_inits}; got {crossed!r}"
+            )
+        if batch_size is None:
+            raise ValueError(
+                "crossed separates initialization from data order: it needs batch_size"
+            )
+        crossed = (int(crossed[0]), int(crossed[1]))
+    chunk_size = kw["chunk_size"]
+    if chunk_size != "auto":
+        chunk_size = check_positive_int(
+            chunk_size, "chunk_size", what="a positive integer or 'auto'"
+        )
+    budget = kw["memory_budget"]
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0
+    ):
+        raise ValueError(f"memory_budget must be a positive number of bytes; got {budget!r}")
+    return _Config(
+        key=key,
+        sizes=sizes,
+        x=x,
+        y=y,
+        eval_xy=eval_xy,
+        grid=grid,
+        steps=steps,
+        record_every=int(record_every),
+        make_optimizer=make_optimizer,
+        scheme=kw["scheme"],
+        activation=activation,
+        loss=kw["loss"],
+        grad=kw["grad"],
+        converge_loss=converge_loss,
+        keep_params=bool(kw["keep_params"]),
+        dtype=dtype,
+        batching=kw["batching"],
+        members=_check_members(kw["members"], grid.n_members),
+        chunk_size=chunk_size,
+        memory_budget=None if budget is None else int(budget),
+        batch_size=batch_size,
+        crossed=crossed,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """How the members are laid out on this process's devices.
+
+    Members ``[first, first + per_proc)`` are this process's (whole blocks; past the
+    last real member, the last one is repeated so that every chunk has one shape);
+    ``chunk`` members go to each compiled call, ``width`` per block.
+    """
+
+    width: int
+    chunk: int
+    per_proc: int
+    first: int
+    n_dev: int
+    mesh: Mesh | None
+    program: Callable
+    member_last: bool
+
+
+def _plan(c: _Config) -> _Plan:
+    devices = jax.local_devices()
+    warn_if_one_cpu_device(devices)
+    n_dev = len(devices)
+    platform = devices[0].platform
+    batch = c.step_batch  # the work per step actually run decides block width and batching
+    n_records = c.steps // c.record_every * (1 if c.eval_xy is None else 3)
+    per_member = member_bytes(
+        c.sizes, batch, n_records, dtype=c.dtype, keep_params=c.keep_params
+    ) + (0 if c.batch_size is None else 4 * c.x.shape[0])  # the epoch's order
+    budget = c.memory_budget if c.memory_budget is not None else available_memory() // 4
+    if budget < per_member * n_dev:
+        raise ValueError(
+            f"memory_budget of {budget} bytes is too small: one member of a "
+            f"{'-'.join(map(str, c.sizes))} network needs about {per_member} bytes (x {n_dev} "
+            "device(s)); raise it or shorten the history (record_every)"
+        )
+    # The block width depends on the network and the number of members, not on the
+    # chunk size or the devices, so neither changes a member's result.
+    member_last = choose_member_last(c.batching, c.sizes, batch, platform)
+    width = min(
+        block_width(
+            c.sizes,
+            batch,
+            minibatch=c.batch_size is not None,
+            member_last=member_last,
+            itemsize=np.dtype(c.dtype).itemsize,
+        ),
+        budget // (per_member * n_dev),
+        1 << math.ceil(math.log2(c.grid.n_members)),
+    )
+    width = 1 << int(math.log2(width))
+    lo, hi = c.members
+    n_proc, proc = (1, 0) if _LOCAL.get() else (jax.process_count(), jax.process_index())
+    per_proc = -(-(hi - lo) // (n_proc * width)) * width
+    result_bytes = (n_records + 8) * 8 + (per_member // 2 if c.keep_params else 0)
+    if c.chunk_size == "auto":
+        # Up to 16 blocks per device per call, as the results' memory allows.
+        chunk = min(
+            -(-per_proc // n_dev), max(width, min(16 * width, budget // (result_bytes * n_dev)))
+        )
+    else:
+        chunk = -(-c.chunk_size // n_dev)  # members per device per call
+    chunk = -(-chunk // width) * width * n_dev  # whole blocks on every device
+    return _Plan(
+        width=width,
+        chunk=chunk,
+        per_proc=per_proc,
+        first=lo + proc * per_proc,
+        n_dev=n_dev,
+        mesh=Mesh(np.asarray(devices), ("members",)) if n_dev > 1 else None,
+        program=choose_program(c.sizes, batch, platform, member_last),
+        member_last=member_last,
+    )
+
+
+def _progress_bar(total_steps: int, members: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total_steps,
+        unit="net-step",
+        unit_scale=True,
+        desc=f"train_many: {members:,} members",
+        dynamic_ncols=True,
+    )
+
+
+# With a progress bar, a chunk's run is cut into about this many pieces so the bar moves
+# during a chunk (the pieces take exactly the steps of one call: same results).
+_PIECES = 10
+
+
+def _run_chunks(c: _Config, plan: _Plan, progress) -> dict[str, np.ndarray]:
+    """Train this process's members chunk by chunk; their results, member-first."""
+    hi = c.members[1]
+    static = dict(
+        sizes=c.sizes,
+        scheme=c.scheme,
+        dtype=c.dtype,
+        make_optimizer=c.make_optimizer,
+        steps=c.steps,
+        record_every=c.record_every,
+        activation=c.activation,
+        loss=c.loss,
+        grad=c.grad,
+        converge_loss=c.converge_loss,
+        keep_params=c.keep_params,
+        batch_size=c.batch_size,
+        crossed=c.crossed,
+        n_inits=c.grid.n_inits,
+        width=plan.width,
+        mesh=plan.mesh,
+        last=plan.member_last,
+    )
+    sharding = NamedSharding(plan.mesh, PartitionSpec("members")) if plan.mesh else None
+    n_blocks = jnp.int32(plan.chunk // plan.n_dev // plan.width)
+    real = min(plan.per_proc, max(0, hi - plan.first))  # members this process trains
+    own = not hasattr(progress, "update")  # else: the caller's bar, updated, not closed
+    show = (sys.stderr.isatty() if progress is None else bool(progress)) if own else True
+    bar = (_progress_bar(real * c.steps, real) if show else None) if own else progress
+    n_records = c.steps // c.record_every
+    piece = max(1, -(-n_records // _PIECES)) if show else n_records
+
+    def call(batched, shared=(), phase="all", count=0):
+        return plan.program(
+            c.key, batched, shared, n_blocks, c.x, c.y, c.eval_xy,
+            phase=phase, count=count, **static,
+        )  # fmt: skip
+
+    rows = -(-plan.per_proc // plan.chunk) * plan.chunk  # whole chunks, trimmed at the end
+
+    def room(path, a):  # where every chunk's ``a`` goes; histories, see histories_into
+        if is_history(path):
+            return np.empty((rows, a.shape[1]), a.dtype, order="F")
+        return np.empty((rows, *a.shape[1:]), a.dtype)
+
+    local = None
+    try:
+        for start in range(0, plan.per_proc, plan.chunk):
+            n_real = min(plan.chunk, plan.per_proc - start)
+            counted = max(0, min(n_real, hi - plan.first - start))  # without the padding
+            # Past the end, repeat the last member: every chunk has one shape, one program.
+            ids = np.minimum(plan.first + start + np.arange(plan.chunk), hi - 1)
+            m = c.grid.members(ids)
+            args = [
+                ids.astype(np.int32),
+                m.learning_rate.astype(c.dtype),
+                m.init_scale.astype(c.dtype),
+            ]
+            if sharding is not None:
+                args = [jax.device_put(a, sharding) for a in args]
+            if piece >= n_records:
+                out = call(tuple(args))
+                if bar is not None:
+                    bar.update(counted * c.steps)
+            else:
+                out = _in_pieces(call, args, n_records, piece, c.record_every, counted, bar)
+            if local is None:
+                local = jax.tree_util.tree_map_with_path(room, out)
+
+            def put(path, dest, a, s=start):
+                for at, part in on_host(a):
+                    if is_history(path):  # axis 0 counts blocks
+                        histories_into(dest, s + at * plan.width, part)
+                    else:
+                        dest[s + at : s + at + len(part)] = part
+
+            jax.tree_util.tree_map_with_path(put, local, out)
+    finally:
+        if bar is not None and own:
+            bar.close()
+    return jax.tree_util.tree_map(lambda a: a[: plan.per_proc], local)
+
+
+def _in_pieces(call, args, n_records, piece, record_every, counted, bar) -> dict:
+    """One chunk's run cut into pieces of ``piece`` records, the bar moved after each."""
+    carry = call(tuple(args), phase="start")
+    history = []
+    for first in range(0, n_records, piece):
+        count = min(piece, n_records - first)
+        done = first + count == n_records
+        res = call((carry, args[1]), (jnp.int32(first),), "last" if done else "records", count)
+        if done:
+            out = jax.device_get(res)
+            history.append({k: out.pop(k) for k in list(out) if k.endswith("history")})
+        else:
+            carry, h = res
+            history.append(jax.device_get(h))
+        bar.update(counted * count * record_every)
+    for k in history[0]:
+        out[k] = np.concatenate([h[k] for h in history], axis=1)
+    return out
+
+
+def _assemble(c: _Config, local: dict[str, np.ndarray], seconds: float) -> ManyResult:
+    """Every process's members, in order, as a :class:`ManyResult`."""
+    lo, hi = c.members
+    if jax.process_count() > 1 and not _LOCAL.get():
+        local = gather_processes(local)
+    local = jax.tree_util.tree_map(lambda a: a[: hi - lo], local)
+    return ManyResult.from_members(
+        c.grid,
+        np.arange(lo, hi),
+        local,
+        steps=c.steps,
+        record_every=c.record_every,
+        seconds=seconds,
+        batch_size=c.batch_size,
+    )
+
+
+def train_many(
+    key,
+    sizes: Sequence[int],
+    x,
+    y,
+    *,
+    n_inits: int,
+    steps: int,
+    learning_rate=0.1,
+    optimizer: Callable[[Any], optax.GradientTransformation] | None = None,
+    init_scale=1.0,
+    scheme: str = "normal",
+    activation="sigmoid",
+    loss: str = "bce",
+    grad: str = "autodiff",
+    converge_loss: float | None = None,
+    chunk_size: int | str = "auto",
+    memory_budget: int | None = None,
+    record_every: int | None = None,
+    keep_params: bool = False,
+    dtype=None,
+    progress=None,
+    members: tuple[int, int] | None = None,
+    eval_x=None,
+    eval_y=None,
+    batching: str = "auto",
+    batch_size: int | None = None,
+    crossed: tuple[int, int] | None = None,
+) -> ManyResult:
+    """Train ``n_inits`` networks per grid point, every learning rate x every init scale, at once.
+
+    Member ``m`` starts from ``init_mlp(jax.random.fold_in(key, m), sizes, scheme=scheme,
+    scale=its init scale, dtype=dtype)`` and trains with its learning rate; nothing else
+    (chunk size, devices, processes) changes its result.
+
+    Args:
+      key: a ``jax.random`` key.
+      sizes: layer widths, e.g. ``(3, 2, 1)``.
+      x, y: the training set, ``(n, sizes[0])`` and ``(n,)``: full-batch steps, or
+        minibatches with ``batch_size``. Every member reads the same arrays (they are
+        not copied per member).
+      n_inits: networks per grid point.
+      steps: updates per network.
+      learning_rate: a positive number or a 1-D array of them (the grid's first axis).
+      optimizer: a factory ``lr -> optax.GradientTransformation`` (e.g. ``optax.adam``);
+        default: the seed's plain SGD (:func:`jaxbp.sgd`).
+      init_scale: a positive number or 1-D array (the grid's second axis), passed to
+        :func:`init_mlp` as ``scale``.
+      scheme: as for :func:`init_mlp`. The default here is ``"normal"`` (weights and
+        biases ~ N(0, scale^2)), the setting of the classic studies of many random
+        starts, whose init-scale axis is then the spread itself; :func:`init_mlp`'s
+        own default, ``"glorot_normal"``, suits one network trained alone.
+      activation, loss, grad: as for :func:`train`.
+      converge_loss: a member has converged once its loss is below this; by default,
+        once every example is on the right side of 0.5.
+      chunk_size: members per compiled call, or ``"auto"`` (from ``memory_budget``).
+        Results do not depend on it.
+      memory_budget: bytes a chunk may use; default a quarter of the free memory.
+      record_every: history resolution in steps (must divide ``steps``); default so
+        that about 100 points are kept.
+      keep_params: also return every member's final parameters.
+      dtype: the networks' floating dtype; default ``x``'s floating dtype (as JAX holds
+        it: float64 only under ``jax_enable_x64``), else JAX's default float.
+      progress: a progress bar of network-steps done (rate, ETA) that moves during a
+        chunk too; default on when stderr is a terminal. A ``tqdm`` bar (anything with
+        ``update(n)``) is updated instead, with this call's network-steps, and left open.
+      members: ``(start, stop)``: train only these members of the grid (for runs
+        saved piece by piece); each gets the same result as in a run of all members.
+      eval_x, eval_y: a held-out set: every member's ``test_loss`` and ``test_accuracy``
+        on it after training, and its loss and accuracy at every record point
+        (``eval_loss_history``, ``eval_accuracy_history``); training never sees it.
+      batching: how the single-network program is mapped over members: ``"vmap"``
+        (``jax.vmap``, member axis first), ``"member_last"`` (the same transformation
+        with the member axis kept last in every intermediate, faster for tiny networks
+        on CPU), or ``"auto"`` (member-last on CPU for networks up to
+        ``TUNING.member_last_max_work`` multiply-adds per forward pass, where it was
+        measured to win; ``jax.vmap`` otherwise and on accelerators). The results agree
+        to rounding (the sums are ordered differently).
+      batch_size: None for full-batch steps (the default); else each step takes
+        ``batch_size`` examples. ``steps`` still counts updates; each epoch visits the
+        examples in an order drawn per member from :func:`data_order_key` ``(key, m)``
+        (a stream apart from the initialization's), and the ``n % batch_size`` examples
+        left at the end of an epoch's order are dropped for that epoch. Member ``m``
+        equals :func:`train` from the same start with ``data_key=data_order_key(key, m)``.
+        Convergence is then judged after the last step, on the whole training set.
+      crossed: ``(rows, columns)`` with ``rows * columns == n_inits`` (needs
+        ``batch_size``): each grid point's starts form a table in which start
+        ``s = i * columns + j`` takes the initialization of start ``i * columns`` and
+        the data order of start ``j``: a row shares an initialization, a column a data
+        order. A crossed design that separates the spread due to the start from the
+        spread due to the data order (start 0 is the same as without it).
+
+    Returns:
+      :class:`ManyResult`, one row per member (grid-major), with ``summary()``.
+    """
+    # The public signature and its documentation; the work is the four steps below.
+    t0 = time.perf_counter()
+    config = _check_config(
+        key,
+        sizes,
+        x,
+        y,
+        n_inits=n_inits,
+        steps=steps,
+        learning_rate=learning_rate,
+        optimizer=optimizer,
+        init_scale=init_scale,
+        scheme=scheme,
+        activation=activation,
+        loss=loss,
+        grad=grad,
+        converge_loss=converge_loss,
+        chunk_size=chunk_size,
+        memory_budget=memory_budget,
+        record_every=record_every,
+        keep_params=keep_params,
+        dtype=dtype,
+        members=members,
+        eval_x=eval_x,
+        eval_y=eval_y,
+        batching=batching,
+        batch_size=batch_size,
+        crossed=crossed,
+    )
+    plan = _plan(config)
+    local = _run_chunks(config, plan, progress)
+    return _assemble(config, local, time.perf_counter() - t0)

@@ -1,0 +1,343 @@
+"""The configuration of a sweep: one list of fields, read from TOML into a frozen dataclass.
+
+A sweep config has five tables, ``[task]``, ``[network]``, ``[optimizer]``,
+``[init]`` and ``[run]``; :data:`FIELDS` lists every key with its type, default and
+meaning (docs/sweeps.md shows the same table). A key left out takes its default;
+an optional key with no default (``record_every``, ``memory_budget``,
+``converge_loss``) means "let ``train_many`` choose". Unknown tables or keys, and
+values of the wrong type, are refused with the file, table and key named.
+
+Edge of the library: it knows the built-in tasks and ``train_many``'s arguments;
+the core knows nothing of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["FIELDS", "OPTIMIZERS", "SweepConfig"]
+
+OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
+_REQUIRED = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One key of a sweep config: ``[section] key``, held as ``SweepConfig.attr``."""
+
+    section: str
+    key: str
+    type: type
+    default: Any
+    doc: str
+    attr: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.attr or self.key
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+
+# The task's own options: which keys each built-in task takes.
+TASK_OPTIONS = {
+    "parity": ("bits",),
+    "moons": ("n", "noise", "seed"),
+    "spirals": ("n", "noise", "seed"),
+    "breast_cancer": ("seed",),
+    "digits": ("positive", "seed"),
+}
+
+FIELDS: tuple[Field, ...] = (
+    Field("task", "name", str, _REQUIRED, "a built-in task (see `jaxbp.TASKS`)", "task"),
+    Field("task", "bits", int, 3, "parity: the number of input bits"),
+    Field("task", "n", int, 200, "moons, spirals: the number of examples"),
+    Field("task", "noise", float, 0.1, "moons, spirals: the noise level"),
+    Field(
+        "task",
+        "seed",
+        int,
+        0,
+        "moons, spirals, breast_cancer, digits: the data's seed",
+        "task_seed",
+    ),
+    Field("task", "positive", list, [1, 3, 5, 7, 9], "digits: the classes labelled 1"),
+    Field("network", "sizes", list, _REQUIRED, "layer widths, e.g. `[3, 2, 1]`"),
+    Field("network", "activation", str, "sigmoid", "hidden activation"),
+    Field(
+        "network", "loss", str, "bce", "`bce`, `mse`, `mse_linear`, `half_mse` or `half_mse_linear`"
+    ),
+    Field("network", "scheme", str, "normal", "initialization scheme (see `jaxbp.SCHEMES`)"),
+    Field("optimizer", "name", str, "sgd", f"one of {', '.join(OPTIMIZERS)}", "optimizer"),
+    Field("optimizer", "learning_rates", list, _REQUIRED, "the grid's first axis"),
+    Field("optimizer", "freeze_biases", bool, False, "keep every bias at its initial value"),
+    Field(
+        "optimizer", "freeze_layers", list, [], "layers (0 first, -1 output) kept as initialized"
+    ),
+    Field("init", "scales", list, [1.0], "the grid's second axis (init scales)", "init_scales"),
+    Field("run", "n_inits", int, _REQUIRED, "random starts per grid point"),
+    Field("run", "steps", int, _REQUIRED, "updates per network"),
+    Field(
+        "run", "record_every", int, None, "history resolution (divides steps); default ~100 points"
+    ),
+    Field("run", "seed", int, 0, "the key of member m is `fold_in(key(seed), m)`"),
+    Field(
+        "run",
+        "members_per_file",
+        int,
+        4096,
+        "members per chunk file in `chunks/` (the unit of resuming; train_many's own `chunk_size`, members per compiled call, is chosen from memory)",
+    ),
+    Field(
+        "run", "memory_budget", int, None, "bytes a chunk may use; default a quarter of free memory"
+    ),
+    Field(
+        "run",
+        "converge_loss",
+        float,
+        None,
+        "converged once the loss is below this; default: all examples right",
+    ),
+    Field(
+        "run",
+        "batch_size",
+        int,
+        None,
+        "examples per step (minibatch SGD, the last partial batch of an epoch dropped); default the whole training set",
+    ),
+    Field("run", "grad", str, "autodiff", "`autodiff` or `manual`"),
+    Field("run", "dtype", str, "float32", "the networks' dtype: `float32` or `float64`"),
+)
+_SECTIONS = tuple(dict.fromkeys(f.section for f in FIELDS))
+
+
+def _read_value(f: Field, table: dict, where: str):
+    if f.key not in table:
+        if f.required:
+            raise ValueError(f"{where}: [{f.section}] needs the key {f.key!r}")
+        return f.default
+    v = table[f.key]
+    if f.type is float and isinstance(v, int) and not isinstance(v, bool):
+        v = float(v)
+    if not isinstance(v, f.type) or (isinstance(v, bool) and f.type is not bool):
+        raise ValueError(f"{where}: [{f.section}] {f.key} must be a {f.type.__name__}; got {v!r}")
+    return v
+
+
+def _numbers(v, name: str, where: str, *, integer=False) -> tuple:
+    """A non-empty list of positive finite numbers (integers with ``integer``)."""
+    if not v or not all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in v):
+        raise ValueError(f"{where}: {name} must be a non-empty list of numbers; got {v!r}")
+    if integer and not all(isinstance(e, int) for e in v):
+        raise ValueError(f"{where}: {name} must hold integers; got {v!r}")
+    if not all(math.isfinite(e) and e > 0 for e in v):
+        raise ValueError(f"{where}: {name} must hold positive finite numbers; got {v!r}")
+    return tuple(v)
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    """A sweep, as read from TOML (tables task, network, optimizer, init, run; see :data:`FIELDS`).
+
+    ``task_options`` holds the ``[task]`` keys the chosen task takes, as pairs.
+    """
+
+    task: str
+    task_options: tuple[tuple[str, Any], ...]
+    sizes: tuple[int, ...]
+    activation: str
+    loss: str
+    scheme: str
+    optimizer: str
+    learning_rates: tuple[float, ...]
+    freeze_biases: bool
+    freeze_layers: tuple[int, ...]
+    init_scales: tuple[float, ...]
+    n_inits: int
+    steps: int
+    record_every: int | None
+    seed: int
+    members_per_file: int
+    memory_budget: int | None
+    converge_loss: float | None
+    batch_size: int | None
+    grad: str
+    dtype: str
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> SweepConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"{path}: no such config file")
+        try:
+            doc = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ValueError(f"{path}: not valid TOML: {e}") from None
+        return cls.from_dict(doc, where=str(path))
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any], *, where: str = "config") -> SweepConfig:
+        unknown = sorted(set(doc) - set(_SECTIONS))
+        if unknown:
+            raise ValueError(f"{where}: unknown section(s) {unknown}; expected {sorted(_SECTIONS)}")
+        vals: dict[str, Any] = {}
+        for section in _SECTIONS:
+            table = doc.get(section, {})
+            if not isinstance(table, dict):
+                raise ValueError(f"{where}: [{section}] must be a table")
+            keys = [f.key for f in FIELDS if f.section == section]
+            bad = sorted(set(table) - set(keys))
+            if bad:
+                raise ValueError(
+                    f"{where}: unknown key(s) {bad} in [{section}]; expected some of {sorted(keys)}"
+                )
+            for f in FIELDS:
+                if f.section == section:
+                    vals[(section, f.key)] = _read_value(f, table, where)
+        sizes = _numbers(vals["network", "sizes"], "[network] sizes", where, integer=True)
+        if len(sizes) < 2:
+            raise ValueError(
+                f"{where}: [network] sizes needs at least an input and an output width; got {list(sizes)}"
+            )
+        if vals["optimizer", "name"] not in OPTIMIZERS:
+            raise ValueError(
+                f"{where}: [optimizer] name must be one of {OPTIMIZERS}; got {vals['optimizer', 'name']!r}"
+            )
+        for key in (
+            "n_inits", "steps", "members_per_file", "record_every", "memory_budget", "batch_size"
+        ):  # fmt: skip
+            v = vals["run", key]
+            if v is not None and v < 1:
+                raise ValueError(f"{where}: [run] {key} must be a positive integer; got {v}")
+        steps, every = vals["run", "steps"], vals["run", "record_every"]
+        if every is not None and steps % every:
+            raise ValueError(
+                f"{where}: [run] record_every must divide steps = {steps}; got {every}"
+            )
+        if vals["run", "dtype"] not in ("float32", "float64"):
+            raise ValueError(
+                f"{where}: [run] dtype must be 'float32' or 'float64'; got {vals['run', 'dtype']!r}"
+            )
+        task = vals["task", "name"]
+        kw = {f.name: vals[f.section, f.key] for f in FIELDS if f.section != "task"}
+        frozen = vals["optimizer", "freeze_layers"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in frozen):
+            raise ValueError(
+                f"{where}: [optimizer] freeze_layers must be a list of layer indices; got {frozen!r}"
+            )
+        kw.update(
+            freeze_layers=tuple(frozen),
+            sizes=tuple(int(s) for s in sizes),
+            learning_rates=tuple(
+                float(v)
+                for v in _numbers(kw["learning_rates"], "[optimizer] learning_rates", where)
+            ),
+            init_scales=tuple(
+                float(v) for v in _numbers(kw["init_scales"], "[init] scales", where)
+            ),
+        )
+        options = tuple(
+            (k, tuple(v) if isinstance(v, list) else v)
+            for k, v in ((k, vals["task", k]) for k in TASK_OPTIONS.get(task, ()))
+        )
+        return cls(task=task, task_options=options, **kw)
+
+    def to_toml(self) -> str:
+        """The config as run: every value written out, so the folder says exactly what ran.
+
+        Optional keys that are not set are left out (TOML has no null).
+        """
+
+        def lit(v):
+            if isinstance(v, bool):
+                return "true" if v else "false"
+            if isinstance(v, str):
+                return json.dumps(v)
+            if isinstance(v, (list, tuple)):
+                return "[" + ", ".join(lit(e) for e in v) + "]"
+            if isinstance(v, float):
+                return repr(v)
+            return str(v)
+
+        options = dict(self.task_options)
+        out = []
+        for section in _SECTIONS:
+            out.append(f"[{section}]")
+            for f in FIELDS:
+                if f.section != section:
+                    continue
+                if section == "task" and f.key != "name":
+                    v = options.get(f.key)
+                else:
+                    v = getattr(self, f.name)
+                if v is not None:
+                    out.append(f"{f.key} = {lit(v)}")
+            out.append("")
+        return "\n".join(out)
+
+    @property
+    def n_members(self) -> int:
+        return len(self.learning_rates) * len(self.init_scales) * self.n_inits
+
+    def optimizer_factory(self):
+        """``lr -> optax.GradientTransformation`` for this config (frozen leaves included)."""
+        factory = optimizer_factory(self.optimizer)
+        if self.freeze_biases or self.freeze_layers:
+            from ..training._freeze import Frozen
+
+            return Frozen(factory, biases=self.freeze_biases, layers=self.freeze_layers)
+        return factory
+
+    def train_kwargs(self, task, *, progress: bool | None = False) -> dict[str, Any]:
+        """:func:`jaxbp.train_many`'s keyword arguments for this sweep on ``task`` (all
+        but the key, sizes, data and ``members``); the task's test split, if any, is the
+        held-out set."""
+        kw = dict(
+            n_inits=self.n_inits,
+            steps=self.steps,
+            learning_rate=np.asarray(self.learning_rates),
+            optimizer=self.optimizer_factory(),
+            init_scale=np.asarray(self.init_scales),
+            scheme=self.scheme,
+            activation=self.activation,
+            loss=self.loss,
+            grad=self.grad,
+            converge_loss=self.converge_loss,
+            record_every=self.record_every,
+            memory_budget=self.memory_budget,
+            dtype=self.dtype,
+            progress=progress,
+            batch_size=self.batch_size,
+        )
+        if task.x_test is not None:
+            kw.update(eval_x=task.x_test, eval_y=task.y_test)
+        return kw
+
+
+def optimizer_factory(name: str):
+    """The ``lr -> optax.GradientTransformation`` factory for a config's optimizer name."""
+    import optax
+
+    from ..training._train import sgd
+
+    return {"sgd": sgd, "momentum": _Momentum(), "adam": optax.adam, "rmsprop": optax.rmsprop}[name]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Momentum:
+    """``optax.sgd(lr, momentum=0.9)`` as a hashable factory (a jit static)."""
+
+    def __call__(self, lr):
+        import optax
+
+        return optax.sgd(lr, momentum=0.9)

@@ -1,0 +1,312 @@
+"""A run folder's figures and report.md: what a person reads after a sweep.
+
+Figures (matplotlib, PNG) are written atomically, like everything else in a run
+folder: a convergence heatmap over learning rate x init scale, the final-loss
+histogram, loss curves, and for 2- or 3-input tasks the decision surfaces of a few
+members (retrained alone, the same bits as in the sweep). report.md shows them
+with the per-grid-point table; :func:`add_report_section` lets a study add its
+findings.
+
+Edge of the library: it reads what ``_runs`` wrote; nothing below knows of it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..many._grid import Grid
+from ..util._files import write_atomic
+from ._config import SweepConfig
+
+__all__ = ["add_report_section", "figures_and_report", "member_params", "pick_members"]
+
+
+def _grid(config: SweepConfig) -> Grid:
+    return Grid(np.asarray(config.learning_rates), np.asarray(config.init_scales), config.n_inits)
+
+
+def pick_members(data, grid_index, n: int = 4) -> list[int]:
+    """A few members worth a picture: up to n/2 that converged, from the grid point that
+    converged most often, and as many that did not (diverged ones last), from the grid
+    point that converged most often among those with failures."""
+    conv = data["converged_at"] >= 0
+    n_grid = int(grid_index.max()) + 1
+    rate = np.array([conv[grid_index == k].mean() for k in range(n_grid)])
+    picks: list[int] = []
+    for k in np.argsort(-rate, kind="stable"):
+        ids = np.flatnonzero((grid_index == k) & conv)[: n // 2]
+        if len(ids):
+            picks += ids.tolist()
+            break
+    failed = ~conv
+    for k in np.argsort(-rate, kind="stable"):
+        sel = (grid_index == k) & failed
+        if sel.any():
+            order = np.flatnonzero(sel & ~data["diverged"]).tolist()
+            order += np.flatnonzero(sel & data["diverged"]).tolist()
+            picks += order[: n - len(picks)]
+            break
+    return picks
+
+
+def member_params(config: SweepConfig, task, members: list[int]) -> list[Any]:
+    """The final parameters of these members, trained again alone: the same bits as in the
+    sweep, because a member's result depends only on the key, its index and its grid point."""
+    import jax
+
+    from ..many._many import train_many
+
+    kw = config.train_kwargs(task)
+    out = []
+    for m in members:
+        r = train_many(
+            jax.random.key(config.seed),
+            config.sizes,
+            task.x,
+            task.y,
+            members=(m, m + 1),
+            keep_params=True,
+            **kw,
+        )
+        out.append(r.member(0)["params"])
+    return out
+
+
+def _decision_figure(path: Path, config: SweepConfig, task, data, grid_index, name) -> bool:
+    """The decision surfaces of a few members, for tasks with 2 or 3 inputs."""
+    if task.n_features not in (2, 3):
+        return False
+    import jax
+    import jax.numpy as jnp
+
+    from ..nn._mlp import forward
+    from ._figures import decision_surfaces
+
+    picks = pick_members(data, grid_index)
+    if not picks:
+        return False
+    grid = _grid(config)
+    panels = []
+    for m, params in zip(picks, member_params(config, task, picks)):
+        lr, scale = grid.point(int(grid_index[m]))
+        at = int(data["converged_at"][m])
+        story = (
+            f"converged at step {at}"
+            if at >= 0
+            else "diverged"
+            if data["diverged"][m]
+            else "not converged"
+        )
+        right = round(float(data["accuracy"][m]) * len(task.y))
+        panels.append(
+            {
+                "params": params,
+                "label": f"member {m}: lr {lr:g}, "
+                f"scale {scale:g}\n{story}; at the end "
+                f"{right}/{len(task.y)} right, loss {float(data['final_loss'][m]):.3g}",
+            }
+        )
+    from ..nn._losses import resolve_loss
+
+    linear = not resolve_loss(config.loss).uses_probability
+
+    def predict(params, points):
+        o = forward(params, jnp.asarray(points, jnp.float32), activation=config.activation)
+        return jnp.clip(o, 0, 1) if linear else jax.nn.sigmoid(o)
+
+    decision_surfaces(
+        panels,
+        task.x,
+        task.y,
+        path,
+        title=f"{name}: what {len(panels)} members learned",
+        predict=predict,
+    )
+    return True
+
+
+def add_report_section(out: str | os.PathLike, heading: str, markdown: str) -> None:
+    """Put a ``## heading`` section into the run folder's report.md, before the figures,
+    replacing one of the same heading (so rerunning a study rewrites, never repeats, it)."""
+    path = Path(out) / "report.md"
+    lines = path.read_text().splitlines()
+    title = f"## {heading}"
+    if title in lines:
+        i = lines.index(title)
+        j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith("## ")), len(lines))
+        del lines[i:j]
+    at = lines.index("## Figures") if "## Figures" in lines else len(lines)
+    lines[at:at] = [title, "", *markdown.strip("\n").splitlines(), ""]
+    text = "\n".join(lines) + "\n"
+    write_atomic(path, text)
+
+
+LOSS_UNITS = {
+    "bce": "final loss (cross-entropy, nats per example)",
+    "mse": "final loss (squared error of sigma(o), per example)",
+    "mse_linear": "final loss (squared error of o, per example)",
+    "half_mse": "final loss (half the squared error of sigma(o), per example)",
+    "half_mse_linear": "final loss (half the squared error of o, per example)",
+}
+
+
+def _fmt(v, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+FIGURES_SKIPPED = (
+    "figures were skipped: matplotlib is not installed; pip install 'jaxbp[plots]', "
+    "then `jaxbp report {out}` draws them"
+)
+
+
+def figures_and_report(out: Path, config: SweepConfig, task, data, grid_index, doc) -> bool:
+    """PNG figures (written atomically, as everything else) and a report.md that shows them.
+
+    Without matplotlib the report is written without figures and says how to draw
+    them later; returns whether figures were drawn.
+    """
+    name = (
+        f"{config.task} {'-'.join(map(str, config.sizes))} {config.activation}, {config.optimizer}"
+    )
+    try:
+        made = _figures(out / "figures", name, config, task, data, grid_index, doc)
+    except ImportError:
+        made = None
+    write_atomic(out / "report.md", _report_text(name, config, doc, made, out))
+    return made is not None
+
+
+def _figures(figures: Path, name, config: SweepConfig, task, data, grid_index, doc) -> list[str]:
+    """Draw the figures into ``figures/``; the file names drawn."""
+    from ..util._plotting import pyplot
+    from ._figures import convergence_heatmap, loss_curves, loss_histogram
+
+    pyplot()  # an ImportError before anything is drawn when matplotlib is missing
+    ns = len(config.init_scales)
+    rate = np.array([row["convergence_rate"] for row in doc["grid"]]).reshape(
+        len(config.learning_rates), ns
+    )
+    figures.mkdir(exist_ok=True)
+    made = []
+    for fname, draw in (
+        (
+            "convergence.png",
+            lambda p: convergence_heatmap(
+                rate,
+                config.learning_rates,
+                config.init_scales,
+                p,
+                title=f"{name}: convergence over {config.n_inits} starts per cell",
+            ),
+        ),
+        (
+            "final_loss.png",
+            lambda p: loss_histogram(
+                data["final_loss"],
+                data["diverged"],
+                p,
+                title=f"{name}: final loss after {config.steps} steps",
+                xlabel=LOSS_UNITS[config.loss],
+            ),
+        ),
+        (
+            "loss_curves.png",
+            lambda p: loss_curves(
+                data["history"],
+                grid_index,
+                config.learning_rates,
+                config.init_scales,
+                config.record_every or max(1, config.steps // data["history"].shape[1]),
+                p,
+                title=f"{name}: loss during training",
+                ylabel={"bce": "cross-entropy (nats)"}.get(config.loss, "squared error"),
+            ),
+        ),
+    ):
+        tmp = figures / f".{fname}.tmp.png"
+        draw(tmp)
+        os.replace(tmp, figures / fname)
+        made.append(fname)
+    if "eval_loss_history" in data:
+        from ._figures import train_vs_heldout
+
+        tmp = figures / ".train_vs_heldout.tmp.png"
+        train_vs_heldout(
+            data["history"],
+            data["eval_loss_history"],
+            grid_index,
+            config.learning_rates,
+            config.init_scales,
+            config.record_every or max(1, config.steps // data["history"].shape[1]),
+            tmp,
+            title=f"{name}: training and held-out loss"
+            + (
+                ""
+                if config.batch_size is None
+                else f" (training: the step's minibatch of {config.batch_size})"
+            ),
+            ylabel={"bce": "cross-entropy (nats)"}.get(config.loss, "squared error"),
+        )
+        os.replace(tmp, figures / "train_vs_heldout.png")
+        made.append("train_vs_heldout.png")
+    tmp = figures / ".decision_surfaces.tmp.png"
+    if _decision_figure(tmp, config, task, data, grid_index, name):
+        os.replace(tmp, figures / "decision_surfaces.png")
+        made.append("decision_surfaces.png")
+    return made
+
+
+def _report_text(name: str, config: SweepConfig, doc, made: list[str] | None, out: Path) -> str:
+    """report.md: what was run, the findings, the figures, a table per grid point."""
+    ns = len(config.init_scales)
+    test = "median_test_accuracy" in doc["grid"][0]
+    best = max(doc["grid"], key=lambda r: r["convergence_rate"])
+    worst = min(doc["grid"], key=lambda r: r["convergence_rate"])
+    lines = [
+        f"# Sweep: {name}",
+        "",
+        f"{doc['members']} networks: {len(config.learning_rates)} learning rates x {ns} init scales x "
+        f"{config.n_inits} random starts, {config.steps} "
+        + (
+            "full-batch steps"
+            if config.batch_size is None
+            else f"minibatch steps of {config.batch_size} examples"
+        )
+        + " each. Config: `config.toml`; "
+        "one row per network: `members.csv`.",
+        "",
+        "## Findings",
+        "",
+        f"- Highest convergence rate: {best['convergence_rate']:.1%} at learning rate {best['learning_rate']:g}, "
+        f"init scale {best['init_scale']:g}.",
+        f"- Lowest: {worst['convergence_rate']:.1%} at learning rate {worst['learning_rate']:g}, "
+        f"init scale {worst['init_scale']:g}.",
+        f"- Diverged: {sum(r['diverged'] for r in doc['grid'])} of {doc['members']} networks.",
+        "",
+        "## Figures",
+        "",
+        *(
+            (f"![{f}](figures/{f})\n" for f in made)
+            if made is not None
+            else [f"_{FIGURES_SKIPPED.format(out=out)}._\n"]
+        ),
+        "## Per grid point",
+        "",
+        "| learning rate | init scale | converged | rate (95% CI) | diverged | median final loss |"
+        + (" median test accuracy |" if test else ""),
+        "| ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if test else ""),
+        *(
+            f"| {r['learning_rate']:g} | {r['init_scale']:g} | {r['converged']} | "
+            f"{r['convergence_rate']:.1%} ({r['ci_low']:.1%}-{r['ci_high']:.1%}) | "
+            f"{r['diverged']} | {_fmt(r['loss_median'], '.4g')} |"
+            + (f" {_fmt(r['median_test_accuracy'], '.1%')} |" if test else "")
+            for r in doc["grid"]
+        ),
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,171 @@
+"""Built-in tasks: small binary classification data sets that need no download.
+
+Each task is a :class:`Task` with training inputs and labels (and, where the
+task has one, a held-out test split), generated deterministically from a seed:
+
+- ``seed``: the seed exercise's single example (x = (1, 2, 2), y = 1);
+- ``xor``: the four corners of the unit square, label x1 XOR x2;
+- ``parity`` (``bits``): all 2^bits binary vectors, label the parity of their sum;
+- ``moons``, ``spirals`` (``n``, ``noise``, ``seed``): two interleaved 2-D classes;
+- ``breast_cancer``: the Wisconsin data bundled with scikit-learn (569 examples,
+  30 features), standardized with the training split's mean and deviation, with
+  a fixed stratified 75/25 train/test split;
+- ``digits`` (``positive``): the 8x8 handwritten digits bundled with scikit-learn
+  (1,797 images, 64 pixel features) as a binary task: label 1 for the digit
+  classes in ``positive`` (default the odd digits), standardized and split the
+  same way (stratified by digit).
+
+This module knows nothing of training, files, plots or the command line.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from ..teach._exercises import SEED_X, SEED_Y
+from ..util._checks import is_int
+
+__all__ = ["TASKS", "Task", "load_task"]
+
+
+class Task(NamedTuple):
+    """A binary classification data set: ``x`` is ``(n, features)``, ``y`` is ``(n,)`` in {0, 1}."""
+
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x.shape[1])
+
+
+def _seed_task() -> Task:
+    return Task("seed", np.array([SEED_X], np.float64), np.array([SEED_Y], np.float64))
+
+
+def _xor() -> Task:
+    x = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    return Task("xor", x, np.array([0.0, 1.0, 1.0, 0.0]))
+
+
+def _parity(bits: int = 3) -> Task:
+    if not is_int(bits) or not 1 <= bits <= 16:
+        raise ValueError(f"parity bits must be an integer from 1 to 16; got {bits!r}")
+    x = np.array(
+        [[(i >> b) & 1 for b in range(bits - 1, -1, -1)] for i in range(2**bits)], np.float64
+    )
+    return Task(f"parity{bits}", x, x.sum(axis=1) % 2)
+
+
+def _check_n(n, noise):
+    if not is_int(n) or n < 2:
+        raise ValueError(f"n must be an integer >= 2; got {n!r}")
+    if not (isinstance(noise, (int, float)) and math.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite number >= 0; got {noise!r}")
+
+
+def _moons(n: int = 200, noise: float = 0.1, seed: int = 0) -> Task:
+    _check_n(n, noise)
+    rng = np.random.default_rng(seed)
+    n0 = n // 2
+    t0 = np.linspace(0, np.pi, n0)
+    t1 = np.linspace(0, np.pi, n - n0)
+    x = np.concatenate(
+        [
+            np.stack([np.cos(t0), np.sin(t0)], axis=1),
+            np.stack([1 - np.cos(t1), 0.5 - np.sin(t1)], axis=1),
+        ]
+    )
+    x = x + noise * rng.normal(size=x.shape)
+    y = np.concatenate([np.zeros(n0), np.ones(n - n0)])
+    return Task("moons", x, y)
+
+
+def _spirals(n: int = 200, noise: float = 0.05, seed: int = 0, turns: float = 1.5) -> Task:
+    _check_n(n, noise)
+    rng = np.random.default_rng(seed)
+    n0 = n // 2
+    parts, labels = [], []
+    for label, count in ((0, n0), (1, n - n0)):
+        t = np.linspace(0.1, 1.0, count)
+        angle = 2 * np.pi * turns * t + label * np.pi
+        parts.append(np.stack([t * np.cos(angle), t * np.sin(angle)], axis=1))
+        labels.append(np.full(count, float(label)))
+    x = np.concatenate(parts) + noise * rng.normal(size=(n, 2))
+    return Task("spirals", x, np.concatenate(labels))
+
+
+def _breast_cancer(seed: int = 0) -> Task:
+    data = _load_sklearn("breast_cancer", "load_breast_cancer")
+    x, y = data.data.astype(np.float64), data.target.astype(np.float64)
+    return _split_standardized("breast_cancer", x, y, y, seed)
+
+
+def _load_sklearn(task: str, loader: str):
+    try:
+        import sklearn.datasets
+    except ImportError:
+        raise ImportError(
+            f"task {task!r} reads the data bundled with scikit-learn: pip install 'jaxbp[data]'"
+        ) from None
+    return getattr(sklearn.datasets, loader)()
+
+
+def _split_standardized(name, x, y, strata, seed) -> Task:
+    """A fixed stratified 75/25 split, standardized with the training split's mean and
+    deviation (a feature constant in training is centred, not scaled)."""
+    rng = np.random.default_rng(seed)
+    test = np.zeros(len(y), bool)
+    for label in np.unique(strata):  # a quarter of each stratum is held out
+        idx = np.flatnonzero(strata == label)
+        test[rng.permutation(idx)[: len(idx) // 4]] = True
+    mean, std = x[~test].mean(axis=0), x[~test].std(axis=0)
+    z = (x - mean) / np.where(std > 0, std, 1.0)
+    return Task(name, z[~test], y[~test], z[test], y[test])
+
+
+def _digits(positive=(1, 3, 5, 7, 9), seed: int = 0) -> Task:
+    if isinstance(positive, (str, bytes)) or not hasattr(positive, "__iter__"):
+        raise ValueError(f"positive must be a list of digit classes 0-9; got {positive!r}")
+    classes = list(positive)
+    if not classes or not all(is_int(c) and 0 <= c <= 9 for c in classes):
+        raise ValueError(f"positive must be a list of digit classes 0-9; got {positive!r}")
+    if len(set(classes)) == 10:
+        raise ValueError("positive names every digit class: the task would have one label")
+    data = _load_sklearn("digits", "load_digits")
+    x, digit = data.data.astype(np.float64), data.target
+    y = np.isin(digit, classes).astype(np.float64)
+    return _split_standardized("digits", x, y, digit, seed)
+
+
+TASKS = {
+    "seed": _seed_task,
+    "xor": _xor,
+    "parity": _parity,
+    "moons": _moons,
+    "spirals": _spirals,
+    "breast_cancer": _breast_cancer,
+    "digits": _digits,
+}
+
+
+def load_task(name: str, **options) -> Task:
+    """A built-in task by name; ``options`` are the task's own (``bits``, ``n``, ``noise``,
+    ``seed``, ``positive``).
+
+    >>> t = load_task("parity", bits=3)
+    >>> t.x.shape, t.y.tolist()
+    ((8, 3), [0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
+    """
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; expected one of {sorted(TASKS)}")
+    try:
+        return TASKS[name](**options)
+    except TypeError as e:
+        raise ValueError(f"task {name!r}: {e}") from None

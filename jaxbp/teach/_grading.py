@@ -1,0 +1,411 @@
+"""Grading a hand derivation: a verdict for every entry, the root of every error, a diagnosis.
+
+:func:`check_derivation` reads what a student wrote (rounded, partial) and gives
+each entry a verdict: ``correct`` (equal to the exact value within the precision
+written), ``rounding`` (not exact, but it follows from the student's own values),
+``wrong`` (it does not follow: a root error, with the likely mistake), ``inherited``
+(it follows from a wrong value upstream, whose step is named), or ``missing``.
+
+"Follows from the student's own values" means: for upstream values anywhere
+between what the student wrote and the exact value (a student may carry more
+digits than they write), the step's formula gives a value that rounds to what
+they wrote. A wrong upstream value is taken as written, give or take its last digit.
+
+Two rules of a careful marker widen that. A value that follows from the upstream
+values rounded to 3 or more significant figures (the student's written values, or
+the exact ones) is ``rounding``, and the note names the rounding: students copy a
+full calculator value and carry 0.679. A claim within one unit of its last written
+digit of the exact value, or of what the student's own values give, is never
+``wrong`` either -- unless one of the named mistakes below gives exactly what was
+written (0.98 x -0.48 written as -0.48 is the weight left out, not a rounding).
+
+Steps and their formulas come from the step model (``_steps``). This module knows
+nothing of rendering worked solutions, training, files, plots or the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..nn._tree import Params
+from ..util._dtypes import float64_mode
+from ..util._text import table as text_table
+from ._claims import (
+    as_written,
+    claim_entries,
+    fmt_distinct,
+    fmt_value,
+    read_claim,
+    round_sig,
+    slack,
+)
+from ._mistakes import alternatives, diagnose, named_mistake
+from ._steps import Problem, StepSpec, step_specs, unknown_step
+
+__all__ = [
+    "VERDICTS",
+    "DerivationReport",
+    "check_derivation",
+    "claim_entries",
+    "fmt_distinct",
+    "shown_values",
+]
+
+VERDICTS = ("correct", "rounding", "missing", "inherited", "wrong")  # mildest first
+
+
+@dataclasses.dataclass(frozen=True)
+class DerivationReport:
+    """What :func:`check_derivation` found, step by step and entry by entry.
+
+    Attributes:
+      verdicts: step name -> the worst verdict of its entries (``missing`` if not claimed).
+      entry_verdicts: step name -> array of per-entry verdicts, in the step's shape.
+      expected: step name -> the exact value.
+      claimed: step name -> what was claimed (NaN where not written).
+      own: step name -> the value the student's own upstream values give.
+      diagnoses: step name -> array of per-entry explanations ("" where none is needed).
+      roots: step name -> array of the root step names of inherited errors.
+    """
+
+    names: tuple[str, ...]
+    batch_steps: frozenset[str]  # steps with a leading batch axis
+    batch: int
+    verdicts: dict[str, str]
+    entry_verdicts: dict[str, np.ndarray]
+    expected: dict[str, np.ndarray]
+    claimed: dict[str, np.ndarray]
+    own: dict[str, np.ndarray]
+    diagnoses: dict[str, np.ndarray]
+    roots: dict[str, np.ndarray]
+    claimed_units: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when at least one step was graded and none is wrong or inherits an error.
+
+        Nothing claimed is not a pass: an empty derivation is not ``ok``.
+        """
+        if not self.graded:
+            return False
+        return not any(v in ("wrong", "inherited") for v in self.verdicts.values())
+
+    @property
+    def graded(self) -> tuple[str, ...]:
+        """The steps with at least one entry claimed."""
+        return tuple(n for n in self.names if self.verdicts[n] != "missing")
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        return tuple(n for n in self.names if self.verdicts[n] == "missing")
+
+    @property
+    def wrong(self) -> tuple[str, ...]:
+        return tuple(n for n in self.names if self.verdicts[n] == "wrong")
+
+    def counts(self) -> dict[str, int]:
+        return {v: sum(1 for n in self.names if self.verdicts[n] == v) for v in VERDICTS}
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per claimed entry (and one per missing step), for tables and JSON."""
+        out = []
+        for n in self.names:
+            if self.verdicts[n] == "missing" and np.all(np.isnan(self.claimed[n])):
+                out.append(
+                    {
+                        "step": n,
+                        "entry": "",
+                        "verdict": "missing",
+                        "claimed": None,
+                        "expected": fmt_value(self.expected[n]),
+                        "from_your_values": None,
+                        "note": "",
+                    }
+                )
+                continue
+            for idx, verdict in np.ndenumerate(self.entry_verdicts[n]):
+                shown = idx[1:] if (n in self.batch_steps and self.batch == 1) else idx
+                entry = "" if self.entry_verdicts[n].size == 1 else str(list(shown))
+                c = self.claimed[n][idx]
+                half = self.claimed_units[n][idx] if n in self.claimed_units else np.nan
+                out.append(
+                    {
+                        "step": n,
+                        "entry": entry,
+                        "verdict": str(verdict),
+                        "claimed": None if np.isnan(c) else float(c),
+                        "written": None if np.isnan(c) else as_written(float(c), half),
+                        "expected": float(self.expected[n][idx]),
+                        "from_your_values": float(self.own[n][idx]),
+                        "note": str(self.diagnoses[n][idx]),
+                    }
+                )
+        return out
+
+    def __str__(self) -> str:
+        rows = self.rows()
+        header = ["step", "entry", "verdict", "claimed", "exact", "from your values", "note"]
+        cells = [[r["step"], r["entry"], r["verdict"], *shown_values(r), r["note"]] for r in rows]
+        counts = self.counts()
+        summary = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v])
+        lines = [
+            *text_table(header, cells, ragged_last=True),
+            "",
+            f"steps: {summary}. "
+            + (
+                "Nothing was claimed: nothing to grade."
+                if not self.graded
+                else "No errors."
+                if self.ok
+                else f"Root errors: {', '.join(self.wrong) or 'none'}."
+            ),
+        ]
+        return "\n".join(lines)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(
+            {"ok": self.ok, "verdicts": self.verdicts, "rows": self.rows()}, indent=indent
+        )
+
+
+def shown_values(row: Mapping[str, Any]) -> tuple[str, str, str]:
+    """A row's claimed (as written), exact and from-your-values numbers as text, the last
+    two with the digits that tell them apart from the others."""
+    c, e, o = row["claimed"], row["expected"], row["from_your_values"]
+    if isinstance(e, str):  # a whole step missing: its exact value, already written out
+        return "", e, ""
+    written = row.get("written")
+    return (
+        "" if c is None else written or fmt_distinct(c, e, o),
+        fmt_distinct(e, c, o),
+        "" if o is None else fmt_distinct(o, c, e),
+    )
+
+
+def _propagate(fn, mids, rads):
+    """Value at the midpoints and a first-order bound on its spread over the boxes."""
+    with float64_mode():
+        mids = [jnp.asarray(m, jnp.float64) for m in mids]
+        center = np.asarray(fn(*mids), np.float64)
+        if not mids:
+            return center, np.zeros_like(center), []
+        jac = jax.jacfwd(fn, argnums=tuple(range(len(mids))))(*mids)
+    rad = np.zeros_like(center)
+    deps = []
+    for J, r in zip(jac, rads):
+        J = np.abs(np.asarray(J, np.float64)).reshape(center.size, -1)
+        rad = rad + (J @ np.asarray(r).reshape(-1)).reshape(center.shape)
+        deps.append(J > 0)
+    return center, rad, deps
+
+
+def _rounded_upstream(spec: StepSpec, carried: _Carried, exact) -> list[tuple[str, np.ndarray]]:
+    """What the step gives from its inputs rounded to 3-6 significant figures: every input
+    rounded, or one at a time; from the student's written values, then from the exact ones.
+    Ties are tried both ways: 0.86549996 written as 0.8655000 may have been carried as 0.865."""
+    if not spec.inputs:
+        return []
+    groups = [spec.inputs] + ([(n,) for n in spec.inputs] if len(spec.inputs) > 1 else [])
+    out = []
+    for source, values in (("your", carried.written), ("the exact", exact)):
+        for figures in (3, 4, 5, 6):
+            for group in groups:
+                for ties in ("up", "down"):
+                    r = {n: round_sig(values[n], figures, ties=ties) for n in group}
+                    if ties == "down" and all(
+                        np.array_equal(r[n], round_sig(values[n], figures)) for n in group
+                    ):
+                        continue  # no tie: the same as rounding ties up
+                    args = [r.get(n, values[n]) for n in spec.inputs]
+                    with float64_mode():
+                        got = np.asarray(spec.fn(*[jnp.asarray(a, jnp.float64) for a in args]))
+                    small = sum(r[n].size for n in group) <= 6
+                    one = lambda v: v[0] if v.ndim > 1 and v.shape[0] == 1 else v
+                    shown = (
+                        " (" + "; ".join(f"{n} = {fmt_value(one(r[n]))}" for n in group) + ")"
+                        if small
+                        else ""
+                    )
+                    out.append(
+                        (
+                            f"{source} {' and '.join(group)} rounded to {figures} significant "
+                            f"figures{shown}",
+                            got,
+                        )
+                    )
+    return out
+
+
+@dataclasses.dataclass
+class _Carried:
+    """What the student carries from the steps graded so far.
+
+    ``mid +- rad``: the box of values the student may hold (for right-ish values,
+    anywhere between what was written and the exact value; for wrong ones, what was
+    written give or take its last digit); ``written``: what was written, or computed
+    from what was written where nothing was; ``root``: per entry, the wrong steps
+    upstream that it depends on.
+    """
+
+    mid: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    rad: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    written: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    root: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+
+
+def _upstream_roots(spec: StepSpec, shape, deps, carried: _Carried) -> np.ndarray:
+    """Per entry: the roots of wrong values upstream that the entry depends on."""
+    up = np.empty(shape, object)
+    for idx in np.ndindex(shape):
+        found = frozenset()
+        for n, dep in zip(spec.inputs, deps):
+            row = dep[np.ravel_multi_index(idx, shape) if shape else 0]
+            for k in np.flatnonzero(row):
+                found |= carried.root[n].reshape(-1)[k]
+        up[idx] = found
+    return up
+
+
+_UNCLAIMED = object()  # a step not in the claim at all (None is an entry not written)
+
+
+def _grade_step(spec, prob, claim, exact, carried: _Carried, names) -> dict[str, Any]:
+    """Grade every entry of one step against the exact value and the student's own values."""
+    E = exact[spec.name]
+    center, own_rad, deps = _propagate(
+        spec.fn, [carried.mid[n] for n in spec.inputs], [carried.rad[n] for n in spec.inputs]
+    )
+    own, _, _ = _propagate(spec.fn, [carried.written[n] for n in spec.inputs], [])
+    up_roots = _upstream_roots(spec, E.shape, deps, carried)
+    if claim is not _UNCLAIMED:
+        C, HU = read_claim(spec.name, claim, E.shape)
+    else:
+        C, HU = np.full(E.shape, np.nan), np.full(E.shape, np.nan)
+    verdicts = np.full(E.shape, None, object)
+    notes = np.full(E.shape, "", object)
+    roots = np.empty(E.shape, object)
+    m, r = np.array(center, np.float64), np.array(own_rad, np.float64)
+    mistakes = rounded = None
+    for idx in np.ndindex(E.shape):
+        c, hu = C[idx], HU[idx]
+        if np.isnan(c):
+            verdicts[idx], roots[idx] = "missing", up_roots[idx]
+            continue
+        tol = hu * (1 + 1e-9) + slack(c, E[idx], own[idx])
+        unit = tol + hu  # one unit of the last digit written
+        # Within the box of values the student may carry, or exactly what the written values give.
+        box = max(abs(c - center[idx]) - own_rad[idx], 0.0)
+        follows = box <= tol or abs(c - own[idx]) <= tol
+        note = ""
+        if not follows and abs(c - E[idx]) > tol:
+            if rounded is None:
+                rounded = _rounded_upstream(spec, carried, exact)
+            how = next((t for t, v in rounded if abs(v[idx] - c) <= tol), None)
+            if how is not None:
+                follows, note = True, f"follows from {how}"
+            elif min(box, abs(c - own[idx]), abs(c - E[idx])) <= unit:
+                if mistakes is None:
+                    mistakes = alternatives(spec, prob, carried.written, exact)
+                if named_mistake(idx, c, tol, own, mistakes) is not None:
+                    pass  # a named mistake gives exactly what was written: wrong
+                elif abs(c - E[idx]) <= unit:
+                    verdicts[idx], roots[idx] = "rounding", frozenset()
+                    notes[idx] = (
+                        "within one unit of its last digit of the exact value "
+                        f"({fmt_distinct(E[idx], c)})"
+                    )
+                else:
+                    follows = True
+                    note = "within one unit of its last digit of what your values give"
+        if verdicts[idx] is not None:
+            pass
+        elif abs(c - E[idx]) <= tol:
+            verdicts[idx], roots[idx] = "correct", frozenset()
+        elif follows and up_roots[idx]:
+            verdicts[idx], roots[idx] = "inherited", up_roots[idx]
+            notes[idx] = (
+                f"follows from the error in {', '.join(sorted(up_roots[idx], key=names.index))}"
+            )
+        elif follows:
+            verdicts[idx], roots[idx] = "rounding", frozenset()
+            notes[idx] = (
+                f"{note or 'follows from your rounded values'} (exact {fmt_distinct(E[idx], c)})"
+            )
+        else:
+            verdicts[idx], roots[idx] = "wrong", frozenset([spec.name])
+            if mistakes is None:
+                mistakes = alternatives(spec, prob, carried.written, exact)
+            notes[idx] = diagnose(spec, idx, c, hu, exact, own, mistakes)
+        if verdicts[idx] in ("correct", "rounding"):
+            m[idx], r[idx] = (c + E[idx]) / 2, abs(c - E[idx]) / 2
+        else:
+            m[idx], r[idx] = c, hu
+    carried.mid[spec.name], carried.rad[spec.name], carried.root[spec.name] = m, r, roots
+    carried.written[spec.name] = np.where(np.isnan(C), own, C)
+    present = [v for v in verdicts.reshape(-1) if v != "missing"] or ["missing"]
+    claimed_any = not np.all(np.isnan(C))
+    return {
+        "verdicts": max(present, key=VERDICTS.index) if claimed_any else "missing",
+        "entry_verdicts": verdicts.astype(str),
+        "claimed": C,
+        "claimed_units": HU,
+        "own": own,
+        "diagnoses": notes.astype(str),
+        "roots": np.vectorize(lambda s: ", ".join(sorted(s)), otypes=[object])(roots).astype(str),
+    }
+
+
+def check_derivation(
+    params: Params, x, y, claimed: Mapping[str, Any], *, activation="sigmoid", loss: str = "bce"
+) -> DerivationReport:
+    """Grade a hand derivation, step by step and entry by entry.
+
+    Args:
+      params, x, y, activation, loss: the network and batch the derivation is about.
+      claimed: step name -> number or nested list, as the student wrote it
+        (see :func:`step_names`; ``None`` for an entry not written). Precision is
+        read from the digits written: ``0.52`` is taken as ``0.52 +- 0.005``. Use
+        strings or ``decimal.Decimal`` to keep trailing zeros (``"0.50"``).
+
+    Returns:
+      :class:`DerivationReport` (``.verdicts``, ``.entry_verdicts``, ``.ok``; ``print`` it).
+
+    >>> from jaxbp import seed_exercise
+    >>> ex = seed_exercise()
+    >>> report = check_derivation(ex.params, ex.x, ex.y, {"h1": [4, -2], "a1": [0.98, 0.12], "z": 0.52})
+    >>> report.verdicts["a1"], report.verdicts["z"], report.verdicts["o"]
+    ('correct', 'rounding', 'missing')
+    """
+    if not isinstance(claimed, Mapping):
+        raise TypeError(
+            f"claimed must be a mapping of step names to values; got {type(claimed).__name__}"
+        )
+    prob = Problem.build(params, x, y, activation, loss)
+    specs = step_specs(prob)
+    names = tuple(s.name for s in specs)
+    for name in claimed:
+        if name not in names:
+            raise ValueError(unknown_step(name, names))
+    exact = prob.exact_values(activation)
+    carried = _Carried()
+    out = {
+        k: {}
+        for k in (
+            "verdicts", "entry_verdicts", "claimed", "claimed_units", "own", "diagnoses", "roots"
+        )
+    }  # fmt: skip
+    for spec in specs:
+        graded = _grade_step(spec, prob, claimed.get(spec.name, _UNCLAIMED), exact, carried, names)
+        for k, v in graded.items():
+            out[k][spec.name] = v
+    batch_steps = frozenset(s.name for s in specs if s.kind not in ("dL/dW", "dL/db", "loss"))
+    return DerivationReport(
+        names=names, batch_steps=batch_steps, batch=prob.batch, expected=exact, **out
+    )

@@ -1,0 +1,33 @@
+"""Training one network: the seed's SGD rule and any optax optimizer, a jitted step,
+the whole loop as one compiled program, minibatch order, frozen leaves.
+
+May import: ``jaxbp.util``, ``jaxbp.nn``, ``jaxbp.grads``.
+"""
+
+from ._batches import data_order_key, minibatch
+from ._freeze import Frozen, freeze
+from ._train import (
+    History,
+    Step,
+    StepInfo,
+    TrainResult,
+    make_step,
+    sgd,
+    sgd_update,
+    train,
+)
+
+__all__ = [
+    "Frozen",
+    "History",
+    "Step",
+    "StepInfo",
+    "TrainResult",
+    "data_order_key",
+    "freeze",
+    "make_step",
+    "minibatch",
+    "sgd",
+    "sgd_update",
+    "train",
+]

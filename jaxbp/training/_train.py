@@ -1,0 +1,593 @@
+"""Training one network: the seed's update rule, any optax optimizer, a compiled loop.
+
+``sgd_update`` is the exercise's rule ``w' = w - lr * dL/dw`` as a pure function
+and ``sgd`` the same rule as an ``optax.GradientTransformation``. ``make_step``
+compiles one step (gradient by ``jax.grad`` or by hand, then the optimizer);
+``train`` compiles the whole loop, a ``lax.scan`` over steps inside one ``jit``.
+
+Built on the core (``_mlp``, ``_losses``, ``_manual``); knows nothing of many
+networks, files, plots or the command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from ..grads._autodiff import (
+    check_grad_source,
+    loss_and_logits,
+    value_and_grad_aux_fn,
+    value_and_grad_fn,
+)
+from ..nn._activations import activation_key
+from ..nn._losses import resolve_loss
+from ..nn._mlp import check_batch, check_key
+from ..nn._tree import Grads, Params, check_params, is_concrete, tree_norm
+from ..util._checks import check_positive_int
+from ._batches import DATA_ORDER_STREAM, check_batch_size, data_order_key, minibatch
+
+__all__ = [
+    "DATA_ORDER_STREAM",
+    "History",
+    "Step",
+    "StepInfo",
+    "TrainResult",
+    "accuracy",
+    "data_order_key",
+    "make_step",
+    "sgd",
+    "sgd_update",
+    "train",
+    "train_program",
+]
+
+
+def _check_learning_rate(learning_rate, argname="learning_rate"):
+    if isinstance(learning_rate, bool) or not (
+        isinstance(learning_rate, (int, float)) or hasattr(learning_rate, "dtype")
+    ):
+        raise TypeError(f"{argname} must be a positive number; got {learning_rate!r}")
+    if is_concrete(learning_rate):
+        lr = jnp.asarray(learning_rate)
+        if lr.ndim != 0 or not bool(jnp.isfinite(lr)) or not bool(lr > 0):
+            raise ValueError(f"{argname} must be a positive finite number; got {learning_rate!r}")
+
+
+def sgd_update(params: Params, grads: Grads, learning_rate) -> Params:
+    """The seed exercise's update ``w' = w - lr * dL/dw`` for every leaf.
+
+    Args:
+      params: the network.
+      grads: a gradient tree of the same structure.
+      learning_rate: a positive scalar (may be traced).
+
+    >>> from jaxbp import seed_exercise, manual_grad
+    >>> ex = seed_exercise(dtype="float32")
+    >>> new = sgd_update(ex.params, manual_grad(ex.params, ex.x, ex.y), 0.5)
+    >>> new[1]["b"]  # -1 - 0.5 * (z - y)
+    Array([-0.7626413], dtype=float32)
+    """
+    _check_learning_rate(learning_rate)
+    if jax.tree_util.tree_structure(params) != jax.tree_util.tree_structure(grads):
+        raise ValueError(
+            "grads must have the same tree structure as params; got "
+            f"{jax.tree_util.tree_structure(grads)} vs {jax.tree_util.tree_structure(params)}"
+        )
+    return jax.tree_util.tree_map(
+        lambda p, g: p - jnp.asarray(learning_rate, p.dtype) * g, params, grads
+    )
+
+
+def sgd(learning_rate) -> optax.GradientTransformation:
+    """The seed's rule as an optax transformation: updates ``-lr * g``.
+
+    ``optax.apply_updates(params, updates)`` then computes ``w + (-lr g)``, which in
+    IEEE arithmetic is exactly ``w - lr g`` (:func:`sgd_update`).
+    """
+    _check_learning_rate(learning_rate)
+
+    def init(params):
+        del params
+        return optax.EmptyState()
+
+    def update(grads, state, params=None):
+        del params
+        return jax.tree_util.tree_map(
+            lambda g: -jnp.asarray(learning_rate, g.dtype) * g, grads
+        ), state
+
+    return optax.GradientTransformation(init, update)
+
+
+def _as_optimizer(optimizer, argname="optimizer") -> optax.GradientTransformation:
+    if isinstance(optimizer, optax.GradientTransformation):
+        return optimizer
+    if isinstance(optimizer, (int, float)) and not isinstance(optimizer, bool):
+        return sgd(optimizer)
+    raise TypeError(
+        f"{argname} must be an optax.GradientTransformation (e.g. optax.adam(1e-2)) or a "
+        f"learning rate for plain SGD; got {type(optimizer).__name__}"
+    )
+
+
+class StepInfo(NamedTuple):
+    """What one step saw: the loss at the parameters before the update, and ``||dL/dw||``."""
+
+    loss: jax.Array
+    grad_norm: jax.Array
+
+
+def _step(params, opt_state, x, y, *, optimizer, activation, loss, grad):
+    value, grads = value_and_grad_fn(grad)(params, x, y, activation, loss)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    return params, opt_state, StepInfo(loss=value, grad_norm=tree_norm(grads))
+
+
+class Step:
+    """A compiled training step, made by :func:`make_step`.
+
+    ``step(params, opt_state, x, y) -> (params, opt_state, StepInfo)``. With
+    ``donate=True`` the ``params`` and ``opt_state`` passed in are donated: their
+    buffers are reused for the result and must not be used again.
+    """
+
+    def __init__(self, optimizer, *, activation, loss, grad, donate=False):
+        self.optimizer = optimizer
+        self.activation = activation
+        self.loss = loss
+        self.grad = grad
+        self.trace_count = 0  # how many times the step was traced (compiled)
+        self._checked = (None, None, None)
+
+        def traced(params, opt_state, x, y, activation):
+            self.trace_count += 1
+            return _step(
+                params,
+                opt_state,
+                x,
+                y,
+                optimizer=optimizer,
+                activation=activation,
+                loss=loss,
+                grad=grad,
+            )
+
+        self.jitted = jax.jit(
+            traced, donate_argnums=(0, 1) if donate else (), static_argnames=("activation",)
+        )
+
+    def init(self, params: Params) -> Any:
+        """The optimizer state for ``params``."""
+        return self.optimizer.init(check_params(params))
+
+    def __call__(self, params: Params, opt_state, x, y):
+        params = check_params(params)
+        activation = activation_key(self.activation, len(params) - 1)
+        seen_x, seen_y, checked = self._checked
+        if x is seen_x and y is seen_y:
+            x, y = checked  # values are checked once per (x, y), not on every step of a loop
+        else:
+            checked = check_batch(params, x, y, resolve_loss(self.loss))
+            self._checked = (x, y, checked)
+            x, y = checked
+        return self.jitted(params, opt_state, x, y, activation=activation)
+
+
+def make_step(
+    optimizer,
+    *,
+    activation="sigmoid",
+    loss: str = "bce",
+    grad: str = "autodiff",
+    donate: bool = False,
+) -> Step:
+    """A jitted training step for any optax optimizer.
+
+    Args:
+      optimizer: an ``optax.GradientTransformation``, or a learning rate for the
+        seed's plain SGD (:func:`sgd`).
+      activation: hidden activation name(s).
+      loss: ``"bce"``, ``"mse"``, ``"mse_linear"``, ``"half_mse"`` or ``"half_mse_linear"``.
+      grad: ``"autodiff"`` (``jax.grad``) or ``"manual"`` (the hand-written chain rule).
+      donate: reuse the buffers of the ``params`` and ``opt_state`` passed in for the
+        result (less memory for big networks); the caller's arrays are then deleted
+        and must not be used again. Off by default.
+
+    Returns:
+      :class:`Step`: ``opt_state = step.init(params)``, then
+      ``params, opt_state, info = step(params, opt_state, x, y)``.
+
+    For minibatches, call the step on each batch: ``x`` and ``y`` may be any batch of
+    the same shape, so one compiled step serves them all (a last, smaller batch
+    compiles once more). :func:`train` with ``batch_size=`` runs the same loop as one
+    program, in the order :func:`minibatch` draws from ``data_key``; a Python loop
+    of the step over those batches gives the same result (tested).
+
+    >>> import optax
+    >>> from jaxbp import seed_exercise
+    >>> ex = seed_exercise(dtype="float32")
+    >>> step = make_step(optax.sgd(0.5), grad="manual")
+    >>> params, state = ex.params, step.init(ex.params)
+    >>> for _ in range(3):
+    ...     params, state, info = step(params, state, ex.x, ex.y)
+    >>> step.trace_count  # compiled once, reused
+    1
+    """
+    optimizer = _as_optimizer(optimizer)
+    resolve_loss(loss)
+    check_grad_source(grad)
+    if not isinstance(donate, bool):
+        raise TypeError(f"donate must be True or False; got {donate!r}")
+    return Step(optimizer, activation=activation, loss=loss, grad=grad, donate=donate)
+
+
+class History(NamedTuple):
+    """Records of a training run, one entry every ``record_every`` steps (every step for :func:`train`).
+
+    ``loss[k]`` and ``grad_norm[k]`` are taken at the parameters before update
+    ``k * record_every``, on the batch that update uses (the whole training set, or
+    with minibatches the minibatch). ``eval_loss[k]`` and ``eval_accuracy[k]``: the
+    same parameters on the held-out set, when one was given (else None).
+    """
+
+    loss: jax.Array
+    grad_norm: jax.Array
+    eval_loss: jax.Array | None = None
+    eval_accuracy: jax.Array | None = None
+
+
+def accuracy(logits, y, loss, dtype):
+    """The fraction of examples (and output units) on the right side of 0.5."""
+    return jnp.mean((resolve_loss(loss).predicts_one(logits) == (y > 0.5)).astype(dtype))
+
+
+class TrainResult(NamedTuple):
+    """The outcome of a training run.
+
+    ``params``/``opt_state`` are final; ``history`` per step; ``final_loss`` and
+    ``final_logits`` after the last update; ``diverged`` is True when the gradient or
+    the loss went non-finite (the network then stopped updating: no update computed
+    from a non-finite gradient is applied); ``converged_at`` is the first number of
+    updates after which the convergence criterion held, or -1 (with a loss threshold
+    it is checked every ``record_every`` steps, else every step).
+    """
+
+    params: Params
+    opt_state: Any
+    history: History
+    final_loss: jax.Array
+    final_logits: jax.Array
+    diverged: jax.Array
+    converged_at: jax.Array
+
+
+def _criterion(value, logits, y, loss, converge_loss):
+    if converge_loss is not None:
+        return value < converge_loss
+    # Every example on the right side of 0.5 (the probability's, or for mse_linear the output's).
+    return jnp.all(resolve_loss(loss).predicts_one(logits) == (y > 0.5))
+
+
+class Carry(NamedTuple):
+    """The state of one network between steps: what ``train_records`` carries along.
+
+    With minibatches, also the data order's key and this epoch's order of the examples.
+    """
+
+    params: Params
+    opt_state: Any
+    diverged: jax.Array  # bool[]
+    converged_at: jax.Array  # int32[], -1 until the criterion holds
+    data_key: Any = None
+    order: jax.Array | None = None  # int32[n_examples]: the current epoch's permutation
+
+
+def train_start(params, optimizer, *, data_key=None, n_examples: int = 0) -> Carry:
+    """The state before the first step (with ``data_key``: minibatches of ``n_examples``)."""
+    order = None if data_key is None else jnp.zeros((n_examples,), jnp.int32)
+    return Carry(
+        params,
+        optimizer.init(params),
+        jnp.zeros((), bool),
+        jnp.full((), -1, jnp.int32),
+        data_key,
+        order,
+    )
+
+
+def train_records(
+    carry: Carry,
+    x,
+    y,
+    optimizer,
+    *,
+    first: int | jax.Array,
+    count: int,
+    record_every,
+    activation,
+    loss,
+    grad,
+    converge_loss=None,
+    batch_size: int | None = None,
+    eval_xy=None,
+) -> tuple[Carry, History]:
+    """Records ``first .. first + count`` of a run: ``count * record_every`` steps as ``lax.scan``.
+
+    The step at a record point records the loss and the gradient norm it computes
+    anyway (the loss from its own forward pass, the norm of its own gradient); the
+    steps between compute neither. With ``eval_xy``, a record point also evaluates the
+    held-out set. With ``batch_size``, each step takes its minibatch (:func:`minibatch`)
+    and convergence is judged only after the last step, on the whole training set.
+    A run cut into several calls (``first`` advancing by ``count``) takes exactly the
+    steps of one call.
+    """
+    vg = value_and_grad_aux_fn(grad)
+    full_batch = batch_size is None
+
+    def batch_of(carry, t):
+        if full_batch:
+            return carry, x, y
+        return minibatch(carry, t, x, y, batch_size)
+
+    def update(carry, t, grads, logits, yb, value=None):
+        params, opt_state, diverged, conv_at = carry[:4]
+        updates, new_state = optimizer.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        if converge_loss is None and full_batch:
+            hit = _criterion(None, logits, yb, loss, None)
+            conv_at = jnp.where((conv_at < 0) & hit & ~diverged, t, conv_at)
+        # A non-finite logit (so a non-finite loss) stops the network where it is: flagged,
+        # never averaged in, never updated again. Tested on the logits the step computes
+        # anyway: a norm of the gradient or a finiteness test of the new parameters cost
+        # far more of a seed-network step (docs/benchmarks.md).
+        diverged = diverged | ~jnp.all(jnp.isfinite(logits))
+        if value is not None:  # at a record point: a non-finite loss with finite logits
+            diverged = diverged | ~jnp.isfinite(value)  # (an overflowing square) also counts
+        keep = lambda new, old: jnp.where(diverged, old, new)
+        params = jax.tree_util.tree_map(keep, new_params, params)
+        opt_state = jax.tree_util.tree_map(keep, new_state, opt_state)
+        return carry._replace(
+            params=params, opt_state=opt_state, diverged=diverged, converged_at=conv_at
+        )
+
+    def plain(carry, t):
+        # The loss value is not used here, so XLA drops its computation: its gradient
+        # needs sigma(o) - y, not log_sigmoid(o).
+        carry, xb, yb = batch_of(carry, t)
+        (_, logits), grads = vg(carry.params, xb, yb, activation, loss)
+        return update(carry, t, grads, logits, yb), None
+
+    def block(carry_k, _):
+        carry, k = carry_k
+        t0 = k * record_every
+        carry, xb, yb = batch_of(carry, t0)
+        (value, logits), grads = vg(carry.params, xb, yb, activation, loss)
+        if converge_loss is not None and full_batch:  # checked at record points
+            hit = (value < converge_loss) & ~carry.diverged
+            conv_at = jnp.where((carry.converged_at < 0) & hit, t0, carry.converged_at)
+            carry = carry._replace(converged_at=conv_at)
+        record = [value, tree_norm(grads)]
+        if eval_xy is not None:
+            ev, ev_logits = loss_and_logits(carry.params, *eval_xy, activation, loss)
+            record += [ev, accuracy(ev_logits, eval_xy[1], loss, value.dtype)]
+        carry = update(carry, t0, grads, logits, yb, value)
+        if record_every > 1:
+            # The step number is carried along, not scanned over: an array of step
+            # numbers would be one more operation per record.
+            (carry, _), _ = jax.lax.scan(
+                lambda ct, _: ((plain(ct[0], ct[1])[0], ct[1] + 1), None),
+                (carry, t0 + 1),
+                length=record_every - 1,
+            )
+        return (carry, k + 1), tuple(record)
+
+    # Record numbers carried along, as the step numbers inside a record are.
+    (carry, _), records = jax.lax.scan(block, (carry, jnp.asarray(first, jnp.int32)), length=count)
+    return carry, History(*records)
+
+
+def train_finish(carry: Carry, x, y, *, steps, activation, loss, converge_loss=None):
+    """The final loss and logits, and the convergence and divergence flags, after ``steps``."""
+    final_loss, final_logits = loss_and_logits(carry.params, x, y, activation, loss)
+    hit = _criterion(final_loss, final_logits, y, loss, converge_loss) & ~carry.diverged
+    conv_at = jnp.where((carry.converged_at < 0) & hit, jnp.int32(steps), carry.converged_at)
+    diverged = carry.diverged | ~jnp.isfinite(final_loss)
+    return final_loss, final_logits, diverged, conv_at
+
+
+def train_program(
+    params,
+    x,
+    y,
+    optimizer,
+    *,
+    steps,
+    record_every=1,
+    activation,
+    loss,
+    grad,
+    converge_loss=None,
+    batch_size=None,
+    data_key=None,
+    eval_xy=None,
+) -> TrainResult:
+    """One network, ``steps`` updates, as ``lax.scan`` (call it inside ``jit``; ``vmap`` it).
+
+    The single-network training program that :func:`train` compiles and that
+    ``train_many`` maps over members (there in pieces: :func:`train_start`,
+    :func:`train_records`, :func:`train_finish`). ``x``, ``y`` are validated 2-D arrays;
+    with ``batch_size``, ``data_key`` draws the minibatch order.
+    """
+    start = train_start(
+        params, optimizer, data_key=None if batch_size is None else data_key, n_examples=x.shape[0]
+    )
+    carry, history = train_records(
+        start,
+        x,
+        y,
+        optimizer,
+        first=0,
+        count=steps // record_every,
+        record_every=record_every,
+        activation=activation,
+        loss=loss,
+        grad=grad,
+        converge_loss=converge_loss,
+        batch_size=batch_size,
+        eval_xy=eval_xy,
+    )
+    final_loss, final_logits, diverged, conv_at = train_finish(
+        carry, x, y, steps=steps, activation=activation, loss=loss, converge_loss=converge_loss
+    )
+    return TrainResult(
+        carry.params, carry.opt_state, history, final_loss, final_logits, diverged, conv_at
+    )
+
+
+@partial(
+    jax.jit,
+    static_argnames=(
+        "make_optimizer",
+        "steps",
+        "record_every",
+        "activation",
+        "loss",
+        "grad",
+        "batch_size",
+    ),
+)
+def _train(
+    params, x, y, hyper, data_key, eval_xy, *, make_optimizer: Callable, steps, record_every,
+    activation, loss, grad, batch_size,
+):  # fmt: skip
+    return train_program(
+        params,
+        x,
+        y,
+        make_optimizer(hyper),
+        steps=steps,
+        record_every=record_every,
+        activation=activation,
+        loss=loss,
+        grad=grad,
+        batch_size=batch_size,
+        data_key=data_key,
+        eval_xy=eval_xy,
+    )
+
+
+class _Fixed(NamedTuple):
+    """A constant optimizer factory, hashable by the optimizer it holds (a jit static)."""
+
+    optimizer: optax.GradientTransformation
+
+    def __call__(self, _):
+        return self.optimizer
+
+
+def train(
+    params: Params,
+    x,
+    y,
+    optimizer,
+    *,
+    steps: int,
+    activation="sigmoid",
+    loss: str = "bce",
+    grad: str = "autodiff",
+    batch_size: int | None = None,
+    data_key=None,
+    eval_x=None,
+    eval_y=None,
+    record_every: int = 1,
+) -> TrainResult:
+    """Train one network for ``steps`` updates, compiled as one program.
+
+    The loop is a ``lax.scan`` inside one ``jit``; with full batches its result equals
+    calling :func:`make_step` ``steps`` times from Python.
+
+    Args:
+      params: the initial network (not donated).
+      x: inputs ``(batch, n_in)``; y: labels ``(batch,)`` or ``(batch, n_out)``.
+      optimizer: an ``optax.GradientTransformation`` or a learning rate for plain
+        SGD. A learning rate is passed as data, so other rates reuse the program.
+      steps: the number of updates, >= 1.
+      activation, loss, grad: as for :func:`make_step`.
+      batch_size: None for full-batch steps; else each step takes ``batch_size``
+        examples: each epoch visits the examples in an order drawn from ``data_key``
+        (:func:`minibatch`), and the ``n % batch_size`` left over at the end of an
+        epoch's order are dropped for that epoch.
+      data_key: the key the minibatch order is drawn from (needed with ``batch_size``);
+        :func:`data_order_key` gives the one ``train_many`` uses for a member.
+      eval_x, eval_y: a held-out set, evaluated at every record point.
+      record_every: history resolution in steps (must divide ``steps``).
+
+    Returns:
+      :class:`TrainResult`: ``params``, ``opt_state``, ``history.loss`` and
+      ``history.grad_norm`` of shape ``(steps // record_every,)`` (the loss before each
+      recorded update, on that update's batch), ``history.eval_loss`` and
+      ``history.eval_accuracy`` (with a held-out set), ``final_loss`` (after the last
+      update, on the whole training set), ``diverged`` and ``converged_at`` (all
+      examples on the right side of 0.5; with minibatches judged after the last step).
+
+    >>> from jaxbp import seed_exercise
+    >>> ex = seed_exercise(dtype="float32")
+    >>> result = train(ex.params, ex.x, ex.y, 0.5, steps=100)
+    >>> bool(result.final_loss < result.history.loss[0])
+    True
+    """
+    params = check_params(params)
+    steps = check_positive_int(steps, "steps")
+    record_every = check_positive_int(record_every, "record_every")
+    if steps % record_every:
+        raise ValueError(
+            f"record_every must be a positive divisor of steps={steps}; got {record_every}"
+        )
+    spec = resolve_loss(loss)
+    check_grad_source(grad)
+    x, y = check_batch(params, x, y, spec)
+    batch_size = check_batch_size(batch_size, x.shape[0])
+    if batch_size is not None and data_key is None:
+        raise ValueError(
+            "batch_size needs data_key= (a jax.random key the minibatch order is drawn from)"
+        )
+    if batch_size is None:
+        data_key = None
+    elif data_key is not None:
+        data_key = check_key(data_key, "data_key")
+    eval_xy = None
+    if (eval_x is None) != (eval_y is None):
+        raise ValueError("eval_x and eval_y go together: give both or neither")
+    if eval_x is not None:
+        try:
+            eval_xy = tuple(a.astype(x.dtype) for a in check_batch(params, eval_x, eval_y, spec))
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"eval_x, eval_y: {e}") from None
+    activation = activation_key(activation, len(params) - 1)
+    if isinstance(optimizer, (int, float)) and not isinstance(optimizer, bool):
+        _check_learning_rate(optimizer, "optimizer (a learning rate for plain SGD)")
+        make_optimizer, hyper = sgd, jnp.asarray(optimizer, params[0]["W"].dtype)
+    else:
+        make_optimizer, hyper = _Fixed(_as_optimizer(optimizer)), None
+    return _train(
+        params,
+        x,
+        y,
+        hyper,
+        data_key,
+        eval_xy,
+        make_optimizer=make_optimizer,
+        steps=steps,
+        record_every=record_every,
+        activation=activation,
+        loss=loss,
+        grad=grad,
+        batch_size=batch_size,
+    )

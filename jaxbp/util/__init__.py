@@ -1,0 +1,10 @@
+"""Small shared utilities: input checks, the dtype and tolerance policy, plain-text
+tables, atomic file writes, matplotlib drawing to files.
+
+The ground floor: imports nothing else of jaxbp.
+"""
+
+from ._dtypes import Tolerance, tolerance
+from ._plotting import pyplot
+
+__all__ = ["Tolerance", "pyplot", "tolerance"]
