@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CORE := $(VENV)/.installed-core
 FULL := $(VENV)/.installed-full
 
-.PHONY: install demo test test-lowest lint format clean
+.PHONY: install demo test test-lowest lint format docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ $(CORE): pyproject.toml | $(BIN)/python
 
 $(FULL): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,plots,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[test,plots,dev,docs]"
 	touch $(FULL) $(CORE)
 
 install: $(FULL)
@@ -45,12 +45,17 @@ test-lowest: $(LOWEST)/.installed
 	$(LOWEST)/bin/python -m pytest -q -n 2 -p no:cacheprovider --deselect tests/test_grads.py::TestTorch
 
 lint: $(FULL)
-	$(BIN)/ruff format --check jaxbp tests experiments conftest.py
-	$(BIN)/ruff check jaxbp tests experiments conftest.py
+	$(BIN)/ruff format --check jaxbp tests experiments conftest.py docs_hooks.py
+	$(BIN)/ruff check jaxbp tests experiments conftest.py docs_hooks.py
 
 format: $(FULL)
 	$(BIN)/ruff format jaxbp tests experiments conftest.py
 	$(BIN)/ruff check --fix jaxbp tests experiments conftest.py
 
+# The API reference site in site/, from the docstrings; any warning (a broken link or
+# cross-reference, a public name on no page or without a docstring) fails the build.
+docs: $(FULL)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) $(LOWEST) .pytest_cache build dist *.egg-info
+	rm -rf $(VENV) $(LOWEST) .pytest_cache build dist site *.egg-info

@@ -85,10 +85,11 @@ def autodiff_grad(params: Params, x, y, *, activation="sigmoid", loss: str = "bc
     Returns:
       ``Grads``, the same tree as ``params``.
 
-    >>> from jaxbp import seed_exercise
-    >>> ex = seed_exercise(dtype="float32")
-    >>> autodiff_grad(ex.params, ex.x, ex.y)[1]["W"][:, 0]  # (G(H1), G(H2)) * (z - y)
-    Array([-0.46617904, -0.0565877 ], dtype=float32)
+    Examples:
+      >>> from jaxbp import seed_exercise
+      >>> ex = seed_exercise(dtype="float32")
+      >>> autodiff_grad(ex.params, ex.x, ex.y)[1]["W"][:, 0]  # (G(H1), G(H2)) * (z - y)
+      Array([-0.46617904, -0.0565877 ], dtype=float32)
     """
     params = check_params(params)
     x, y = check_batch(params, x, y, resolve_loss(loss))

@@ -257,11 +257,12 @@ def compare_grads(
       similarity, the worst entry (index and both values), ``.ok`` and an
       ``.explanation``; ``print()`` it for a table.
 
-    >>> from jaxbp import seed_exercise, autodiff_grad, manual_grad
-    >>> ex = seed_exercise()
-    >>> cmp = compare_grads(autodiff_grad(ex.params, ex.x, ex.y), manual_grad(ex.params, ex.x, ex.y))
-    >>> cmp.ok
-    True
+    Examples:
+      >>> from jaxbp import seed_exercise, autodiff_grad, manual_grad
+      >>> ex = seed_exercise()
+      >>> cmp = compare_grads(autodiff_grad(ex.params, ex.x, ex.y), manual_grad(ex.params, ex.x, ex.y))
+      >>> cmp.ok
+      True
     """
     ref_leaves, ref_def = jax.tree_util.tree_flatten_with_path(reference)
     cand_leaves, cand_def = jax.tree_util.tree_flatten_with_path(candidate)

@@ -122,10 +122,11 @@ def manual_grad(params: Params, x, y, *, activation="sigmoid", loss: str = "bce"
     Returns:
       ``Grads``: ``dL/dW`` of shape ``(n_in, n_out)`` and ``dL/db`` of shape ``(n_out,)`` per layer.
 
-    >>> from jaxbp import seed_exercise
-    >>> ex = seed_exercise(dtype="float32")
-    >>> g = manual_grad(ex.params, ex.x, ex.y)
-    >>> g[1]["b"]  # dL/do = z - y
-    Array([-0.47471744], dtype=float32)
+    Examples:
+      >>> from jaxbp import seed_exercise
+      >>> ex = seed_exercise(dtype="float32")
+      >>> g = manual_grad(ex.params, ex.x, ex.y)
+      >>> g[1]["b"]  # dL/do = z - y
+      Array([-0.47471744], dtype=float32)
     """
     return manual_value_and_grad(params, x, y, activation=activation, loss=loss)[1]

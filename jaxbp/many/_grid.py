@@ -42,12 +42,13 @@ class Member(NamedTuple):
 class Grid(NamedTuple):
     """Learning rates x init scales x ``n_inits`` seeds, flattened grid-major.
 
-    >>> grid = Grid(np.array([0.1, 1.0]), np.array([0.5, 1.0, 2.0]), n_inits=4)
-    >>> grid.n_members
-    24
-    >>> m = grid.members(np.array([0, 5, 23]))
-    >>> m.grid_index.tolist(), m.learning_rate.tolist(), m.init_scale.tolist(), m.seed_index.tolist()
-    ([0, 1, 5], [0.1, 0.1, 1.0], [0.5, 1.0, 2.0], [0, 1, 3])
+    Examples:
+      >>> grid = Grid(np.array([0.1, 1.0]), np.array([0.5, 1.0, 2.0]), n_inits=4)
+      >>> grid.n_members
+      24
+      >>> m = grid.members(np.array([0, 5, 23]))
+      >>> m.grid_index.tolist(), m.learning_rate.tolist(), m.init_scale.tolist(), m.seed_index.tolist()
+      ([0, 1, 5], [0.1, 0.1, 1.0], [0.5, 1.0, 2.0], [0, 1, 3])
     """
 
     learning_rates: np.ndarray

@@ -58,11 +58,12 @@ _recorders: list[collections.Counter] = []
 def record_fallbacks() -> Iterator[collections.Counter]:
     """Count the primitives batched by ``jax.vmap``'s rule while tracing in this block.
 
-    >>> import jax.numpy as jnp
-    >>> with record_fallbacks() as seen:
-    ...     _ = vmap_last(lambda x: jnp.sort(x) * 2, (True,), 4)(jnp.ones((3, 4)))
-    >>> dict(seen)
-    {'sort': 1}
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> with record_fallbacks() as seen:
+      ...     _ = vmap_last(lambda x: jnp.sort(x) * 2, (True,), 4)(jnp.ones((3, 4)))
+      >>> dict(seen)
+      {'sort': 1}
     """
     counter: collections.Counter = collections.Counter()
     _recorders.append(counter)

@@ -37,6 +37,16 @@ class StudentRule(NamedTuple):
 
 
 class Activation(NamedTuple):
+    """A hidden-layer activation with its hand-derived derivative and how it is written.
+
+    Attributes:
+      name: the name functions take (``activation="tanh"``).
+      fn: ``a = fn(h)``, elementwise.
+      grad: ``da/dh`` as a function of ``h``, derived by hand (not by ``jax.grad``).
+      formula: ``a = f(h)`` as text; grad_formula: ``da/dh`` as text.
+      student: the rule a student writes on paper (``a(1 - a)`` for the sigmoid).
+    """
+
     name: str
     fn: Callable[[jax.Array], jax.Array]
     grad: Callable[[jax.Array], jax.Array]
@@ -106,6 +116,8 @@ ACTIVATIONS: dict[str, Activation] = {
         ),
     )
 }
+"""Every built-in hidden activation by name: ``"sigmoid"``, ``"tanh"``, ``"relu"``,
+``"identity"``."""
 
 
 def resolve_activations(activation: str | Sequence[str], n_hidden: int) -> tuple[Activation, ...]:

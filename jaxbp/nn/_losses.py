@@ -46,6 +46,18 @@ class PaperStep(NamedTuple):
 
 
 class Loss(NamedTuple):
+    """A loss on the output logits with its derivative ``dL/do``, derived by hand.
+
+    Attributes:
+      name: the name functions take (``loss="bce"``).
+      value: ``(o, y) -> L`` per output unit and example, from the logit ``o``.
+      dlogit: ``(o, y) -> dL/do``, derived by hand.
+      formula, dlogit_formula: both as text.
+      labels_in_unit_interval: labels must lie in [0, 1] (BCE).
+      paper: the output steps of a derivation as written on paper, in order.
+      squared: for squared errors, the factor ``c`` of ``c (out - y)^2``; else None.
+    """
+
     name: str
     value: Callable[[jax.Array, jax.Array], jax.Array]
     dlogit: Callable[[jax.Array, jax.Array], jax.Array]
@@ -340,6 +352,8 @@ LOSSES: dict[str, Loss] = {
         ),
     )
 }
+"""Every built-in loss by name: ``"bce"``, ``"mse"``, ``"mse_linear"``, ``"half_mse"``,
+``"half_mse_linear"``."""
 
 
 def resolve_loss(loss: str) -> Loss:

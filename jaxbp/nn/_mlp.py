@@ -37,7 +37,6 @@ __all__ = [
     "mse_loss",
 ]
 
-# scheme -> (distribution, std or bound of W before `scale`, biases drawn too?)
 SCHEMES = {
     "normal": ("normal", lambda fan_in, fan_out: 1.0, True),
     "uniform": ("uniform", lambda fan_in, fan_out: 1.0, True),
@@ -46,6 +45,9 @@ SCHEMES = {
     "he_normal": ("normal", lambda fan_in, fan_out: math.sqrt(2 / fan_in), False),
     "lecun_normal": ("normal", lambda fan_in, fan_out: math.sqrt(1 / fan_in), False),
 }
+"""The initialization schemes of :func:`init_mlp` by name: scheme -> (distribution, the
+spread of ``W`` before ``scale`` as a function of fan-in and fan-out, whether the biases
+are drawn too)."""
 
 
 def check_key(key, argname: str = "key"):
@@ -114,9 +116,10 @@ def init_mlp(
       ``Params``: layer ``l`` has ``W`` of shape ``(sizes[l], sizes[l+1])`` and ``b`` of
       shape ``(sizes[l+1],)``.
 
-    >>> params = init_mlp(jax.random.key(0), (3, 2, 1))
-    >>> [(layer["W"].shape, layer["b"].shape) for layer in params]
-    [((3, 2), (2,)), ((2, 1), (1,))]
+    Examples:
+      >>> params = init_mlp(jax.random.key(0), (3, 2, 1))
+      >>> [(layer["W"].shape, layer["b"].shape) for layer in params]
+      [((3, 2), (2,)), ((2, 1), (1,))]
     """
     key = check_key(key)
     sizes = check_sizes(sizes)
@@ -298,10 +301,11 @@ def forward(params: Params, x, *, activation="sigmoid") -> jax.Array:
     Returns:
       Logits of shape ``(batch,)`` for one output unit, else ``(batch, n_out)``.
 
-    >>> from jaxbp import seed_exercise
-    >>> ex = seed_exercise(dtype="float32")
-    >>> forward(ex.params, ex.x)
-    Array([0.10121667], dtype=float32)
+    Examples:
+      >>> from jaxbp import seed_exercise
+      >>> ex = seed_exercise(dtype="float32")
+      >>> forward(ex.params, ex.x)
+      Array([0.10121667], dtype=float32)
     """
     o = forward_trace(params, x, activation=activation).logits
     return o[:, 0] if o.shape[1] == 1 else o
@@ -335,10 +339,11 @@ def bce_loss(params: Params, x, y, *, activation="sigmoid") -> jax.Array:
       x: inputs ``(batch, n_in)``.
       y: labels in [0, 1], shape ``(batch,)`` (or ``(batch, n_out)``).
 
-    >>> from jaxbp import seed_exercise
-    >>> ex = seed_exercise(dtype="float32")
-    >>> bce_loss(ex.params, ex.x, ex.y)  # -log(0.5252826)
-    Array(0.6438189, dtype=float32)
+    Examples:
+      >>> from jaxbp import seed_exercise
+      >>> ex = seed_exercise(dtype="float32")
+      >>> bce_loss(ex.params, ex.x, ex.y)  # -log(0.5252826)
+      Array(0.6438189, dtype=float32)
     """
     return compute_loss(params, x, y, activation=activation, loss="bce")
 

@@ -32,14 +32,15 @@ _KEY = re.compile(r"layers/(\d+)/(W|b)")
 def save_params(path: str | os.PathLike, params: Params) -> None:
     """Write ``params`` to ``path`` (an ``.npz`` file), atomically.
 
-    >>> import jax, tempfile, os
-    >>> from jaxbp import init_mlp
-    >>> p = init_mlp(jax.random.key(0), (3, 2, 1), dtype="float32")
-    >>> f = os.path.join(tempfile.mkdtemp(), "net.npz")
-    >>> save_params(f, p)
-    >>> q = load_params(f)
-    >>> bool((q[0]["W"] == p[0]["W"]).all()), q[0]["W"].dtype
-    (True, dtype('float32'))
+    Examples:
+      >>> import jax, tempfile, os
+      >>> from jaxbp import init_mlp
+      >>> p = init_mlp(jax.random.key(0), (3, 2, 1), dtype="float32")
+      >>> f = os.path.join(tempfile.mkdtemp(), "net.npz")
+      >>> save_params(f, p)
+      >>> q = load_params(f)
+      >>> bool((q[0]["W"] == p[0]["W"]).all()), q[0]["W"].dtype
+      (True, dtype('float32'))
     """
     params = check_params(params)
     dtype = np.dtype(params[0]["W"].dtype)

@@ -132,11 +132,12 @@ def from_augmented(matrices: Sequence, *, dtype=None) -> Params:
     Returns:
       ``Params``: ``W = M[1:]`` and ``b = M[0]`` for every layer.
 
-    >>> import numpy as np
-    >>> params = from_augmented(
-    ...     [np.reshape([1, -1, 1, -1, -2, 2, 3, -2], (4, 2)), [-1, 1, 1]], dtype="float32")
-    >>> params[0]["b"], params[1]["W"][:, 0]
-    (Array([ 1., -1.], dtype=float32), Array([1., 1.], dtype=float32))
+    Examples:
+      >>> import numpy as np
+      >>> params = from_augmented(
+      ...     [np.reshape([1, -1, 1, -1, -2, 2, 3, -2], (4, 2)), [-1, 1, 1]], dtype="float32")
+      >>> params[0]["b"], params[1]["W"][:, 0]
+      (Array([ 1., -1.], dtype=float32), Array([1., 1.], dtype=float32))
     """
     if isinstance(matrices, (str, Mapping)) or not isinstance(matrices, Sequence) or not matrices:
         raise TypeError(

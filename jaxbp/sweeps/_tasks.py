@@ -153,15 +153,18 @@ TASKS = {
     "breast_cancer": _breast_cancer,
     "digits": _digits,
 }
+"""The built-in tasks by name, each a function of the task's options returning a
+:class:`Task` (see :func:`load_task`)."""
 
 
 def load_task(name: str, **options) -> Task:
     """A built-in task by name; ``options`` are the task's own (``bits``, ``n``, ``noise``,
     ``seed``, ``positive``).
 
-    >>> t = load_task("parity", bits=3)
-    >>> t.x.shape, t.y.tolist()
-    ((8, 3), [0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
+    Examples:
+      >>> t = load_task("parity", bits=3)
+      >>> t.x.shape, t.y.tolist()
+      ((8, 3), [0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
     """
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; expected one of {sorted(TASKS)}")

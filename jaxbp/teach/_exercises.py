@@ -48,9 +48,10 @@ class Exercise(NamedTuple):
 def seed_exercise(*, dtype=None) -> Exercise:
     """The seed exercise (Week 9 Q2): the 3-2-1 sigmoid network, one example, BCE.
 
-    >>> ex = seed_exercise(dtype="float32")  # default: JAX's default float
-    >>> ex.x, ex.y
-    (Array([[1., 2., 2.]], dtype=float32), Array([1.], dtype=float32))
+    Examples:
+      >>> ex = seed_exercise(dtype="float32")  # default: JAX's default float
+      >>> ex.x, ex.y
+      (Array([[1., 2., 2.]], dtype=float32), Array([1.], dtype=float32))
     """
     dtype = resolve_dtype(dtype)
     params = from_augmented(

@@ -356,13 +356,14 @@ def explain(params: Params, x, y, *, activation="sigmoid", loss: str = "bce") ->
     the scheme of :func:`step_names` (``h1``, ``a1``, ``o``, ``z``, ``loss``,
     ``dL/do``, ``dL/dW2``, ...).
 
-    >>> from jaxbp import seed_exercise
-    >>> ex = seed_exercise()
-    >>> sol = explain(ex.params, ex.x, ex.y)
-    >>> print(sol["h1"].substituted[0])
-    h1[0] = 1 + (1)(1) + (-2)(2) + (3)(2) = 4
-    >>> print(sol["dL/dW2"].substituted[0])
-    dL/dW2[0, 0] = (0.98201379)(-0.4747174) = -0.46617904
+    Examples:
+      >>> from jaxbp import seed_exercise
+      >>> ex = seed_exercise()
+      >>> sol = explain(ex.params, ex.x, ex.y)
+      >>> print(sol["h1"].substituted[0])
+      h1[0] = 1 + (1)(1) + (-2)(2) + (3)(2) = 4
+      >>> print(sol["dL/dW2"].substituted[0])
+      dL/dW2[0, 0] = (0.98201379)(-0.4747174) = -0.46617904
     """
     prob = Problem.build(params, x, y, activation, loss)
     values = prob.exact_values(activation)

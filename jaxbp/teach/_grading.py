@@ -377,11 +377,12 @@ def check_derivation(
     Returns:
       :class:`DerivationReport` (``.verdicts``, ``.entry_verdicts``, ``.ok``; ``print`` it).
 
-    >>> from jaxbp import seed_exercise
-    >>> ex = seed_exercise()
-    >>> report = check_derivation(ex.params, ex.x, ex.y, {"h1": [4, -2], "a1": [0.98, 0.12], "z": 0.52})
-    >>> report.verdicts["a1"], report.verdicts["z"], report.verdicts["o"]
-    ('correct', 'rounding', 'missing')
+    Examples:
+      >>> from jaxbp import seed_exercise
+      >>> ex = seed_exercise()
+      >>> report = check_derivation(ex.params, ex.x, ex.y, {"h1": [4, -2], "a1": [0.98, 0.12], "z": 0.52})
+      >>> report.verdicts["a1"], report.verdicts["z"], report.verdicts["o"]
+      ('correct', 'rounding', 'missing')
     """
     if not isinstance(claimed, Mapping):
         raise TypeError(

@@ -38,6 +38,13 @@ __all__ = [
 
 
 class NetworkSpec(NamedTuple):
+    """A network file as read: the parameters, one batch, and how it is to be worked.
+
+    Attributes:
+      params: the parameter tree. x: ``(batch, n_in)``. y: ``(batch, n_out)``.
+      activation: the hidden activation name(s). loss: the loss name.
+    """
+
     params: Params
     x: np.ndarray
     y: np.ndarray

@@ -344,8 +344,9 @@ def step_names(sizes_or_params, *, loss: str = "bce") -> tuple[str, ...]:
       sizes_or_params: layer widths such as ``(3, 2, 1)``, or a parameter tree.
       loss: the loss the derivation is for (``mse_linear`` has no ``z`` or ``dL/dz``).
 
-    >>> step_names((3, 2, 1))[:6]
-    ('h1', 'a1', 'o', 'z', 'loss', 'dL/dz')
+    Examples:
+      >>> step_names((3, 2, 1))[:6]
+      ('h1', 'a1', 'o', 'z', 'loss', 'dL/dz')
     """
     sizes = _sizes_of(sizes_or_params)
     resolve_loss(loss)

@@ -56,12 +56,13 @@ def freeze(
     Returns:
       A ``GradientTransformation`` whose updates are 0 for the frozen leaves.
 
-    >>> import jax, optax
-    >>> from jaxbp import init_mlp, seed_exercise, train
-    >>> ex = seed_exercise(dtype="float32")
-    >>> r = train(ex.params, ex.x, ex.y, freeze(optax.sgd(0.5), biases=True), steps=5)
-    >>> bool((r.params[0]["b"] == ex.params[0]["b"]).all()), bool((r.params[0]["W"] != ex.params[0]["W"]).any())
-    (True, True)
+    Examples:
+      >>> import jax, optax
+      >>> from jaxbp import init_mlp, seed_exercise, train
+      >>> ex = seed_exercise(dtype="float32")
+      >>> r = train(ex.params, ex.x, ex.y, freeze(optax.sgd(0.5), biases=True), steps=5)
+      >>> bool((r.params[0]["b"] == ex.params[0]["b"]).all()), bool((r.params[0]["W"] != ex.params[0]["W"]).any())
+      (True, True)
     """
     layers = _check(biases, layers)
     if not isinstance(optimizer, optax.GradientTransformation):

@@ -67,11 +67,12 @@ def sgd_update(params: Params, grads: Grads, learning_rate) -> Params:
       grads: a gradient tree of the same structure.
       learning_rate: a positive scalar (may be traced).
 
-    >>> from jaxbp import seed_exercise, manual_grad
-    >>> ex = seed_exercise(dtype="float32")
-    >>> new = sgd_update(ex.params, manual_grad(ex.params, ex.x, ex.y), 0.5)
-    >>> new[1]["b"]  # -1 - 0.5 * (z - y)
-    Array([-0.7626413], dtype=float32)
+    Examples:
+      >>> from jaxbp import seed_exercise, manual_grad
+      >>> ex = seed_exercise(dtype="float32")
+      >>> new = sgd_update(ex.params, manual_grad(ex.params, ex.x, ex.y), 0.5)
+      >>> new[1]["b"]  # -1 - 0.5 * (z - y)
+      Array([-0.7626413], dtype=float32)
     """
     _check_learning_rate(learning_rate)
     if jax.tree_util.tree_structure(params) != jax.tree_util.tree_structure(grads):
@@ -210,15 +211,16 @@ def make_step(
     program, in the order :func:`minibatch` draws from ``data_key``; a Python loop
     of the step over those batches gives the same result (tested).
 
-    >>> import optax
-    >>> from jaxbp import seed_exercise
-    >>> ex = seed_exercise(dtype="float32")
-    >>> step = make_step(optax.sgd(0.5), grad="manual")
-    >>> params, state = ex.params, step.init(ex.params)
-    >>> for _ in range(3):
-    ...     params, state, info = step(params, state, ex.x, ex.y)
-    >>> step.trace_count  # compiled once, reused
-    1
+    Examples:
+      >>> import optax
+      >>> from jaxbp import seed_exercise
+      >>> ex = seed_exercise(dtype="float32")
+      >>> step = make_step(optax.sgd(0.5), grad="manual")
+      >>> params, state = ex.params, step.init(ex.params)
+      >>> for _ in range(3):
+      ...     params, state, info = step(params, state, ex.x, ex.y)
+      >>> step.trace_count  # compiled once, reused
+      1
     """
     optimizer = _as_optimizer(optimizer)
     resolve_loss(loss)

@@ -21,12 +21,13 @@ def is_int(value) -> bool:
 def check_positive_int(value, name: str, *, what: str = "a positive integer") -> int:
     """``value`` as a Python ``int`` if it is an integer >= 1, else a ValueError naming ``name``.
 
-    >>> check_positive_int(3, "steps")
-    3
-    >>> check_positive_int(0, "steps")
-    Traceback (most recent call last):
-    ...
-    ValueError: steps must be a positive integer; got 0
+    Examples:
+      >>> check_positive_int(3, "steps")
+      3
+      >>> check_positive_int(0, "steps")
+      Traceback (most recent call last):
+      ...
+      ValueError: steps must be a positive integer; got 0
     """
     if not is_int(value) or value < 1:
         raise ValueError(f"{name} must be {what}; got {value!r}")

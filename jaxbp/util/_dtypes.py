@@ -81,12 +81,13 @@ def tolerance(*dtypes, kind: str = "reorder") -> Tolerance:
         default: the same mathematics, operations in another order), ``"ulps"``,
         ``"trained"``, ``"independent"`` or ``"finite_difference"``.
 
-    >>> tolerance("float32")
-    Tolerance(rtol=1e-05, atol=1e-06)
-    >>> tolerance("float64", "float32")  # the coarser one wins
-    Tolerance(rtol=1e-05, atol=1e-06)
-    >>> tolerance("float64", kind="finite_difference")
-    Tolerance(rtol=1e-06, atol=1e-09)
+    Examples:
+      >>> tolerance("float32")
+      Tolerance(rtol=1e-05, atol=1e-06)
+      >>> tolerance("float64", "float32")  # the coarser one wins
+      Tolerance(rtol=1e-05, atol=1e-06)
+      >>> tolerance("float64", kind="finite_difference")
+      Tolerance(rtol=1e-06, atol=1e-09)
     """
     if not dtypes:
         raise TypeError("tolerance() needs at least one dtype")

@@ -21,11 +21,12 @@ def table(
       right: the indices of columns aligned right (numbers); the others align left.
       ragged_last: the last column (long notes) is neither padded nor ruled.
 
-    >>> print("\\n".join(table(["step", "value"], [["h1", 4], ["a1", 0.98]], right=[1])))
-    step  value
-    ----  -----
-    h1        4
-    a1     0.98
+    Examples:
+      >>> print("\\n".join(table(["step", "value"], [["h1", 4], ["a1", 0.98]], right=[1])))
+      step  value
+      ----  -----
+      h1        4
+      a1     0.98
     """
     header = [str(h) for h in header]
     rows = [[str(v) for v in row] for row in rows]
