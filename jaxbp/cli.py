@@ -21,12 +21,41 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+import jax
+
+from . import (
+    NetworkSpec,
+    ScoreRule,
+    SweepConfig,
+    check_derivation,
+    class_exercises,
+    dumps_network,
+    estimate_sweep,
+    explain,
+    finish_sweep,
+    grade_class,
+    initialize_distributed,
+    network_to_dict,
+    random_exercise,
+    read_claimed,
+    read_network,
+    read_roster,
+    read_submissions,
+    report_run,
+    run_sweep,
+    seed_demo,
+    use_cpu_cores,
+    write_class,
+)
+from .sweeps._report import FIGURES_SKIPPED
+from .util._files import write_atomic
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("jaxbp")
     except PackageNotFoundError:  # run from a source tree that is not installed
@@ -85,8 +114,6 @@ def _check_out(path: Path) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    from .util._files import write_atomic  # imports JAX: not before the arguments are parsed
-
     write_atomic(path, text)
 
 
@@ -303,15 +330,6 @@ def _slurm_shard() -> tuple[int, int] | None:
 
 
 def _sweep(args) -> int:
-    from . import (
-        SweepConfig,
-        estimate_sweep,
-        finish_sweep,
-        initialize_distributed,
-        run_sweep,
-        use_cpu_cores,
-    )
-
     try:
         use_cpu_cores(args.cpu_devices)
     except RuntimeError:  # called in a process whose JAX backend has already started
@@ -372,16 +390,12 @@ def _print_sweep(args, doc) -> int:
     if doc["figures_drawn"]:
         print(f"report, figures and one row per member: {args.out}/report.md, members.csv")
     else:
-        from .sweeps._report import FIGURES_SKIPPED
-
         print(f"report and one row per member: {args.out}/report.md, members.csv")
         print(FIGURES_SKIPPED.format(out=args.out))
     return 0
 
 
 def _report(args) -> int:
-    from . import report_run
-
     if report_run(args.folder):
         print(f"figures and report: {args.folder}/figures, {args.folder}/report.md")
         return 0
@@ -392,8 +406,6 @@ def _report(args) -> int:
 
 
 def _explain(args) -> int:
-    from . import explain, read_network
-
     if args.out is not None:
         _check_out(args.out)
     net = read_network(args.network)
@@ -407,8 +419,6 @@ def _explain(args) -> int:
 
 
 def _check(args) -> int:
-    from . import check_derivation, read_claimed, read_network
-
     claimed, embedded = read_claimed(args.claimed)
     net = read_network(args.network) if (args.network or embedded is None) else embedded
     try:
@@ -425,8 +435,6 @@ def _check(args) -> int:
 
 
 def _exercise(args) -> int:
-    from . import NetworkSpec, dumps_network, explain, network_to_dict, random_exercise
-
     if args.roster is not None:
         return _class_exercises(args)
     if args.out is not None and args.out.exists() and not args.out.is_dir():
@@ -457,10 +465,6 @@ def _exercise(args) -> int:
 
 
 def _grade(args) -> int:
-    import time
-
-    from . import ScoreRule, grade_class, read_roster, read_submissions, write_class
-
     start = time.perf_counter()
     subs = read_submissions(args.submissions)
     if not subs:
@@ -495,8 +499,6 @@ def _grade(args) -> int:
 
 
 def _class_exercises(args) -> int:
-    from . import class_exercises, read_roster
-
     if args.out is None:
         raise ValueError("--class needs --out DIR: the folder the class's exercises go into")
     if args.out.exists() and not args.out.is_dir():
@@ -524,15 +526,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    import jax
 
     # The command line works in float64 unless asked otherwise, so that worked
     # values match a hand calculation to every printed digit.
     jax.config.update("jax_enable_x64", True)
     try:
         if args.command == "demo":
-            from . import seed_demo
-
             if args.out is not None:
                 _check_out(args.out)
             text = seed_demo(

@@ -48,15 +48,15 @@ def write_config(tmp_path, steps=1000, name="sweep.toml", extra=""):
 # background jobs start with SIGINT ignored).
 SIGNAL_WHEN_DONE = """
 import os, pathlib, signal, sys
-import jaxbp.many._many as many
+import jaxbp.sweeps._runs as runs
 from jaxbp.cli import main
 signal.signal(signal.SIGINT, signal.default_int_handler)
-real, chunks = many.train_many, pathlib.Path(sys.argv[1]) / "chunks"
+real, chunks = runs.train_many, pathlib.Path(sys.argv[1]) / "chunks"
 def train_many(*args, **kw):
     if len(list(chunks.glob("*.npz"))) >= {done}:
         os.kill(os.getpid(), {sig})
     return real(*args, **kw)
-many.train_many = train_many
+runs.train_many = train_many
 sys.exit(main(sys.argv[2:]))
 """
 

@@ -3,8 +3,6 @@
 ``autodiff_grad`` is ``jax.grad`` of the loss, jitted. ``value_and_grad_fn``
 returns the ``(loss, grads)`` function that training uses, either by ``jax`` or
 by the hand-written chain rule of ``_manual``; both take validated 2-D ``x``, ``y``.
-
-This module knows nothing of training loops, files, plots or the command line.
 """
 
 from __future__ import annotations

@@ -6,8 +6,6 @@ gradient tree is from another, leaf by leaf, and says in words what kind of
 difference it sees (rounding, a sign flip, a scale factor, a transpose, a few
 bad entries). ``check_grads`` runs all three sources on one network and adds
 what it knows of the network (ReLU kinks near zero, saturated units).
-
-This module knows nothing of training, files, plots or the command line.
 """
 
 from __future__ import annotations

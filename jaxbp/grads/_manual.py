@@ -13,8 +13,6 @@ For a network with layers ``l = 1..L``, ``h_l = a_{l-1} W_l + b_l`` (``a_0 = x``
     delta_{l-1} = dL/dh_{l-1} = dL/da_{l-1} * f'(h_{l-1})  (back through the activation)
 
 The result is the same tree as ``jax.grad`` gives, usable as the training gradient.
-
-This module knows nothing of training, files, plots or the command line.
 """
 
 from __future__ import annotations

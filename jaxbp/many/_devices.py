@@ -3,8 +3,6 @@
 :func:`use_cpu_cores` makes one CPU device per core so that members shard over
 them; :func:`initialize_distributed` joins a multi-process run; the rest sizes
 chunks to the memory a device has.
-
-This module knows nothing of networks' maths, files, plots or the command line.
 """
 
 from __future__ import annotations
@@ -16,6 +14,8 @@ import warnings
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
+from jaxlib import version
 
 from ..util._checks import check_positive_int
 
@@ -74,7 +74,6 @@ _SMALL_LOOP_OPTION = "xla_cpu_small_while_loop_byte_threshold"
 
 def jaxlib_version() -> tuple[int, ...]:
     """The installed jaxlib's version as numbers, e.g. ``(0, 10, 2)``."""
-    from jaxlib import version
 
     return tuple(int(p) for p in re.findall(r"\d+", version.__version__)[:3])
 
@@ -95,11 +94,11 @@ def use_cpu_cores(n: int | None = None) -> int:
     """Make ``n`` CPU devices (default: one per core) so that :func:`train_many` shards over them.
 
     XLA runs one device's small operations on one core at a time, so on a CPU the
-    member axis trains fastest split over one device per core (about 2x on 2 cores;
-    docs/benchmarks.md). It also lets XLA compile each training loop into one
-    function (the CPU compiler's small-loop threshold, :data:`SMALL_LOOP_BYTES`, added
-    to ``XLA_FLAGS`` unless the variable already sets one; jaxlib 0.7.2 or later):
-    1.3x faster again for the seed network. Results are the same bit for bit
+    member axis trains fastest split over one device per core. It also lets XLA
+    compile each training loop into one function (the CPU compiler's small-loop
+    threshold, :data:`SMALL_LOOP_BYTES`, added to ``XLA_FLAGS`` unless the variable
+    already sets one; jaxlib 0.7.2 or later), without one runtime call per operation.
+    What each is worth was measured: docs/benchmarks.md. Results are the same bit for bit
     (members are computed in fixed-width blocks). Call it right after import, before
     any JAX computation (``jax_num_cpu_devices`` and ``XLA_FLAGS`` are read when the
     backend starts); the ``jaxbp`` command does. Returns the number of CPU devices.
@@ -154,7 +153,6 @@ def initialize_distributed(
 
 def gather_processes(tree):
     """Concatenate every process's block of members, on every process."""
-    from jax.experimental import multihost_utils
 
     gathered = multihost_utils.process_allgather(tree, tiled=False)
     return jax.tree_util.tree_map(lambda a: np.asarray(a).reshape(-1, *a.shape[2:]), gathered)
@@ -166,8 +164,7 @@ def on_host(a) -> list[tuple[int, np.ndarray]]:
     A device array comes shard by shard: on a CPU, each a view of the device's own
     buffer, so the caller's one copy (into its result) is the only one.
     ``jax.device_get`` would first copy the shards into a fresh array, whose pages are
-    then faulted in: for the history of 16,384 seed networks (100 records), about 1 ms
-    of a 25 ms call on 2 CPU cores.
+    then faulted in (measured: docs/benchmarks.md, "What the history costs").
     """
     if isinstance(a, np.ndarray):
         return [(0, a)]

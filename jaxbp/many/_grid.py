@@ -5,8 +5,6 @@ Members form one flat axis, grid-major: member ``m`` belongs to grid point
 init scale ``init_scales[g % n_scales]``; its seed index is ``m % n_inits``.
 Everything that maps members to hyperparameters (training, run folders, figures)
 decodes it here.
-
-This module knows nothing of networks, training, files or the command line.
 """
 
 from __future__ import annotations

@@ -31,8 +31,6 @@ The JAX primitives it handles are found by name in ``jax.extend.core.primitives`
 through one table (:data:`_PRIMITIVE_NAMES`), whose entries list the names a
 primitive has had across JAX versions; a required one that is missing is an
 ImportError naming the JAX version.
-
-This module knows nothing of networks; it is tested against ``jax.vmap``.
 """
 
 from __future__ import annotations

@@ -12,8 +12,6 @@ the number of hosts.
 chunking, devices, batching) -> chunk loop -> assembly of results. Python loops only
 over chunks of members (to bound memory and report progress). Learning rates and
 init scales are data, so one compiled program serves a whole grid.
-
-Built on the training layer; knows nothing of files, plots or the command line.
 """
 
 from __future__ import annotations
@@ -33,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from tqdm.auto import tqdm
 
 from ..grads._autodiff import check_grad_source
 from ..nn._activations import activation_key
@@ -40,7 +39,7 @@ from ..nn._losses import resolve_loss
 from ..nn._mlp import SCHEMES, check_batch, check_key, check_sizes
 from ..training._batches import check_batch_size
 from ..training._train import sgd
-from ..util._checks import check_positive_int, is_int
+from ..util._checks import ceil_div, check_positive_int, is_int
 from ..util._dtypes import resolve_dtype
 from ._devices import (
     available_memory,
@@ -306,16 +305,16 @@ def _plan(c: _Config) -> _Plan:
     width = 1 << int(math.log2(width))
     lo, hi = c.members
     n_proc, proc = (1, 0) if _LOCAL.get() else (jax.process_count(), jax.process_index())
-    per_proc = -(-(hi - lo) // (n_proc * width)) * width
+    per_proc = ceil_div(hi - lo, n_proc * width) * width
     result_bytes = (n_records + 8) * 8 + (per_member // 2 if c.keep_params else 0)
     if c.chunk_size == "auto":
         # Up to 16 blocks per device per call, as the results' memory allows.
         chunk = min(
-            -(-per_proc // n_dev), max(width, min(16 * width, budget // (result_bytes * n_dev)))
+            ceil_div(per_proc, n_dev), max(width, min(16 * width, budget // (result_bytes * n_dev)))
         )
     else:
-        chunk = -(-c.chunk_size // n_dev)  # members per device per call
-    chunk = -(-chunk // width) * width * n_dev  # whole blocks on every device
+        chunk = ceil_div(c.chunk_size, n_dev)  # members per device per call
+    chunk = ceil_div(chunk, width) * width * n_dev  # whole blocks on every device
     return _Plan(
         width=width,
         chunk=chunk,
@@ -329,8 +328,6 @@ def _plan(c: _Config) -> _Plan:
 
 
 def _progress_bar(total_steps: int, members: int):
-    from tqdm.auto import tqdm
-
     return tqdm(
         total=total_steps,
         unit="net-step",
@@ -374,7 +371,7 @@ def _run_chunks(c: _Config, plan: _Plan, progress) -> dict[str, np.ndarray]:
     show = (sys.stderr.isatty() if progress is None else bool(progress)) if own else True
     bar = (_progress_bar(real * c.steps, real) if show else None) if own else progress
     n_records = c.steps // c.record_every
-    piece = max(1, -(-n_records // _PIECES)) if show else n_records
+    piece = max(1, ceil_div(n_records, _PIECES)) if show else n_records
 
     def call(batched, shared=(), phase="all", count=0):
         return plan.program(
@@ -382,7 +379,7 @@ def _run_chunks(c: _Config, plan: _Plan, progress) -> dict[str, np.ndarray]:
             phase=phase, count=count, **static,
         )  # fmt: skip
 
-    rows = -(-plan.per_proc // plan.chunk) * plan.chunk  # whole chunks, trimmed at the end
+    rows = ceil_div(plan.per_proc, plan.chunk) * plan.chunk  # whole chunks, trimmed at the end
 
     def room(path, a):  # where every chunk's ``a`` goes; histories, see histories_into
         if is_history(path):
@@ -559,7 +556,6 @@ def train_many(
     Returns:
       :class:`ManyResult`, one row per member (grid-major), with ``summary()``.
     """
-    # The public signature and its documentation; the work is the four steps below.
     t0 = time.perf_counter()
     config = _check_config(
         key,

@@ -10,8 +10,6 @@ fixed width, sharded over a 1-D device mesh: so a member's result depends only o
 
 The thresholds that choose between code paths were measured; they live in
 :data:`TUNING`, each with where it was measured (docs/benchmarks.md has the tables).
-
-This module knows nothing of files, plots or the command line.
 """
 
 from __future__ import annotations
@@ -41,15 +39,16 @@ BATCHINGS = ("auto", "vmap", "member_last")
 class Tuning:
     """Measured thresholds, in multiply-adds of one forward pass over the batch ("work").
 
+    Each sits where the measurements put it: the tables, machines and versions are in
+    docs/benchmarks.md ("What limits speed, and how the defaults were chosen").
+
     Attributes:
       member_last_max_work: on CPU, ``batching="auto"`` keeps the member axis last up
-        to this work. Measured on 2 CPU devices (Intel Xeon, AVX-512, JAX 0.10.2):
-        member-last 4x faster at 88 (the seed network), 1.6x at 400, 0.8x at 528 and
-        0.3x at 1,568, where ``jax.vmap``'s batched matrix products win; the threshold
-        sits at the crossover. Accelerators always use ``jax.vmap``.
-      no_ynn_max_work: on CPU, compile without XLA's YNN fusions up to this work:
-        2.5x faster for the seed network, no slower for 32-64-64-1 on 256 examples
-        (same machine); the threshold sits between them.
+        to this work, the crossover beyond which ``jax.vmap``'s batched matrix products
+        win. Accelerators always use ``jax.vmap``.
+      no_ynn_max_work: on CPU, compile without XLA's YNN fusions up to this work: YNN
+        calls a library kernel per tiny matrix product, where plain loop fusions are
+        faster.
       block_work: a block holds about this much work (members x work), rounded to a
         power of two.
       max_block_width: at most this many members per block.
@@ -57,20 +56,12 @@ class Tuning:
       minibatch_block_work: with minibatches, a block holds about this much work (members
         x work of one minibatch), and may be a single member: each member gathers its own
         rows of the training set every step, and a smaller block keeps them in cache
-        between the gather and the products. Measured for 64-32-1 on the digits, 1,024
-        members, 2 CPU devices (AMD EPYC, JAX 0.10.2): at batch 256, 6.8 M examples/s at
-        16 members a block (the full-batch rule), 8.0 M at 4, 8.5 M at 1; at batch 32,
-        6.9 M at 128, 7.5 M at 32, 7.3 M at 8. 2^22 gives 4 and 32.
+        between the gather and the products.
       member_last_block_bytes: with the member axis last, a block's activations (its
         members x examples x units of every layer after the input x the dtype's bytes)
         fill about this much, the width rounded to the nearest power of two: the block's
         intermediates then stay in the core's first-level cache between the step's
-        loops. Measured on 2 CPU devices (AMD EPYC, 48 KiB L1d per core, JAX 0.10.2),
-        default call, M network-steps/s by width: seed network (3-2-1, 8 examples)
-        128/256/512/1024/4096: 103/122/141/118/111 (rule: 512); the same in float64
-        128/256/512/4096: 46/49/44/38 (rule: 256); 4-8-1 on 8 examples
-        64/128/256/512/4096: 30/38/41/40/26 (rule: 256); 4-4-1 on 16: 26/34/33/32/20
-        (rule: 256); XOR 2-2-1 on 4 256/512/1024/4096: 172/217/208/207 (rule: 1024).
+        loops.
     """
 
     member_last_max_work: int = 448
@@ -129,13 +120,10 @@ def cpu_options(w: int, member_last: bool) -> tuple[tuple[str, str | bool], ...]
     Without YNN fusions up to :attr:`Tuning.no_ynn_max_work` (YNN calls a library kernel
     per tiny matrix product; plain loop fusions are faster). With the member axis last,
     512-bit vectors where the CPU has them (XLA's default is 256): every loop of that
-    program is a unit-stride loop over members. Measured on 2 CPU devices (AMD EPYC,
-    AVX-512, JAX 0.10.2), member-last: seed network 1.28x, 4-4-1 on 16 examples 1.41x,
-    2-8-1 on 16 1.39x, 4-8-1 on 8 1.14x; the same option with ``jax.vmap`` batching made
-    2-8-1 on 16 0.69x and 4-8-1 on 32 0.82x, so it goes with member-last only. Also
-    with member-last, XLA's region analysis in copy insertion: without it each step of
-    the seed network copied three of its carried values (four more operations a step,
-    in a step of about a dozen); measured 1.06-1.1x.
+    program is a unit-stride loop over members; with ``jax.vmap`` batching the same
+    option was measured slower, so it goes with member-last only. Also with
+    member-last, XLA's region analysis in copy insertion, without which each step
+    copies some of its carried values. Measured: docs/benchmarks.md.
     """
     wanted = []
     if w <= TUNING.no_ynn_max_work:
@@ -203,7 +191,6 @@ def member_program(
     ``first``; ``"last"``: the same for the last records, then the outputs (with
     those records' history). The pieces give the whole's results bit for bit.
     """
-    # Four small closures over the run's configuration, one per phase (and the whole).
     kw = dict(activation=activation, loss=loss)
 
     def start(m, lr, scale):

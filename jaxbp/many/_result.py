@@ -1,7 +1,4 @@
-"""What :func:`jaxbp.train_many` returns: per-member arrays, and a summary per grid point.
-
-This module knows nothing of training programs, files, plots or the command line.
-"""
+"""What :func:`jaxbp.train_many` returns: per-member arrays, and a summary per grid point."""
 
 from __future__ import annotations
 

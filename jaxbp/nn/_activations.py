@@ -6,8 +6,6 @@ manual chain rule and the worked solutions use the very same local derivative.
 Beside them sits the derivative as a student writes it on paper
 (:class:`StudentRule`: ``a(1 - a)`` from the activation ``a`` rather than
 ``sigma(h) sigma(-h)`` from ``h``), which worked solutions and grading use.
-
-This module knows nothing of networks, training, files or the command line.
 """
 
 from __future__ import annotations

@@ -14,8 +14,6 @@ Beside each loss sit its output steps as a student writes them on paper
 (:class:`PaperStep`: the loss, ``dL/dz`` and ``dL/do`` for a batch of ``B``
 examples, in the probability form the seed exercise uses); worked solutions
 and grading use them.
-
-This module knows nothing of networks, training, files or the command line.
 """
 
 from __future__ import annotations

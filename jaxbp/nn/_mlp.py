@@ -4,8 +4,6 @@ Every function takes the parameters first and a batch of examples ``x`` of
 shape ``(batch, n_in)``; one network at a time. For many networks, ``jax.vmap``
 over the parameter tree. Hidden layers apply an activation; the last layer is
 linear and gives the logit ``o``; the output probability is ``z = sigmoid(o)``.
-
-This module knows nothing of training, files, plots or the command line.
 """
 
 from __future__ import annotations

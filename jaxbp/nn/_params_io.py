@@ -5,8 +5,6 @@ A file holds one array per leaf, named ``layers/<i>/W`` and ``layers/<i>/b``, an
 floating dtype comes back bit for bit (bfloat16, which NumPy cannot name, is
 stored as its 16 bits and viewed back). NumPy reads it with ``allow_pickle=False``;
 any tool that reads ``.npz`` can read it.
-
-Edge of the library: files. The core knows nothing of it.
 """
 
 from __future__ import annotations

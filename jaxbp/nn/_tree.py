@@ -8,8 +8,6 @@ Hand-worked exercises often write each layer as one "augmented" matrix whose
 row 0 is the bias (the weight of a constant input 1) and whose rows 1.. are the
 weights of the real inputs; :func:`from_augmented` and :func:`to_augmented`
 convert between the two.
-
-This module knows nothing of training, files or the command line.
 """
 
 from __future__ import annotations

@@ -6,9 +6,6 @@ meaning (docs/sweeps.md shows the same table). A key left out takes its default;
 an optional key with no default (``record_every``, ``memory_budget``,
 ``converge_loss``) means "let ``train_many`` choose". Unknown tables or keys, and
 values of the wrong type, are refused with the file, table and key named.
-
-Edge of the library: it knows the built-in tasks and ``train_many``'s arguments;
-the core knows nothing of it.
 """
 
 from __future__ import annotations
@@ -22,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optax
+
+from ..training._freeze import Frozen
+from ..training._train import sgd
 
 __all__ = ["FIELDS", "OPTIMIZERS", "SweepConfig"]
 
@@ -293,8 +294,6 @@ class SweepConfig:
         """``lr -> optax.GradientTransformation`` for this config (frozen leaves included)."""
         factory = optimizer_factory(self.optimizer)
         if self.freeze_biases or self.freeze_layers:
-            from ..training._freeze import Frozen
-
             return Frozen(factory, biases=self.freeze_biases, layers=self.freeze_layers)
         return factory
 
@@ -326,9 +325,6 @@ class SweepConfig:
 
 def optimizer_factory(name: str):
     """The ``lr -> optax.GradientTransformation`` factory for a config's optimizer name."""
-    import optax
-
-    from ..training._train import sgd
 
     return {"sgd": sgd, "momentum": _Momentum(), "adam": optax.adam, "rmsprop": optax.rmsprop}[name]
 
@@ -338,6 +334,4 @@ class _Momentum:
     """``optax.sgd(lr, momentum=0.9)`` as a hashable factory (a jit static)."""
 
     def __call__(self, lr):
-        import optax
-
         return optax.sgd(lr, momentum=0.9)

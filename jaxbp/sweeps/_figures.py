@@ -1,7 +1,6 @@
 """Figures of a sweep (matplotlib, PNG): convergence heatmap, final-loss histogram, loss curves.
 
-Edge of the library: reads the arrays a run produced and writes image files; the
-core and the training code know nothing of it. Needs the ``plots`` extra.
+Reads the arrays a run produced and writes image files. Needs the ``plots`` extra.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..many._grid import Grid
+from ..util._checks import ceil_div
 from ..util._plotting import pyplot
 
 __all__ = [
@@ -102,7 +102,7 @@ def loss_curves(
     n_lr, n_s = len(learning_rates), len(init_scales)
     grid = Grid(np.asarray(learning_rates), np.asarray(init_scales), 1)
     cols = min(3, n_lr)
-    rows = -(-n_lr // cols)
+    rows = ceil_div(n_lr, cols)
     fig, axes = plt.subplots(
         rows, cols, figsize=(4.2 * cols, 3.2 * rows + 0.5), squeeze=False, sharex=True, sharey=True
     )

@@ -16,11 +16,24 @@ import os
 from pathlib import Path
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ..many._grid import Grid
+from ..many._many import train_many
+from ..nn._losses import resolve_loss
+from ..nn._mlp import forward
 from ..util._files import write_atomic
+from ..util._plotting import pyplot
 from ._config import SweepConfig
+from ._figures import (
+    convergence_heatmap,
+    decision_surfaces,
+    loss_curves,
+    loss_histogram,
+    train_vs_heldout,
+)
 
 __all__ = ["add_report_section", "figures_and_report", "member_params", "pick_members"]
 
@@ -56,9 +69,6 @@ def pick_members(data, grid_index, n: int = 4) -> list[int]:
 def member_params(config: SweepConfig, task, members: list[int]) -> list[Any]:
     """The final parameters of these members, trained again alone: the same bits as in the
     sweep, because a member's result depends only on the key, its index and its grid point."""
-    import jax
-
-    from ..many._many import train_many
 
     kw = config.train_kwargs(task)
     out = []
@@ -80,11 +90,6 @@ def _decision_figure(path: Path, config: SweepConfig, task, data, grid_index, na
     """The decision surfaces of a few members, for tasks with 2 or 3 inputs."""
     if task.n_features not in (2, 3):
         return False
-    import jax
-    import jax.numpy as jnp
-
-    from ..nn._mlp import forward
-    from ._figures import decision_surfaces
 
     picks = pick_members(data, grid_index)
     if not picks:
@@ -110,7 +115,6 @@ def _decision_figure(path: Path, config: SweepConfig, task, data, grid_index, na
                 f"{right}/{len(task.y)} right, loss {float(data['final_loss'][m]):.3g}",
             }
         )
-    from ..nn._losses import resolve_loss
 
     linear = not resolve_loss(config.loss).uses_probability
 
@@ -183,8 +187,6 @@ def figures_and_report(out: Path, config: SweepConfig, task, data, grid_index, d
 
 def _figures(figures: Path, name, config: SweepConfig, task, data, grid_index, doc) -> list[str]:
     """Draw the figures into ``figures/``; the file names drawn."""
-    from ..util._plotting import pyplot
-    from ._figures import convergence_heatmap, loss_curves, loss_histogram
 
     pyplot()  # an ImportError before anything is drawn when matplotlib is missing
     ns = len(config.init_scales)
@@ -233,8 +235,6 @@ def _figures(figures: Path, name, config: SweepConfig, task, data, grid_index, d
         os.replace(tmp, figures / fname)
         made.append(fname)
     if "eval_loss_history" in data:
-        from ._figures import train_vs_heldout
-
         tmp = figures / ".train_vs_heldout.tmp.png"
         train_vs_heldout(
             data["history"],

@@ -14,9 +14,6 @@ Several processes may fill one folder: shard ``i`` of ``P`` trains the chunks
 so shards never share a chunk, may crash and be rerun in any order, and whichever
 finds every chunk done assembles the results (:func:`finish_sweep` does it alone).
 Under ``jax.distributed`` the processes are the shards, and process 0 assembles.
-
-Edge of the library: it uses ``train_many`` and the built-in tasks; the core
-knows nothing of it.
 """
 
 from __future__ import annotations
@@ -28,17 +25,27 @@ import io
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
+from jax.experimental import multihost_utils
+from tqdm.auto import tqdm
 
+from .._version import __version__
+from ..many._devices import available_memory
 from ..many._grid import Grid
+from ..many._many import default_record_every, local_process, train_many
 from ..many._result import ManyResult
+from ..util._checks import ceil_div
 from ..util._files import write_atomic
 from ._config import SweepConfig
+from ._report import figures_and_report
+from ._tasks import load_task
 
 __all__ = [
     "Estimate",
@@ -97,10 +104,6 @@ def _prepare_folder(out: Path, config: SweepConfig) -> None:
 
 
 def _meta() -> dict[str, Any]:
-    import jax
-
-    from .._version import __version__
-
     return {
         "jaxbp": __version__,
         "jax": jax.__version__,
@@ -112,8 +115,6 @@ def _meta() -> dict[str, Any]:
 
 
 def _load_task(config: SweepConfig):
-    from ._tasks import load_task
-
     task = load_task(config.task, **dict(config.task_options))
     if task.n_features != config.sizes[0]:
         raise ValueError(
@@ -157,11 +158,6 @@ def estimate_sweep(config: SweepConfig, *, probe: bool = False) -> Estimate:
     est = estimate(config, task, config.dtype)
     if not probe:
         return est
-    import time
-
-    import jax
-
-    from ..many._many import train_many
 
     kw = config.train_kwargs(task)
     n = min(config.n_members, 1024)
@@ -181,7 +177,6 @@ def estimate_sweep(config: SweepConfig, *, probe: bool = False) -> Estimate:
 
 def estimate(config: SweepConfig, task, dtype) -> Estimate:
     """An upper estimate of a sweep's disk and memory, from its shape alone."""
-    from ..many._many import default_record_every
 
     steps, every = config.steps, config.record_every or default_record_every(config.steps)
     itemsize = np.dtype(dtype).itemsize
@@ -196,10 +191,6 @@ def estimate(config: SweepConfig, task, dtype) -> Estimate:
 
 
 def _check_size(est: Estimate, out: Path, max_disk: float | None) -> None:
-    import shutil
-
-    from ..many._devices import available_memory
-
     parent = out.absolute()
     while not parent.exists():
         parent = parent.parent
@@ -260,9 +251,6 @@ def run_sweep(
     ``{"finished": False, ...}``. Under ``jax.distributed`` (more than one process) the
     processes are the shards and process 0 assembles once all are done.
     """
-    import jax
-
-    from ..many._many import local_process, train_many
 
     out = Path(out)
     shard = _check_shard(shard)
@@ -309,8 +297,6 @@ def run_sweep(
             if bar is not None:
                 bar.close()
     if distributed:
-        from jax.experimental import multihost_utils
-
         multihost_utils.sync_global_devices("jaxbp sweep: every process's chunks are written")
         doc = None
         if jax.process_index() == 0:
@@ -357,7 +343,6 @@ def finish_sweep(config: SweepConfig, out: str | os.PathLike) -> dict[str, Any]:
 
 def _sweep_bar(todo, config: SweepConfig):
     """One bar for the whole sweep: network-steps of the members still to train."""
-    from tqdm.auto import tqdm
 
     members = sum(stop - start for start, stop in todo)
     return tqdm(
@@ -406,7 +391,7 @@ def _chunks_to_train(
     n, size = config.n_members, config.members_per_file
     index, count = shard or (0, 1)
     todo = []
-    for k in range(index, -(-n // size), count):
+    for k in range(index, ceil_div(n, size), count):
         todo += _uncovered(out, k * size, min(n, (k + 1) * size))
     return todo
 
@@ -498,8 +483,6 @@ def _summary(config: SweepConfig, result: ManyResult) -> dict[str, Any]:
 
 
 def _finish(out: Path, config: SweepConfig, task) -> dict[str, Any]:
-    from ._report import figures_and_report
-
     data = _read_chunks(out, config.n_members, _fields(task))
     result = _result(config, data)
     write_atomic(out / "members.csv", _members_csv(result))
@@ -522,7 +505,6 @@ def report_run(folder: str | os.PathLike) -> bool:
     For a folder whose sweep ran without matplotlib, or after a change of the
     figures. Returns whether figures were drawn (False without matplotlib).
     """
-    from ._report import figures_and_report
 
     run = load_run(folder)
     task = _load_task(run.config)

@@ -14,8 +14,6 @@ task has one, a held-out test split), generated deterministically from a seed:
   (1,797 images, 64 pixel features) as a binary task: label 1 for the digit
   classes in ``positive`` (default the odd digits), standardized and split the
   same way (stratified by digit).
-
-This module knows nothing of training, files, plots or the command line.
 """
 
 from __future__ import annotations

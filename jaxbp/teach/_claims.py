@@ -3,7 +3,7 @@
 Claimed values keep their digits (``0.52`` is ``0.52 +- 0.005``); helpers here
 show numbers as written, with the digits that tell two values apart, and round to
 significant figures as a student does. The grading (``_grading``) and the reading
-of a class's files (``_submissions``) build on this; it knows nothing of steps.
+of a class's files (``_submissions``) build on this.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..nn._tree import to_augmented
 from ..util._files import write_atomic
 from ._exercises import random_exercise
 from ._explain import explain
@@ -88,8 +89,6 @@ def _matrix_md(m) -> list[str]:
 
 
 def _sheet_md(student, spec: NetworkSpec, names) -> str:
-    from ..nn._tree import to_augmented
-
     acts = spec.activation if isinstance(spec.activation, str) else ", ".join(spec.activation)
     lines = [
         f"# Backpropagation exercise: {student}",

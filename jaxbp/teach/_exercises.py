@@ -5,8 +5,6 @@ two sigmoid hidden units, one sigmoid output, label ``y = 1``, binary
 cross-entropy. The weights are written in the augmented layout (bias in row 0):
 ``W_11 = [1, -1, 1, -1, -2, 2, 3, -2]`` is the 4 x 2 hidden matrix read row by
 row, ``W_2j = [-1, 1, 1]`` the output column.
-
-This module knows nothing of training, files, plots or the command line.
 """
 
 from __future__ import annotations

@@ -4,8 +4,6 @@
 as text (a terminal), Markdown with LaTeX (GitHub, Jupyter) or JSON (programs).
 Step names and formulas come from the step model (``_steps``); the numbers are
 exact (float64) and equal to :func:`jaxbp.manual_grad`'s.
-
-This module knows nothing of grading, training, files, plots or the command line.
 """
 
 from __future__ import annotations

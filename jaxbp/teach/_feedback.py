@@ -7,8 +7,6 @@ The HTML is one self-contained page (no script, no web fonts, no network access;
 formulas in plain text) that prints as it shows. ``class_report`` and
 ``draw_class_figures``: per step the share of the class in each verdict, the most
 common root mistakes with an example student each, the score distribution.
-
-Edge of the library: rendering and files. Knows nothing of how verdicts are found.
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..util._plotting import pyplot
 from ..util._text import table as text_table
 from ._grading import VERDICTS, shown_values
 
@@ -258,8 +257,6 @@ def top_mistakes(grades, n: int = 10) -> list[tuple[str, str, int, str]]:
 def draw_class_figures(grades, folder: Path) -> list[Path]:
     """``steps.png`` (stacked shares per step) and ``scores.png``; [] without matplotlib."""
     try:
-        from ..util._plotting import pyplot
-
         plt = pyplot()
     except ImportError:
         return []

@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from ..util._files import write_atomic
+from ._classroom import valid_student_id
 from ._explain import Explanation, explain
-from ._feedback import ORDER
+from ._feedback import ORDER, class_report, draw_class_figures, feedback_html, feedback_markdown
 from ._grading import VERDICTS, DerivationReport, check_derivation
 from ._networks import NetworkSpec, read_network
 from ._steps import Problem, step_specs, unknown_step
@@ -238,8 +239,6 @@ def write_class(grades: ClassGrades, out: str | os.PathLike, *, figures: bool = 
 
     Every text is made before the first file is written, and each file is written whole.
     """
-    from ._classroom import valid_student_id
-    from ._feedback import class_report, draw_class_figures, feedback_html, feedback_markdown
 
     out = Path(out)
     if out.exists() and not out.is_dir():

@@ -19,8 +19,7 @@ digit of the exact value, or of what the student's own values give, is never
 ``wrong`` either -- unless one of the named mistakes below gives exactly what was
 written (0.98 x -0.48 written as -0.48 is the weight left out, not a rounding).
 
-Steps and their formulas come from the step model (``_steps``). This module knows
-nothing of rendering worked solutions, training, files, plots or the command line.
+Steps and their formulas come from the step model (``_steps``).
 """
 
 from __future__ import annotations

@@ -22,9 +22,11 @@ import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from ..nn._tree import Params, check_params, from_augmented
+from ..nn._tree import Params, check_params, from_augmented, to_augmented
 from ..util._files import load_table
 from ._exercises import seed_exercise
 
@@ -120,7 +122,6 @@ def network_from_dict(doc: dict[str, Any], where: str) -> NetworkSpec:
                 or not all(isinstance(t, dict) for t in layers)
             ):
                 raise ValueError("key 'layers' must be a list of tables with keys W and b")
-            import jax.numpy as jnp
 
             params = check_params(
                 tuple(
@@ -158,8 +159,6 @@ def network_from_dict(doc: dict[str, Any], where: str) -> NetworkSpec:
 def read_network(path: Path | None) -> NetworkSpec:
     """A network file, or the seed exercise when ``path`` is None."""
     if path is None:
-        import jax
-
         ex = seed_exercise(dtype="float64" if jax.config.read("jax_enable_x64") else "float32")
         return NetworkSpec(ex.params, np.asarray(ex.x), np.asarray(ex.y), ex.activation, ex.loss)
     return network_from_dict(load_table(path), str(path))
@@ -195,7 +194,6 @@ def read_claimed(path: Path) -> tuple[dict[str, Any], NetworkSpec | None]:
 
 def network_to_dict(spec: NetworkSpec) -> dict[str, Any]:
     """The inverse of :func:`network_from_dict`, in the augmented layout."""
-    from ..nn._tree import to_augmented
 
     def tidy(a):
         a = np.asarray(a, np.float64)

@@ -30,8 +30,7 @@ from the activation's :class:`~jaxbp.nn._activations.StudentRule` and the loss's
 :class:`~jaxbp.nn._losses.PaperStep`, where they sit beside the op. Exact values come
 from the library's own forward trace and hand-written backward pass.
 
-Rendering (``_explain``) and grading (``_grading``) build on this module; it knows
-nothing of either, nor of training, files, plots or the command line.
+Rendering (``_explain``) and grading (``_grading``) build on this module.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A network's data order is drawn from its own key (:func:`data_order_key`, a stre
 apart from its initialization's): each epoch visits the training set in a fresh
 permutation, ``batch_size`` examples a step, the ``n % batch_size`` left at the
 end dropped for that epoch. Used by ``_train`` (one network) and, through it, by
-``train_many``; knows nothing of optimizers, files or the command line.
+``train_many``.
 """
 
 from __future__ import annotations

@@ -6,8 +6,6 @@ update (and the optimizer keeps no state for them); the others update as the
 optimizer says. It is a plain ``optax.GradientTransformation``, usable wherever
 one is: :func:`jaxbp.make_step`, :func:`jaxbp.train`, and through a factory in
 :func:`jaxbp.train_many`.
-
-Built on optax alone; knows nothing of files, plots or the command line.
 """
 
 from __future__ import annotations

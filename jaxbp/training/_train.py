@@ -4,9 +4,6 @@
 and ``sgd`` the same rule as an ``optax.GradientTransformation``. ``make_step``
 compiles one step (gradient by ``jax.grad`` or by hand, then the optimizer);
 ``train`` compiles the whole loop, a ``lax.scan`` over steps inside one ``jit``.
-
-Built on the core (``_mlp``, ``_losses``, ``_manual``); knows nothing of many
-networks, files, plots or the command line.
 """
 
 from __future__ import annotations

@@ -2,15 +2,13 @@
 
 An integer argument accepts Python and NumPy integers (``np.int64(2)``), never
 ``bool``; the error names the argument, what was expected and what was given.
-
-This module knows nothing of networks, training, files or the command line.
 """
 
 from __future__ import annotations
 
 import numbers
 
-__all__ = ["check_positive_int", "is_int"]
+__all__ = ["ceil_div", "check_positive_int", "is_int"]
 
 
 def is_int(value) -> bool:
@@ -32,3 +30,13 @@ def check_positive_int(value, name: str, *, what: str = "a positive integer") ->
     if not is_int(value) or value < 1:
         raise ValueError(f"{name} must be {what}; got {value!r}")
     return int(value)
+
+
+def ceil_div(a: int, b: int) -> int:
+    """``a / b`` rounded up, for non-negative integers: how many ``b``-sized pieces hold ``a``.
+
+    Examples:
+      >>> ceil_div(10, 4), ceil_div(8, 4), ceil_div(0, 4)
+      (3, 2, 0)
+    """
+    return -(-a // b)

@@ -5,8 +5,6 @@ dtype of the arrays given, else JAX's default float (float32, or float64 once
 ``jax_enable_x64`` is on); a wider input is never narrowed silently. The
 tolerance table below is the only place in the library (and its tests) where
 "close enough" is decided for a dtype and a kind of comparison.
-
-This module knows nothing of networks, training, files or the command line.
 """
 
 from __future__ import annotations

@@ -1,7 +1,4 @@
-"""Plain-text tables for terminals: the one layout every printed report uses.
-
-This module knows nothing of networks, training, files or the command line.
-"""
+"""Plain-text tables for terminals: the one layout every printed report uses."""
 
 from __future__ import annotations
 
