@@ -231,10 +231,12 @@ def _parser() -> argparse.ArgumentParser:
         "(default with --exercises: its student folders)",
     )
     gr.add_argument(
-        "--steps",
+        "--graded-steps",
+        "--steps",  # the older spelling, still accepted (demo's --steps counts updates)
+        dest="graded_steps",
         type=lambda t: tuple(s.strip() for s in t.split(",") if s.strip()),
         metavar="NAMES",
-        help="the steps the exercise asks for, comma-separated (default: every step)",
+        help="the derivation steps the exercise asks for, comma-separated (default: every step)",
     )
     gr.add_argument(
         "--no-carry-forward",
@@ -479,7 +481,7 @@ def _grade(args) -> int:
         network=args.network,
         exercises=args.exercises,
         rule=rule,
-        steps=args.steps,
+        steps=args.graded_steps,
         roster=roster,
     )
     write_class(grades, args.out)

@@ -109,11 +109,10 @@ def test_score_rule_on_the_seed_derivation(tmp_path):
     assert "dL/dW2[0, 0]: likely: the current value" in r["diagnoses"]
     # Only the steps the exercise asked for.
     steps = "h1,a1,o,z,dL/do,dL/dW2,dL/db2"
-    assert (
-        main(["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "st"), "--steps", steps])
-        == 0
-    )
-    assert float(rows(tmp_path / "st" / "grades.csv")["ada"]["score"]) == round(100 * 6.5 / 7, 1)
+    for flag in ("--graded-steps", "--steps"):  # --steps: the older spelling, still accepted
+        out = tmp_path / f"st{flag}"
+        assert main(["grade", str(tmp_path / "subs"), "--out", str(out), flag, steps]) == 0
+        assert float(rows(out / "grades.csv")["ada"]["score"]) == round(100 * 6.5 / 7, 1)
     with pytest.raises(ValueError, match=r"ScoreRule.inherited must be a credit between 0 and 1"):
         jaxbp.ScoreRule(inherited=2)
 

@@ -192,7 +192,9 @@ def test_the_seed_member_program_needs_no_fallback_in_its_steps(grad, optimizer)
     silently losing the member-last speed-up.
     """
     from jaxbp.many._lastmap import record_fallbacks
-    from jaxbp.many._program import member_program
+    from jaxbp.many._program import Phase, member_program
+    from jaxbp.many._spec import MemberSpec
+    from jaxbp.training._objective import Objective
 
     x, y = jnp.asarray(PARITY_X), jnp.asarray(PARITY_Y)[:, None]
     member = member_program(
@@ -200,19 +202,17 @@ def test_the_seed_member_program_needs_no_fallback_in_its_steps(grad, optimizer)
         x,
         y,
         (x, y),
-        phase="all",
-        count=0,
-        sizes=(3, 2, 1),
-        scheme="normal",
-        dtype=x.dtype,
-        make_optimizer=optimizer or jaxbp.sgd,
-        steps=10,
-        record_every=2,
-        activation="sigmoid",
-        loss="bce",
-        grad=grad,
-        converge_loss=None,
-        keep_params=True,
+        MemberSpec(
+            sizes=(3, 2, 1),
+            scheme="normal",
+            dtype=x.dtype,
+            make_optimizer=optimizer or jaxbp.sgd,
+            objective=Objective("sigmoid", "bce", grad),
+            steps=10,
+            record_every=2,
+            keep_params=True,
+        ),
+        phase=Phase.ALL,
     )
     with record_fallbacks() as seen:
         jax.make_jaxpr(vmap_last(member, (True, True, True), 8))(

@@ -173,6 +173,7 @@ def test_history_rides_on_the_step_it_records(grad):
     The step at a record point runs the same matrix products as every other step
     (the loss comes from its own forward pass); the steps between compute no norm.
     """
+    from jaxbp.training._objective import Objective
     from jaxbp.training._train import train_program
 
     params, x, y = problem()
@@ -185,11 +186,9 @@ def test_history_rides_on_the_step_it_records(grad):
             x,
             y,
             sgd,
+            Objective("tanh", "bce", grad),
             steps=12,
             record_every=4,
-            activation="tanh",
-            loss="bce",
-            grad=grad,
         )
 
     jaxpr = jax.make_jaxpr(run)(params).jaxpr

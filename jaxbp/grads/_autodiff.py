@@ -14,7 +14,7 @@ import jax
 
 from ..nn._activations import activation_key
 from ..nn._losses import resolve_loss
-from ..nn._mlp import check_batch, mean_loss, trace_forward
+from ..nn._mlp import check_batch, forward_trace_unchecked, mean_loss
 from ..nn._tree import Grads, Params, check_params
 from ._manual import backward, manual_value_and_grad_unchecked
 
@@ -38,11 +38,11 @@ def check_grad_source(grad) -> str:
 
 
 def _loss(params, x, y, activation, loss):
-    return mean_loss(trace_forward(params, x, activation).logits, y, resolve_loss(loss))
+    return mean_loss(forward_trace_unchecked(params, x, activation).logits, y, resolve_loss(loss))
 
 
 def loss_and_logits(params, x, y, activation, loss):
-    o = trace_forward(params, x, activation).logits
+    o = forward_trace_unchecked(params, x, activation).logits
     return mean_loss(o, y, resolve_loss(loss)), o
 
 

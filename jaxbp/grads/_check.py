@@ -21,7 +21,7 @@ from jax.flatten_util import ravel_pytree
 
 from ..nn._activations import resolve_activations
 from ..nn._losses import resolve_loss
-from ..nn._mlp import check_batch, mean_loss, trace_forward
+from ..nn._mlp import check_batch, forward_trace_unchecked, mean_loss
 from ..nn._tree import Grads, Params, check_params
 from ..util._dtypes import Tolerance, float64_mode, tolerance
 from ..util._text import table
@@ -72,7 +72,7 @@ def _numerical_grad(params, x, y, eps, *, activation, loss):
     flat, unravel = ravel_pytree(params)
 
     def f(v):
-        return mean_loss(trace_forward(unravel(v), x, activation).logits, y, spec)
+        return mean_loss(forward_trace_unchecked(unravel(v), x, activation).logits, y, spec)
 
     def central(i):
         e = jnp.zeros_like(flat).at[i].set(eps)
@@ -359,7 +359,7 @@ def check_grads(
     ad = autodiff_grad(params, x, y, activation=activation, loss=loss)
     mg = manual_grad(params, x, y, activation=activation, loss=loss)
     ng = numerical_grad(params, x, y, activation=activation, loss=loss, eps=eps)
-    trace = trace_forward(params, x, activation)
+    trace = forward_trace_unchecked(params, x, activation)
     dtype = np.dtype(params[0]["W"].dtype)
     loss_value = abs(float(mean_loss(trace.logits, y, spec)))
     noise = 1e-16 * max(loss_value, 1.0) / eps + eps**2

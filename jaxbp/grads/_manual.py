@@ -24,7 +24,7 @@ import jax.numpy as jnp
 
 from ..nn._activations import activation_key, resolve_activations
 from ..nn._losses import resolve_loss
-from ..nn._mlp import Trace, check_batch, in_dtype, mean_loss, trace_forward
+from ..nn._mlp import Trace, check_batch, forward_trace_unchecked, in_dtype, mean_loss
 from ..nn._tree import Grads, Params, check_params
 
 __all__ = [
@@ -61,7 +61,7 @@ def backward(params: Params, x: jax.Array, y: jax.Array, *, activation, loss) ->
     params = in_dtype(params, x.dtype)
     acts = resolve_activations(activation, len(params) - 1)
     spec = resolve_loss(loss)
-    trace = trace_forward(params, x, activation)
+    trace = forward_trace_unchecked(params, x, activation)
     o = trace.logits
     batch = o.shape[0]
     delta = spec.dlogit(o, y) / batch
@@ -91,7 +91,7 @@ def manual_value_and_grad(
     params = check_params(params)
     x, y = check_batch(params, x, y, resolve_loss(loss))
     activation = activation_key(activation, len(params) - 1)
-    return _manual_value_and_grad(params, x, y, activation, loss)
+    return _manual_value_and_grad_jit(params, x, y, activation, loss)
 
 
 def manual_value_and_grad_unchecked(params, x, y, activation, loss):
@@ -100,7 +100,7 @@ def manual_value_and_grad_unchecked(params, x, y, activation, loss):
     return b.loss, b.grads
 
 
-_manual_value_and_grad = jax.jit(
+_manual_value_and_grad_jit = jax.jit(
     manual_value_and_grad_unchecked, static_argnames=("activation", "loss")
 )
 

@@ -33,11 +33,10 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
-from ..grads._autodiff import check_grad_source
-from ..nn._activations import activation_key
 from ..nn._losses import resolve_loss
 from ..nn._mlp import SCHEMES, check_batch, check_key, check_sizes
 from ..training._batches import check_batch_size
+from ..training._objective import Objective
 from ..training._train import sgd
 from ..util._checks import ceil_div, check_positive_int, is_int
 from ..util._dtypes import resolve_dtype
@@ -51,13 +50,15 @@ from ._devices import (
 from ._grid import Grid, grid_axis
 from ._program import (
     BATCHINGS,
+    Phase,
     block_width,
     choose_member_last,
     choose_program,
     histories_into,
     is_history,
 )
-from ._result import ManyResult
+from ._result import HISTORIES, ManyResult
+from ._spec import MemberSpec
 
 __all__ = ["local_process", "train_many"]
 
@@ -79,35 +80,25 @@ def local_process():
 
 @dataclasses.dataclass(frozen=True)
 class _Config:
-    """The checked arguments of one ``train_many`` call."""
+    """The checked arguments of one ``train_many`` call: what a member is (``spec``),
+    the data, the grid, and how the members are to be run."""
 
+    spec: MemberSpec
     key: Any
-    sizes: tuple[int, ...]
     x: jax.Array
     y: jax.Array
     eval_xy: tuple[jax.Array, jax.Array] | None
     grid: Grid
-    steps: int
-    record_every: int
-    make_optimizer: Callable
-    scheme: str
-    activation: Any
-    loss: str
-    grad: str
-    converge_loss: float | None
-    keep_params: bool
-    dtype: Any
     batching: str
     members: tuple[int, int]
     chunk_size: int | str
     memory_budget: int | None
-    batch_size: int | None = None
-    crossed: tuple[int, int] | None = None
+    progress: Any
 
     @property
     def step_batch(self) -> int:
         """Examples one step takes: the minibatch, or the whole training set."""
-        return self.x.shape[0] if self.batch_size is None else self.batch_size
+        return self.x.shape[0] if self.spec.batch_size is None else self.spec.batch_size
 
 
 def default_record_every(steps: int) -> int:
@@ -165,90 +156,101 @@ def _check_data(sizes, x, y, eval_x, eval_y, loss, dtype):
     return x, y, tuple(a.astype(dtype) for a in eval_xy)
 
 
-def _check_config(key, sizes, x, y, **kw) -> _Config:
-    """Every argument of ``train_many`` checked, with a clear error for each; defaults filled."""
-    key = check_key(key)
-    sizes = check_sizes(sizes)
-    dtype = resolve_dtype(kw["dtype"], like=(x,))
-    n_inits = check_positive_int(kw["n_inits"], "n_inits")
-    steps = check_positive_int(kw["steps"], "steps")
-    if kw["scheme"] not in SCHEMES:
-        raise ValueError(f"unknown scheme {kw['scheme']!r}; expected one of {sorted(SCHEMES)}")
-    resolve_loss(kw["loss"])
-    check_grad_source(kw["grad"])
-    activation = activation_key(kw["activation"], len(sizes) - 2)
-    if kw["batching"] not in BATCHINGS:
-        raise ValueError(f"batching must be one of {BATCHINGS}; got {kw['batching']!r}")
-    grid = Grid(
-        grid_axis(kw["learning_rate"], "learning_rate"),
-        grid_axis(kw["init_scale"], "init_scale"),
-        n_inits,
-    )
-    make_optimizer = _check_optimizer(kw["optimizer"])
-    record_every = kw["record_every"]
+def _check_record_every(record_every, steps: int) -> int:
     if record_every is None:
-        record_every = default_record_every(steps)
+        return default_record_every(steps)
     if not is_int(record_every) or record_every < 1 or steps % record_every:
         raise ValueError(
             f"record_every must be a positive divisor of steps={steps}; got {record_every!r}"
         )
-    converge_loss = kw["converge_loss"]
+    return int(record_every)
+
+
+def _check_converge_loss(converge_loss) -> float | None:
     if converge_loss is not None and not (
         isinstance(converge_loss, (int, float)) and math.isfinite(converge_loss)
     ):
         raise ValueError(f"converge_loss must be a finite number or None; got {converge_loss!r}")
-    x, y, eval_xy = _check_data(sizes, x, y, kw["eval_x"], kw["eval_y"], kw["loss"], dtype)
-    batch_size = check_batch_size(kw["batch_size"], x.shape[0])
-    crossed = kw["crossed"]
-    if crossed is not None:
-        if (
-            not isinstance(crossed, tuple)
-            or len(crossed) != 2
-            or not all(is_int(v) and v >= 1 for v in crossed)
-            or crossed[0] * crossed[1] != n_inits
-        ):
-            raise ValueError(
-                f"crossed must be a pair (rows, columns) of positive integers whose product is "
-                f"n_inits={n_inits}; got {crossed!r}"
-            )
-        if batch_size is None:
-            raise ValueError(
-                "crossed separates initialization from data order: it needs batch_size"
-            )
-        crossed = (int(crossed[0]), int(crossed[1]))
-    chunk_size = kw["chunk_size"]
-    if chunk_size != "auto":
-        chunk_size = check_positive_int(
-            chunk_size, "chunk_size", what="a positive integer or 'auto'"
+    return converge_loss
+
+
+def _check_crossed(crossed, n_inits: int, batch_size) -> tuple[int, int] | None:
+    if crossed is None:
+        return None
+    if (
+        not isinstance(crossed, tuple)
+        or len(crossed) != 2
+        or not all(is_int(v) and v >= 1 for v in crossed)
+        or crossed[0] * crossed[1] != n_inits
+    ):
+        raise ValueError(
+            f"crossed must be a pair (rows, columns) of positive integers whose product is "
+            f"n_inits={n_inits}; got {crossed!r}"
         )
-    budget = kw["memory_budget"]
+    if batch_size is None:
+        raise ValueError("crossed separates initialization from data order: it needs batch_size")
+    return int(crossed[0]), int(crossed[1])
+
+
+def _check_memory_budget(budget) -> int | None:
     if budget is not None and (
         isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0
     ):
         raise ValueError(f"memory_budget must be a positive number of bytes; got {budget!r}")
-    return _Config(
-        key=key,
+    return None if budget is None else int(budget)
+
+
+def _check_config(
+    key, sizes, x, y, *, n_inits, steps, learning_rate, optimizer, init_scale, scheme,
+    activation, loss, grad, converge_loss, chunk_size, memory_budget, record_every,
+    keep_params, dtype, progress, members, eval_x, eval_y, batching, batch_size, crossed,
+) -> _Config:  # fmt: skip
+    """Every argument of ``train_many`` checked, with a clear error for each; defaults filled."""
+    key = check_key(key)
+    sizes = check_sizes(sizes)
+    dtype = resolve_dtype(dtype, like=(x,))
+    n_inits = check_positive_int(n_inits, "n_inits")
+    steps = check_positive_int(steps, "steps")
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r}; expected one of {sorted(SCHEMES)}")
+    objective = Objective.checked(activation, loss, grad, n_hidden=len(sizes) - 2)
+    if batching not in BATCHINGS:
+        raise ValueError(f"batching must be one of {BATCHINGS}; got {batching!r}")
+    grid = Grid(
+        grid_axis(learning_rate, "learning_rate"), grid_axis(init_scale, "init_scale"), n_inits
+    )
+    x, y, eval_xy = _check_data(sizes, x, y, eval_x, eval_y, loss, dtype)
+    batch_size = check_batch_size(batch_size, x.shape[0])
+    if chunk_size != "auto":
+        chunk_size = check_positive_int(
+            chunk_size, "chunk_size", what="a positive integer or 'auto'"
+        )
+    spec = MemberSpec(
         sizes=sizes,
+        scheme=scheme,
+        dtype=dtype,
+        make_optimizer=_check_optimizer(optimizer),
+        objective=objective,
+        steps=steps,
+        record_every=_check_record_every(record_every, steps),
+        converge_loss=_check_converge_loss(converge_loss),
+        keep_params=bool(keep_params),
+        batch_size=batch_size,
+        crossed=_check_crossed(crossed, n_inits, batch_size),
+        n_inits=n_inits,
+    )
+    return _Config(
+        spec=spec,
+        key=key,
         x=x,
         y=y,
         eval_xy=eval_xy,
         grid=grid,
-        steps=steps,
-        record_every=int(record_every),
-        make_optimizer=make_optimizer,
-        scheme=kw["scheme"],
-        activation=activation,
-        loss=kw["loss"],
-        grad=kw["grad"],
-        converge_loss=converge_loss,
-        keep_params=bool(kw["keep_params"]),
-        dtype=dtype,
-        batching=kw["batching"],
-        members=_check_members(kw["members"], grid.n_members),
+        batching=batching,
+        members=_check_members(members, grid.n_members),
         chunk_size=chunk_size,
-        memory_budget=None if budget is None else int(budget),
-        batch_size=batch_size,
-        crossed=crossed,
+        memory_budget=_check_memory_budget(memory_budget),
+        progress=progress,
     )
 
 
@@ -276,28 +278,29 @@ def _plan(c: _Config) -> _Plan:
     warn_if_one_cpu_device(devices)
     n_dev = len(devices)
     platform = devices[0].platform
+    spec = c.spec
     batch = c.step_batch  # the work per step actually run decides block width and batching
-    n_records = c.steps // c.record_every * (1 if c.eval_xy is None else 3)
+    n_records = spec.n_records * (1 if c.eval_xy is None else 3)
     per_member = member_bytes(
-        c.sizes, batch, n_records, dtype=c.dtype, keep_params=c.keep_params
-    ) + (0 if c.batch_size is None else 4 * c.x.shape[0])  # the epoch's order
+        spec.sizes, batch, n_records, dtype=spec.dtype, keep_params=spec.keep_params
+    ) + (0 if spec.batch_size is None else 4 * c.x.shape[0])  # the epoch's order
     budget = c.memory_budget if c.memory_budget is not None else available_memory() // 4
     if budget < per_member * n_dev:
         raise ValueError(
             f"memory_budget of {budget} bytes is too small: one member of a "
-            f"{'-'.join(map(str, c.sizes))} network needs about {per_member} bytes (x {n_dev} "
+            f"{'-'.join(map(str, spec.sizes))} network needs about {per_member} bytes (x {n_dev} "
             "device(s)); raise it or shorten the history (record_every)"
         )
     # The block width depends on the network and the number of members, not on the
     # chunk size or the devices, so neither changes a member's result.
-    member_last = choose_member_last(c.batching, c.sizes, batch, platform)
+    member_last = choose_member_last(c.batching, spec.sizes, batch, platform)
     width = min(
         block_width(
-            c.sizes,
+            spec.sizes,
             batch,
-            minibatch=c.batch_size is not None,
+            minibatch=spec.batch_size is not None,
             member_last=member_last,
-            itemsize=np.dtype(c.dtype).itemsize,
+            itemsize=np.dtype(spec.dtype).itemsize,
         ),
         budget // (per_member * n_dev),
         1 << math.ceil(math.log2(c.grid.n_members)),
@@ -306,7 +309,7 @@ def _plan(c: _Config) -> _Plan:
     lo, hi = c.members
     n_proc, proc = (1, 0) if _LOCAL.get() else (jax.process_count(), jax.process_index())
     per_proc = ceil_div(hi - lo, n_proc * width) * width
-    result_bytes = (n_records + 8) * 8 + (per_member // 2 if c.keep_params else 0)
+    result_bytes = (n_records + 8) * 8 + (per_member // 2 if spec.keep_params else 0)
     if c.chunk_size == "auto":
         # Up to 16 blocks per device per call, as the results' memory allows.
         chunk = min(
@@ -322,7 +325,7 @@ def _plan(c: _Config) -> _Plan:
         first=lo + proc * per_proc,
         n_dev=n_dev,
         mesh=Mesh(np.asarray(devices), ("members",)) if n_dev > 1 else None,
-        program=choose_program(c.sizes, batch, platform, member_last),
+        program=choose_program(spec.sizes, batch, platform, member_last),
         member_last=member_last,
     )
 
@@ -342,41 +345,23 @@ def _progress_bar(total_steps: int, members: int):
 _PIECES = 10
 
 
-def _run_chunks(c: _Config, plan: _Plan, progress) -> dict[str, np.ndarray]:
+def _run_chunks(c: _Config, plan: _Plan) -> dict[str, np.ndarray]:
     """Train this process's members chunk by chunk; their results, member-first."""
     hi = c.members[1]
-    static = dict(
-        sizes=c.sizes,
-        scheme=c.scheme,
-        dtype=c.dtype,
-        make_optimizer=c.make_optimizer,
-        steps=c.steps,
-        record_every=c.record_every,
-        activation=c.activation,
-        loss=c.loss,
-        grad=c.grad,
-        converge_loss=c.converge_loss,
-        keep_params=c.keep_params,
-        batch_size=c.batch_size,
-        crossed=c.crossed,
-        n_inits=c.grid.n_inits,
-        width=plan.width,
-        mesh=plan.mesh,
-        last=plan.member_last,
-    )
+    spec, progress = c.spec, c.progress
     sharding = NamedSharding(plan.mesh, PartitionSpec("members")) if plan.mesh else None
     n_blocks = jnp.int32(plan.chunk // plan.n_dev // plan.width)
     real = min(plan.per_proc, max(0, hi - plan.first))  # members this process trains
     own = not hasattr(progress, "update")  # else: the caller's bar, updated, not closed
     show = (sys.stderr.isatty() if progress is None else bool(progress)) if own else True
-    bar = (_progress_bar(real * c.steps, real) if show else None) if own else progress
-    n_records = c.steps // c.record_every
+    bar = (_progress_bar(real * spec.steps, real) if show else None) if own else progress
+    n_records = spec.n_records
     piece = max(1, ceil_div(n_records, _PIECES)) if show else n_records
 
-    def call(batched, shared=(), phase="all", count=0):
+    def call(batched, shared=(), phase=Phase.ALL, count=0):
         return plan.program(
-            c.key, batched, shared, n_blocks, c.x, c.y, c.eval_xy,
-            phase=phase, count=count, **static,
+            c.key, batched, shared, n_blocks, c.x, c.y, c.eval_xy, spec=spec, phase=phase,
+            count=count, width=plan.width, mesh=plan.mesh, last=plan.member_last,
         )  # fmt: skip
 
     rows = ceil_div(plan.per_proc, plan.chunk) * plan.chunk  # whole chunks, trimmed at the end
@@ -396,17 +381,17 @@ def _run_chunks(c: _Config, plan: _Plan, progress) -> dict[str, np.ndarray]:
             m = c.grid.members(ids)
             args = [
                 ids.astype(np.int32),
-                m.learning_rate.astype(c.dtype),
-                m.init_scale.astype(c.dtype),
+                m.learning_rate.astype(spec.dtype),
+                m.init_scale.astype(spec.dtype),
             ]
             if sharding is not None:
                 args = [jax.device_put(a, sharding) for a in args]
             if piece >= n_records:
                 out = call(tuple(args))
                 if bar is not None:
-                    bar.update(counted * c.steps)
+                    bar.update(counted * spec.steps)
             else:
-                out = _in_pieces(call, args, n_records, piece, c.record_every, counted, bar)
+                out = _in_pieces(call, args, n_records, piece, spec.record_every, counted, bar)
             if local is None:
                 local = jax.tree_util.tree_map_with_path(room, out)
 
@@ -426,15 +411,17 @@ def _run_chunks(c: _Config, plan: _Plan, progress) -> dict[str, np.ndarray]:
 
 def _in_pieces(call, args, n_records, piece, record_every, counted, bar) -> dict:
     """One chunk's run cut into pieces of ``piece`` records, the bar moved after each."""
-    carry = call(tuple(args), phase="start")
+    carry = call(tuple(args), phase=Phase.START)
     history = []
     for first in range(0, n_records, piece):
         count = min(piece, n_records - first)
         done = first + count == n_records
-        res = call((carry, args[1]), (jnp.int32(first),), "last" if done else "records", count)
+        res = call(
+            (carry, args[1]), (jnp.int32(first),), Phase.LAST if done else Phase.RECORDS, count
+        )
         if done:
             out = jax.device_get(res)
-            history.append({k: out.pop(k) for k in list(out) if k.endswith("history")})
+            history.append({k: out.pop(k) for k in list(out) if k in HISTORIES})
         else:
             carry, h = res
             history.append(jax.device_get(h))
@@ -454,10 +441,10 @@ def _assemble(c: _Config, local: dict[str, np.ndarray], seconds: float) -> ManyR
         c.grid,
         np.arange(lo, hi),
         local,
-        steps=c.steps,
-        record_every=c.record_every,
+        steps=c.spec.steps,
+        record_every=c.spec.record_every,
         seconds=seconds,
-        batch_size=c.batch_size,
+        batch_size=c.spec.batch_size,
     )
 
 
@@ -557,33 +544,8 @@ def train_many(
       :class:`ManyResult`, one row per member (grid-major), with ``summary()``.
     """
     t0 = time.perf_counter()
-    config = _check_config(
-        key,
-        sizes,
-        x,
-        y,
-        n_inits=n_inits,
-        steps=steps,
-        learning_rate=learning_rate,
-        optimizer=optimizer,
-        init_scale=init_scale,
-        scheme=scheme,
-        activation=activation,
-        loss=loss,
-        grad=grad,
-        converge_loss=converge_loss,
-        chunk_size=chunk_size,
-        memory_budget=memory_budget,
-        record_every=record_every,
-        keep_params=keep_params,
-        dtype=dtype,
-        members=members,
-        eval_x=eval_x,
-        eval_y=eval_y,
-        batching=batching,
-        batch_size=batch_size,
-        crossed=crossed,
-    )
+    arguments = {k: v for k, v in locals().items() if k != "t0"}
+    config = _check_config(**arguments)  # each argument by its name: no list to keep in step
     plan = _plan(config)
-    local = _run_chunks(config, plan, progress)
+    local = _run_chunks(config, plan)
     return _assemble(config, local, time.perf_counter() - t0)

@@ -1,6 +1,6 @@
 """The program ``train_many`` compiles: one member's training, batched over blocks of members.
 
-Member ``m`` of a grid (see ``_grid``) starts from ``init_params(fold_in(key, m),
+Member ``m`` of a grid (see ``_grid``) starts from ``init_mlp_unchecked(fold_in(key, m),
 scale, ...)`` and trains with :func:`jaxbp.training._train.train_program`, the program
 ``train`` compiles for one network. A block of members is that single-network
 program batched: ``jax.vmap``, or on CPU for tiny networks :func:`vmap_last` (the
@@ -15,6 +15,7 @@ The thresholds that choose between code paths were measured; they live in
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import itertools
 import math
@@ -24,15 +25,33 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec
 
-from ..grads._autodiff import loss_and_logits
-from ..nn._mlp import init_params
+from ..nn._mlp import init_mlp_unchecked
 from ..training._batches import data_order_key
-from ..training._train import accuracy, train_finish, train_records, train_start
+from ..training._train import train_finish, train_records, train_start
 from ._lastmap import vmap_last
+from ._result import HISTORIES
+from ._spec import MemberSpec
 
-__all__ = ["BATCHINGS", "TUNING", "Tuning", "block_width", "member_program", "train_chunk"]
+__all__ = [
+    "BATCHINGS",
+    "TUNING",
+    "Phase",
+    "Tuning",
+    "block_width",
+    "member_program",
+    "train_chunk",
+]
 
 BATCHINGS = ("auto", "vmap", "member_last")
+
+
+class Phase(enum.Enum):
+    """Which part of a member's run a compiled program computes (:func:`member_program`)."""
+
+    ALL = "all"  # the whole run: init, every record, the outputs
+    START = "start"  # init only: the carry before the first step
+    RECORDS = "records"  # some records from a carry: (carry, histories)
+    LAST = "last"  # the last records, then the outputs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,66 +178,44 @@ def compiled_programs() -> int:
     return sum(j._cache_size() for j in _PROGRAMS.values())
 
 
-def member_program(
-    key,
-    x,
-    y,
-    eval_xy,
-    *,
-    phase,
-    count,
-    sizes,
-    scheme,
-    dtype,
-    make_optimizer,
-    steps,
-    record_every,
-    activation,
-    loss,
-    grad,
-    converge_loss,
-    keep_params,
-    batch_size=None,
-    crossed=None,
-    n_inits=1,
-):
+def member_program(key, x, y, eval_xy, spec: MemberSpec, *, phase: Phase, count: int = 0):
     """The single-network program for member ``m``, whole or in one of its three phases.
 
-    ``phase="all"``: ``member(m, lr, scale) -> outputs``: init from ``fold_in(key, m)``,
+    ``Phase.ALL``: ``member(m, lr, scale) -> outputs``: init from ``fold_in(key, m)``,
     then :func:`train_program`. The same run in pieces, for a progress bar that moves
-    during a chunk: ``"start"``: ``member(m, lr, scale) -> carry``; ``"records"``:
+    during a chunk: ``START``: ``member(m, lr, scale) -> carry``; ``RECORDS``:
     ``member(carry, lr, first) -> (carry, history)`` for ``count`` records from
-    ``first``; ``"last"``: the same for the last records, then the outputs (with
+    ``first``; ``LAST``: the same for the last records, then the outputs (with
     those records' history). The pieces give the whole's results bit for bit.
     """
-    kw = dict(activation=activation, loss=loss)
+    s = spec
+    objective = s.objective
 
     def start(m, lr, scale):
         init_m = order_m = m
-        if crossed is not None:  # start (i, j) of a grid point: row i's init, column j's order
-            cols = crossed[1]
-            s = m % n_inits
-            init_m, order_m = m - s % cols, m - s + s % cols
-        params = init_params(
-            jax.random.fold_in(key, init_m), scale, sizes=sizes, scheme=scheme, dtype=dtype
+        if s.crossed is not None:  # start (i, j) of a grid point: row i's init, column j's order
+            cols = s.crossed[1]
+            j = m % s.n_inits
+            init_m, order_m = m - j % cols, m - j + j % cols
+        params = init_mlp_unchecked(
+            jax.random.fold_in(key, init_m), scale, sizes=s.sizes, scheme=s.scheme, dtype=s.dtype
         )
-        data_key = None if batch_size is None else data_order_key(key, order_m)
-        return train_start(params, make_optimizer(lr), data_key=data_key, n_examples=x.shape[0])
+        data_key = None if s.batch_size is None else data_order_key(key, order_m)
+        return train_start(params, s.make_optimizer(lr), data_key=data_key, n_examples=x.shape[0])
 
     def records(carry, lr, first, count):
         carry, h = train_records(
             carry,
             x,
             y,
-            make_optimizer(lr),
+            s.make_optimizer(lr),
+            objective,
             first=first,
             count=count,
-            record_every=record_every,
-            grad=grad,
-            converge_loss=converge_loss,
-            batch_size=batch_size,
+            record_every=s.record_every,
+            converge_loss=s.converge_loss,
+            batch_size=s.batch_size,
             eval_xy=eval_xy,
-            **kw,
         )
         histories = {"history": h.loss}
         if eval_xy is not None:
@@ -227,25 +224,25 @@ def member_program(
 
     def finish(carry):
         final_loss, final_logits, diverged, conv_at = train_finish(
-            carry, x, y, steps=steps, converge_loss=converge_loss, **kw
+            carry, x, y, objective, steps=s.steps, converge_loss=s.converge_loss
         )
         out = {
             "final_loss": final_loss,
-            "accuracy": accuracy(final_logits, y, loss, dtype),
+            "accuracy": objective.accuracy(final_logits, y, s.dtype),
             "converged_at": conv_at,
             "diverged": diverged,
         }
         if eval_xy is not None:
             ex, ey = eval_xy
-            test_loss, test_logits = loss_and_logits(carry.params, ex, ey, activation, loss)
+            test_loss, test_logits = objective.loss_and_logits(carry.params, ex, ey)
             out["test_loss"] = test_loss
-            out["test_accuracy"] = accuracy(test_logits, ey, loss, dtype)
-        if keep_params:
+            out["test_accuracy"] = objective.accuracy(test_logits, ey, s.dtype)
+        if s.keep_params:
             out["params"] = carry.params
         return out
 
     def whole(m, lr, scale):
-        carry, histories = records(start(m, lr, scale), lr, 0, steps // record_every)
+        carry, histories = records(start(m, lr, scale), lr, 0, s.n_records)
         return {**finish(carry), **histories}
 
     def piece(carry, lr, first):
@@ -257,7 +254,7 @@ def member_program(
         carry, histories = records(carry, lr, first, count)
         return {**finish(carry), **histories}
 
-    return {"all": whole, "start": start, "records": piece, "last": last}[phase]
+    return {Phase.ALL: whole, Phase.START: start, Phase.RECORDS: piece, Phase.LAST: last}[phase]
 
 
 def _blocks(member, batched, shared, n_blocks, width, last):
@@ -318,9 +315,7 @@ def _blocks(member, batched, shared, n_blocks, width, last):
 
 def is_history(path) -> bool:
     """Whether the output leaf at ``path`` is a history (one value per record point)."""
-    return any(
-        isinstance(k, jax.tree_util.DictKey) and str(k.key).endswith("history") for k in path
-    )
+    return any(isinstance(k, jax.tree_util.DictKey) and k.key in HISTORIES for k in path)
 
 
 def histories_into(dest: np.ndarray, start: int, blocks: np.ndarray) -> None:
@@ -335,33 +330,15 @@ def histories_into(dest: np.ndarray, start: int, blocks: np.ndarray) -> None:
     rows[:, start // width : start // width + n_blocks] = blocks.transpose(1, 0, 2)
 
 
-_STATIC = (
-    "phase",
-    "count",
-    "sizes",
-    "scheme",
-    "dtype",
-    "make_optimizer",
-    "steps",
-    "record_every",
-    "activation",
-    "loss",
-    "grad",
-    "converge_loss",
-    "keep_params",
-    "batch_size",
-    "crossed",
-    "n_inits",
-    "width",
-    "mesh",
-    "last",
-)
+_STATIC = ("spec", "phase", "count", "width", "mesh", "last")
 
 
-def _chunk_impl(key, batched, shared, n_blocks, x, y, eval_xy, *, width, mesh, last, **config):
+def _chunk_impl(
+    key, batched, shared, n_blocks, x, y, eval_xy, *, spec, phase, count, width, mesh, last
+):
     """Train one chunk of members (or one phase of it, see :func:`member_program`); with
     a mesh, each device trains its own shard of the chunk."""
-    member = member_program(key, x, y, eval_xy, **config)
+    member = member_program(key, x, y, eval_xy, spec, phase=phase, count=count)
     if mesh is None:
         return _blocks(member, batched, shared, n_blocks, width, last)
     spec = PartitionSpec("members")

@@ -13,7 +13,10 @@ import numpy as np
 from ..nn._tree import Params
 from ._grid import Grid
 
-__all__ = ["ManyResult"]
+__all__ = ["HISTORIES", "ManyResult"]
+
+HISTORIES = ("history", "eval_loss_history", "eval_accuracy_history")
+"""The per-member outputs that hold one value per record point (the rest hold one value)."""
 
 
 @dataclasses.dataclass(frozen=True)

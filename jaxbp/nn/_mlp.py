@@ -128,13 +128,18 @@ def init_mlp(
         s = np.asarray(scale)
         if s.shape != () or not np.isfinite(s) or s <= 0:
             raise ValueError(f"scale must be a positive finite number; got {scale!r}")
-    return init_params(
+    return init_mlp_unchecked(
         key, jnp.asarray(scale, dtype=dtype), sizes=sizes, scheme=scheme, dtype=dtype
     )
 
 
 @partial(jax.jit, static_argnames=("sizes", "scheme", "dtype"))
-def init_params(key, scale, *, sizes, scheme, dtype) -> Params:
+def init_mlp_unchecked(key, scale, *, sizes, scheme, dtype) -> Params:
+    """:func:`init_mlp` for checked arguments (``scale`` may be traced): what programs call.
+
+    The library's convention: ``name`` checks its arguments at the public edge,
+    ``name_unchecked`` is the same computation for validated inputs, called inside ``jit``.
+    """
     dist, spread, random_bias = SCHEMES[scheme]
     draw = {
         "normal": lambda k, shape: jax.random.normal(k, shape, dtype),
@@ -257,7 +262,7 @@ def in_dtype(params: Params, dtype) -> Params:
     return jax.tree_util.tree_map(lambda a: a.astype(dtype), params)
 
 
-def trace_forward(params: Params, x: jax.Array, activation) -> Trace:
+def forward_trace_unchecked(params: Params, x: jax.Array, activation) -> Trace:
     """The forward pass for a checked ``x``; computed in ``x``'s dtype (see check_batch)."""
     params = in_dtype(params, x.dtype)
     acts = resolve_activations(activation, len(params) - 1)
@@ -284,7 +289,7 @@ def forward_trace(params: Params, x, *, activation="sigmoid") -> Trace:
       (hidden activations), each of shape ``(batch, width)``.
     """
     params = check_params(params)
-    return trace_forward(params, _check_x(params, x), activation)
+    return forward_trace_unchecked(params, _check_x(params, x), activation)
 
 
 def forward(params: Params, x, *, activation="sigmoid") -> jax.Array:
@@ -323,7 +328,7 @@ def compute_loss(params: Params, x, y, *, activation="sigmoid", loss: str = "bce
     params = check_params(params)
     spec = resolve_loss(loss)
     x, y = check_batch(params, x, y, spec)
-    return mean_loss(trace_forward(params, x, activation).logits, y, spec)
+    return mean_loss(forward_trace_unchecked(params, x, activation).logits, y, spec)
 
 
 def bce_loss(params: Params, x, y, *, activation="sigmoid") -> jax.Array:

@@ -40,7 +40,7 @@ from .._version import __version__
 from ..many._devices import available_memory
 from ..many._grid import Grid
 from ..many._many import default_record_every, local_process, train_many
-from ..many._result import ManyResult
+from ..many._result import HISTORIES, ManyResult
 from ..util._checks import ceil_div
 from ..util._files import write_atomic
 from ._config import SweepConfig
@@ -181,7 +181,7 @@ def estimate(config: SweepConfig, task, dtype) -> Estimate:
     steps, every = config.steps, config.record_every or default_record_every(config.steps)
     itemsize = np.dtype(dtype).itemsize
     fields = _fields(task)
-    histories = sum(f.endswith("history") for f in fields)
+    histories = sum(f in HISTORIES for f in fields)
     per_member = histories * (steps // every) * itemsize + 8 * len(fields)  # one chunk row
     # chunks/ and histories.npz hold every row once each, members.csv ~120 characters.
     disk = config.n_members * (2 * per_member + 120)

@@ -24,7 +24,6 @@ from ._grading import VERDICTS, shown_values
 
 __all__ = ["class_report", "draw_class_figures", "feedback_html", "feedback_markdown"]
 
-ORDER = ("correct", "rounding", "inherited", "wrong", "missing")  # how the figures stack
 COLOURS = {  # strong colour (badges, bars) and a light tint (table rows)
     "correct": ("#1a7f37", "#dafbe1"),
     "rounding": ("#0969da", "#ddf4ff"),
@@ -43,7 +42,7 @@ MEANING = {
 
 def _summary(g) -> str:
     counts = g.counts()
-    return ", ".join(f"{counts[v]} {v}" for v in ORDER if counts[v])
+    return ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v])
 
 
 def _about(g) -> str:
@@ -104,7 +103,7 @@ def feedback_markdown(g, rule) -> str:
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
         lines += ["", "Worked (exact values):", "", "```"]
         lines += [*step.substituted, "```", ""]
-    lines += ["Verdicts: " + "; ".join(f"**{v}**: {MEANING[v]}" for v in ORDER) + ".", ""]
+    lines += ["Verdicts: " + "; ".join(f"**{v}**: {MEANING[v]}" for v in VERDICTS) + ".", ""]
     lines += [f"Score rule: {rule.describe()}.", ""]
     return "\n".join(lines)
 
@@ -159,7 +158,7 @@ def feedback_html(g, rule) -> str:
         f"<h1>Feedback: {esc(g.student)}</h1>",
         f'<p class="score">Score: <b>{g.score:.1f} / 100</b></p>',
         "<p>Steps: "
-        + ", ".join(f"{g.counts()[v]} {_badge(v)}" for v in ORDER if g.counts()[v])
+        + ", ".join(f"{g.counts()[v]} {_badge(v)}" for v in VERDICTS if g.counts()[v])
         + "</p>",
         f"<p>The exercise: {esc(_about(g)).replace('`', '')}.</p>",
     ]
@@ -205,7 +204,7 @@ def feedback_html(g, rule) -> str:
             "</section>",
         ]
     body += ["<h2>What the verdicts mean</h2><ul>"]
-    body += [f"<li>{_badge(v)} {esc(MEANING[v])}</li>" for v in ORDER] + ["</ul>"]
+    body += [f"<li>{_badge(v)} {esc(MEANING[v])}</li>" for v in VERDICTS] + ["</ul>"]
     body.append(f"<p>Score rule: {esc(rule.describe())}.</p>")
     return page(f"Feedback: {g.student}", body)
 
@@ -228,17 +227,17 @@ def _scored(grades):
 
 def step_shares(grades) -> tuple[list[str], np.ndarray]:
     """Steps (in derivation order) and, per step, the share of graded students in each verdict
-    of ``ORDER``."""
+    of ``VERDICTS``."""
     graded = _scored(grades)
     steps: list[str] = []
     for g in graded:
         for s in g.steps:
             if s not in steps:
                 steps.append(s)
-    shares = np.zeros((len(steps), len(ORDER)))
+    shares = np.zeros((len(steps), len(VERDICTS)))
     for i, s in enumerate(steps):
         have = [g.report.verdicts[s] for g in graded if s in g.steps]
-        for j, v in enumerate(ORDER):
+        for j, v in enumerate(VERDICTS):
             shares[i, j] = have.count(v) / max(len(have), 1)
     return steps, shares
 
@@ -267,7 +266,7 @@ def draw_class_figures(grades, folder: Path) -> list[Path]:
     steps, shares = step_shares(grades)
     fig, ax = plt.subplots(figsize=(8, 0.38 * len(steps) + 1.6))
     left = np.zeros(len(steps))
-    for j, v in enumerate(ORDER):
+    for j, v in enumerate(VERDICTS):
         ax.barh(range(len(steps)), shares[:, j], left=left, color=COLOURS[v][0], label=v)
         left += shares[:, j]
     ax.set_yticks(range(len(steps)), steps)
@@ -338,7 +337,7 @@ def class_report(grades, figures: list[Path], *, figures_wanted: bool = True) ->
         ]
         lines += [f"![verdicts per step]({p.as_posix()})" for p in figures if p.stem == "steps"]
         steps, shares = step_shares(grades)
-        lines += ["", "| step | " + " | ".join(ORDER) + " |", "|---|" + "---:|" * len(ORDER)]
+        lines += ["", "| step | " + " | ".join(VERDICTS) + " |", "|---|" + "---:|" * len(VERDICTS)]
         lines += [
             f"| {s} | " + " | ".join(f"{100 * v:.0f}%" for v in row) + " |"
             for s, row in zip(steps, shares)
@@ -360,15 +359,14 @@ def class_report(grades, figures: list[Path], *, figures_wanted: bool = True) ->
             lines += [f"- **{g.student or '(no id)'}**: " + " / ".join(g.problems)]
         lines.append("")
     lines += ["## Every student", ""]
-    header = ["student", "score", *ORDER]
+    header = ["student", "score", *VERDICTS]
     cells = [
         [
             g.student,
             "-" if g.score is None else f"{g.score:.1f}",
-            *(str(g.counts()[v]) if g.report is not None else "-" for v in ORDER),
+            *(str(g.counts()[v]) if g.report is not None else "-" for v in VERDICTS),
         ]
         for g in grades.grades
     ]
     lines += ["```", *text_table(header, cells), "```", ""]
-    assert set(ORDER) == set(VERDICTS)
     return "\n".join(lines)

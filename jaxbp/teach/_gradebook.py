@@ -29,7 +29,7 @@ import numpy as np
 from ..util._files import write_atomic
 from ._classroom import valid_student_id
 from ._explain import Explanation, explain
-from ._feedback import ORDER, class_report, draw_class_figures, feedback_html, feedback_markdown
+from ._feedback import class_report, draw_class_figures, feedback_html, feedback_markdown
 from ._grading import VERDICTS, DerivationReport, check_derivation
 from ._networks import NetworkSpec, read_network
 from ._steps import Problem, step_specs, unknown_step
@@ -120,14 +120,16 @@ class ClassGrades:
     def csv(self) -> str:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["student", "score", *ORDER, "root_errors", "diagnoses", "problems", "source"])
+        w.writerow(
+            ["student", "score", *VERDICTS, "root_errors", "diagnoses", "problems", "source"]
+        )
         for g in self.grades:
             counts = g.counts()
             w.writerow(
                 [
                     g.student,
                     "" if g.score is None else f"{g.score:.1f}",
-                    *(counts[v] if g.report is not None else "" for v in ORDER),
+                    *(counts[v] if g.report is not None else "" for v in VERDICTS),
                     "; ".join(dict.fromkeys(s for s, _, _ in g.wrong_entries())),
                     " | ".join(
                         f"{s}{e}: {note}" if e else f"{s}: {note}"

@@ -57,7 +57,10 @@ __all__ = [
     "shown_values",
 ]
 
-VERDICTS = ("correct", "rounding", "missing", "inherited", "wrong")  # mildest first
+VERDICTS = ("correct", "rounding", "inherited", "wrong", "missing")
+"""Every verdict an entry can get, in the one order reports, files and figures list them:
+the written ones mildest first (a step's verdict is its worst written entry's), then
+``missing``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,6 +280,9 @@ _UNCLAIMED = object()  # a step not in the claim at all (None is an entry not wr
 
 def _grade_step(spec, prob, claim, exact, carried: _Carried, names) -> dict[str, Any]:
     """Grade every entry of one step against the exact value and the student's own values."""
+    # One loop over the entries holds the marking rules in the order a marker applies
+    # them (written? follows? rounded upstream? a named mistake? within a unit?): kept
+    # whole so that the rules read top to bottom.
     E = exact[spec.name]
     center, own_rad, deps = _propagate(
         spec.fn, [carried.mid[n] for n in spec.inputs], [carried.rad[n] for n in spec.inputs]

@@ -16,18 +16,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ..grads._autodiff import (
-    check_grad_source,
-    loss_and_logits,
-    value_and_grad_aux_fn,
-    value_and_grad_fn,
-)
-from ..nn._activations import activation_key
+from ..grads._autodiff import check_grad_source
 from ..nn._losses import resolve_loss
 from ..nn._mlp import check_batch, check_key
 from ..nn._tree import Grads, Params, check_params, is_concrete, tree_norm
 from ..util._checks import check_positive_int
 from ._batches import DATA_ORDER_STREAM, check_batch_size, data_order_key, minibatch
+from ._objective import Objective
 
 __all__ = [
     "DATA_ORDER_STREAM",
@@ -35,7 +30,6 @@ __all__ = [
     "Step",
     "StepInfo",
     "TrainResult",
-    "accuracy",
     "data_order_key",
     "make_step",
     "sgd",
@@ -121,8 +115,8 @@ class StepInfo(NamedTuple):
     grad_norm: jax.Array
 
 
-def _step(params, opt_state, x, y, *, optimizer, activation, loss, grad):
-    value, grads = value_and_grad_fn(grad)(params, x, y, activation, loss)
+def _step(params, opt_state, x, y, *, optimizer, objective: Objective):
+    value, grads = objective.value_and_grad(params, x, y)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
     return params, opt_state, StepInfo(loss=value, grad_norm=tree_norm(grads))
@@ -144,21 +138,12 @@ class Step:
         self.trace_count = 0  # how many times the step was traced (compiled)
         self._checked = (None, None, None)
 
-        def traced(params, opt_state, x, y, activation):
+        def traced(params, opt_state, x, y, objective):
             self.trace_count += 1
-            return _step(
-                params,
-                opt_state,
-                x,
-                y,
-                optimizer=optimizer,
-                activation=activation,
-                loss=loss,
-                grad=grad,
-            )
+            return _step(params, opt_state, x, y, optimizer=optimizer, objective=objective)
 
         self.jitted = jax.jit(
-            traced, donate_argnums=(0, 1) if donate else (), static_argnames=("activation",)
+            traced, donate_argnums=(0, 1) if donate else (), static_argnames=("objective",)
         )
 
     def init(self, params: Params) -> Any:
@@ -167,7 +152,10 @@ class Step:
 
     def __call__(self, params: Params, opt_state, x, y):
         params = check_params(params)
-        activation = activation_key(self.activation, len(params) - 1)
+        # The activations are normalized per network depth: one step serves any depth.
+        objective = Objective.checked(
+            self.activation, self.loss, self.grad, n_hidden=len(params) - 1
+        )
         seen_x, seen_y, checked = self._checked
         if x is seen_x and y is seen_y:
             x, y = checked  # values are checked once per (x, y), not on every step of a loop
@@ -175,7 +163,7 @@ class Step:
             checked = check_batch(params, x, y, resolve_loss(self.loss))
             self._checked = (x, y, checked)
             x, y = checked
-        return self.jitted(params, opt_state, x, y, activation=activation)
+        return self.jitted(params, opt_state, x, y, objective=objective)
 
 
 def make_step(
@@ -220,7 +208,7 @@ def make_step(
       1
     """
     optimizer = _as_optimizer(optimizer)
-    resolve_loss(loss)
+    resolve_loss(loss)  # the activation is checked against the network at the first call
     check_grad_source(grad)
     if not isinstance(donate, bool):
         raise TypeError(f"donate must be True or False; got {donate!r}")
@@ -240,11 +228,6 @@ class History(NamedTuple):
     grad_norm: jax.Array
     eval_loss: jax.Array | None = None
     eval_accuracy: jax.Array | None = None
-
-
-def accuracy(logits, y, loss, dtype):
-    """The fraction of examples (and output units) on the right side of 0.5."""
-    return jnp.mean((resolve_loss(loss).predicts_one(logits) == (y > 0.5)).astype(dtype))
 
 
 class TrainResult(NamedTuple):
@@ -267,11 +250,11 @@ class TrainResult(NamedTuple):
     converged_at: jax.Array
 
 
-def _criterion(value, logits, y, loss, converge_loss):
+def _criterion(value, logits, y, objective: Objective, converge_loss):
     if converge_loss is not None:
         return value < converge_loss
     # Every example on the right side of 0.5 (the probability's, or for mse_linear the output's).
-    return jnp.all(resolve_loss(loss).predicts_one(logits) == (y > 0.5))
+    return objective.all_right(logits, y)
 
 
 class Carry(NamedTuple):
@@ -306,13 +289,11 @@ def train_records(
     x,
     y,
     optimizer,
+    objective: Objective,
     *,
     first: int | jax.Array,
     count: int,
     record_every,
-    activation,
-    loss,
-    grad,
     converge_loss=None,
     batch_size: int | None = None,
     eval_xy=None,
@@ -327,7 +308,7 @@ def train_records(
     A run cut into several calls (``first`` advancing by ``count``) takes exactly the
     steps of one call.
     """
-    vg = value_and_grad_aux_fn(grad)
+    vg = objective.value_logits_and_grad
     full_batch = batch_size is None
 
     def batch_of(carry, t):
@@ -340,7 +321,7 @@ def train_records(
         updates, new_state = optimizer.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
         if converge_loss is None and full_batch:
-            hit = _criterion(None, logits, yb, loss, None)
+            hit = _criterion(None, logits, yb, objective, None)
             conv_at = jnp.where((conv_at < 0) & hit & ~diverged, t, conv_at)
         # A non-finite logit (so a non-finite loss) stops the network where it is: flagged,
         # never averaged in, never updated again. Tested on the logits the step computes
@@ -360,22 +341,22 @@ def train_records(
         # The loss value is not used here, so XLA drops its computation: its gradient
         # needs sigma(o) - y, not log_sigmoid(o).
         carry, xb, yb = batch_of(carry, t)
-        (_, logits), grads = vg(carry.params, xb, yb, activation, loss)
+        (_, logits), grads = vg(carry.params, xb, yb)
         return update(carry, t, grads, logits, yb), None
 
     def block(carry_k, _):
         carry, k = carry_k
         t0 = k * record_every
         carry, xb, yb = batch_of(carry, t0)
-        (value, logits), grads = vg(carry.params, xb, yb, activation, loss)
+        (value, logits), grads = vg(carry.params, xb, yb)
         if converge_loss is not None and full_batch:  # checked at record points
             hit = (value < converge_loss) & ~carry.diverged
             conv_at = jnp.where((carry.converged_at < 0) & hit, t0, carry.converged_at)
             carry = carry._replace(converged_at=conv_at)
         record = [value, tree_norm(grads)]
         if eval_xy is not None:
-            ev, ev_logits = loss_and_logits(carry.params, *eval_xy, activation, loss)
-            record += [ev, accuracy(ev_logits, eval_xy[1], loss, value.dtype)]
+            ev, ev_logits = objective.loss_and_logits(carry.params, *eval_xy)
+            record += [ev, objective.accuracy(ev_logits, eval_xy[1], value.dtype)]
         carry = update(carry, t0, grads, logits, yb, value)
         if record_every > 1:
             # The step number is carried along, not scanned over: an array of step
@@ -392,10 +373,10 @@ def train_records(
     return carry, History(*records)
 
 
-def train_finish(carry: Carry, x, y, *, steps, activation, loss, converge_loss=None):
+def train_finish(carry: Carry, x, y, objective: Objective, *, steps, converge_loss=None):
     """The final loss and logits, and the convergence and divergence flags, after ``steps``."""
-    final_loss, final_logits = loss_and_logits(carry.params, x, y, activation, loss)
-    hit = _criterion(final_loss, final_logits, y, loss, converge_loss) & ~carry.diverged
+    final_loss, final_logits = objective.loss_and_logits(carry.params, x, y)
+    hit = _criterion(final_loss, final_logits, y, objective, converge_loss) & ~carry.diverged
     conv_at = jnp.where((carry.converged_at < 0) & hit, jnp.int32(steps), carry.converged_at)
     diverged = carry.diverged | ~jnp.isfinite(final_loss)
     return final_loss, final_logits, diverged, conv_at
@@ -406,12 +387,10 @@ def train_program(
     x,
     y,
     optimizer,
+    objective: Objective,
     *,
     steps,
     record_every=1,
-    activation,
-    loss,
-    grad,
     converge_loss=None,
     batch_size=None,
     data_key=None,
@@ -432,18 +411,16 @@ def train_program(
         x,
         y,
         optimizer,
+        objective,
         first=0,
         count=steps // record_every,
         record_every=record_every,
-        activation=activation,
-        loss=loss,
-        grad=grad,
         converge_loss=converge_loss,
         batch_size=batch_size,
         eval_xy=eval_xy,
     )
     final_loss, final_logits, diverged, conv_at = train_finish(
-        carry, x, y, steps=steps, activation=activation, loss=loss, converge_loss=converge_loss
+        carry, x, y, objective, steps=steps, converge_loss=converge_loss
     )
     return TrainResult(
         carry.params, carry.opt_state, history, final_loss, final_logits, diverged, conv_at
@@ -452,30 +429,20 @@ def train_program(
 
 @partial(
     jax.jit,
-    static_argnames=(
-        "make_optimizer",
-        "steps",
-        "record_every",
-        "activation",
-        "loss",
-        "grad",
-        "batch_size",
-    ),
+    static_argnames=("make_optimizer", "objective", "steps", "record_every", "batch_size"),
 )
 def _train(
-    params, x, y, hyper, data_key, eval_xy, *, make_optimizer: Callable, steps, record_every,
-    activation, loss, grad, batch_size,
+    params, x, y, hyper, data_key, eval_xy, *, make_optimizer: Callable, objective: Objective,
+    steps, record_every, batch_size,
 ):  # fmt: skip
     return train_program(
         params,
         x,
         y,
         make_optimizer(hyper),
+        objective,
         steps=steps,
         record_every=record_every,
-        activation=activation,
-        loss=loss,
-        grad=grad,
         batch_size=batch_size,
         data_key=data_key,
         eval_xy=eval_xy,
@@ -536,11 +503,12 @@ def train(
       update, on the whole training set), ``diverged`` and ``converged_at`` (all
       examples on the right side of 0.5; with minibatches judged after the last step).
 
-    >>> from jaxbp import seed_exercise
-    >>> ex = seed_exercise(dtype="float32")
-    >>> result = train(ex.params, ex.x, ex.y, 0.5, steps=100)
-    >>> bool(result.final_loss < result.history.loss[0])
-    True
+    Examples:
+      >>> from jaxbp import seed_exercise
+      >>> ex = seed_exercise(dtype="float32")
+      >>> result = train(ex.params, ex.x, ex.y, 0.5, steps=100)
+      >>> bool(result.final_loss < result.history.loss[0])
+      True
     """
     params = check_params(params)
     steps = check_positive_int(steps, "steps")
@@ -549,8 +517,8 @@ def train(
         raise ValueError(
             f"record_every must be a positive divisor of steps={steps}; got {record_every}"
         )
+    objective = Objective.checked(activation, loss, grad, n_hidden=len(params) - 1)
     spec = resolve_loss(loss)
-    check_grad_source(grad)
     x, y = check_batch(params, x, y, spec)
     batch_size = check_batch_size(batch_size, x.shape[0])
     if batch_size is not None and data_key is None:
@@ -569,7 +537,6 @@ def train(
             eval_xy = tuple(a.astype(x.dtype) for a in check_batch(params, eval_x, eval_y, spec))
         except (ValueError, TypeError) as e:
             raise type(e)(f"eval_x, eval_y: {e}") from None
-    activation = activation_key(activation, len(params) - 1)
     if isinstance(optimizer, (int, float)) and not isinstance(optimizer, bool):
         _check_learning_rate(optimizer, "optimizer (a learning rate for plain SGD)")
         make_optimizer, hyper = sgd, jnp.asarray(optimizer, params[0]["W"].dtype)
@@ -583,10 +550,8 @@ def train(
         data_key,
         eval_xy,
         make_optimizer=make_optimizer,
+        objective=objective,
         steps=steps,
         record_every=record_every,
-        activation=activation,
-        loss=loss,
-        grad=grad,
         batch_size=batch_size,
     )
