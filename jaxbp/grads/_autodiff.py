@@ -31,7 +31,7 @@ GRAD_SOURCES = ("autodiff", "manual")
 
 
 def check_grad_source(grad) -> str:
-    """``grad`` if it names a gradient source (:data:`GRAD_SOURCES`), else a ValueError."""
+    """``grad`` if it names a gradient source (``GRAD_SOURCES``), else a ValueError."""
     if not isinstance(grad, str) or grad not in GRAD_SOURCES:
         raise ValueError(f"grad must be one of {GRAD_SOURCES}; got {grad!r}")
     return grad
@@ -59,7 +59,7 @@ def value_and_grad_aux_fn(grad: str) -> Callable:
 
 
 def value_and_grad_fn(grad: str) -> Callable:
-    """``f(params, x, y, activation, loss) -> (loss, grads)`` for ``grad`` in :data:`GRAD_SOURCES`."""
+    """``f(params, x, y, activation, loss) -> (loss, grads)`` for ``grad`` in ``GRAD_SOURCES``."""
     if check_grad_source(grad) == "autodiff":
         return jax.value_and_grad(_loss)
     return manual_value_and_grad_unchecked

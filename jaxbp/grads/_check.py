@@ -47,7 +47,7 @@ def numerical_grad(
     this call only); all directions ``e_i`` are evaluated at once with ``vmap``, in
     batches that bound memory. The error is about ``eps^2 |L'''| / 6`` (truncation)
     plus ``1e-16 |L| / eps`` (rounding): near 1e-10 for ``eps = 1e-6``. A ReLU
-    pre-activation within ``eps`` of 0 breaks the first term (see :func:`check_grads`).
+    pre-activation within ``eps`` of 0 breaks the first term (see [`check_grads`][jaxbp.grads.check_grads]).
 
     Returns:
       ``Grads`` in float64, the same tree as ``params``.
@@ -163,7 +163,7 @@ def _explain_leaf(leaf: LeafComparison, r, c, tol: Tolerance) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class GradComparison:
-    """The result of :func:`compare_grads`; ``str()`` gives a table and an explanation."""
+    """The result of [`compare_grads`][jaxbp.grads.compare_grads]; ``str()`` gives a table and an explanation."""
 
     leaves: tuple[LeafComparison, ...]
     tolerance: Tolerance
@@ -248,10 +248,10 @@ def compare_grads(
 
     An entry agrees when ``|candidate - reference| <= atol + rtol * |reference|``.
     By default the tolerance is the library's one for the coarser of the two
-    dtypes (see :func:`tolerance`).
+    dtypes (see [`tolerance`][jaxbp.util.tolerance]).
 
     Returns:
-      :class:`GradComparison` with per-leaf max absolute and relative error, cosine
+      [`GradComparison`][jaxbp.grads.GradComparison] with per-leaf max absolute and relative error, cosine
       similarity, the worst entry (index and both values), ``.ok`` and an
       ``.explanation``; ``print()`` it for a table.
 
@@ -321,7 +321,7 @@ def compare_grads(
 
 @dataclasses.dataclass(frozen=True)
 class GradCheck:
-    """The three gradient sources on one network and their comparisons (see :func:`check_grads`)."""
+    """The three gradient sources on one network and their comparisons (see [`check_grads`][jaxbp.grads.check_grads])."""
 
     autodiff: Grads
     manual: Grads

@@ -108,7 +108,7 @@ _manual_value_and_grad_jit = jax.jit(
 def manual_grad(params: Params, x, y, *, activation="sigmoid", loss: str = "bce") -> Grads:
     """The gradient of the loss by the chain rule written by hand, layer by layer.
 
-    The same tree as :func:`autodiff_grad` and held to float64 agreement with it.
+    The same tree as [`autodiff_grad`][jaxbp.grads.autodiff_grad] and held to float64 agreement with it.
 
     Args:
       params: the network.

@@ -1,7 +1,7 @@
 """Devices and hosts for many networks: CPU cores as devices, several processes, memory.
 
-:func:`use_cpu_cores` makes one CPU device per core so that members shard over
-them; :func:`initialize_distributed` joins a multi-process run; the rest sizes
+[`use_cpu_cores`][jaxbp.many.use_cpu_cores] makes one CPU device per core so that members shard over
+them; [`initialize_distributed`][jaxbp.many.initialize_distributed] joins a multi-process run; the rest sizes
 chunks to the memory a device has.
 """
 
@@ -91,12 +91,12 @@ def small_loop_flags(flags: str, threshold: int = SMALL_LOOP_BYTES) -> str:
 
 
 def use_cpu_cores(n: int | None = None) -> int:
-    """Make ``n`` CPU devices (default: one per core) so that :func:`train_many` shards over them.
+    """Make ``n`` CPU devices (default: one per core) so that [`train_many`][jaxbp.many.train_many] shards over them.
 
     XLA runs one device's small operations on one core at a time, so on a CPU the
     member axis trains fastest split over one device per core. It also lets XLA
     compile each training loop into one function (the CPU compiler's small-loop
-    threshold, :data:`SMALL_LOOP_BYTES`, added to ``XLA_FLAGS`` unless the variable
+    threshold, ``SMALL_LOOP_BYTES``, added to ``XLA_FLAGS`` unless the variable
     already sets one; jaxlib 0.7.2 or later), without one runtime call per operation.
     What each is worth was measured: docs/benchmarks.md. Results are the same bit for bit
     (members are computed in fixed-width blocks). Call it right after import, before
@@ -126,7 +126,7 @@ def initialize_distributed(
     num_processes: int | None = None,
     process_id: int | None = None,
 ) -> None:
-    """Join a multi-process run (``jax.distributed.initialize``) before calling :func:`train_many`.
+    """Join a multi-process run (``jax.distributed.initialize``) before calling [`train_many`][jaxbp.many.train_many].
 
     Arguments left out are read from ``JAXBP_COORDINATOR``, ``JAXBP_NUM_PROCESSES`` and
     ``JAXBP_PROCESS_ID``, and otherwise left to JAX's own detection (SLURM, TPU pods, ...).

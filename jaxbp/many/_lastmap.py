@@ -8,7 +8,7 @@ member axis last, ``(8, 2, members)``, every operation of the step is a loop ove
 members with unit stride, which is what the CPU's vector units want (and what XLA
 fuses well); docs/benchmarks.md has the measured gain for the seed network.
 
-:func:`vmap_last` is that batching transformation, written the way ``jax.vmap`` is:
+``vmap_last`` is that batching transformation, written the way ``jax.vmap`` is:
 it traces the *single-network* function once to a jaxpr and evaluates the jaxpr on
 batched values, one primitive at a time, each value carrying its member axis last
 (or no member axis, when it does not depend on the member). Structural primitives
@@ -16,7 +16,7 @@ batched values, one primitive at a time, each value carrying its member axis las
 ``scan``, nested ``jit`` and custom derivatives) have rules here that keep the axis
 last; any other primitive is batched by ``jax.vmap``'s own rule (correct, and only
 slower; each such fallback is logged on the ``jaxbp`` logger at DEBUG level and
-counted by :func:`record_fallbacks`). So there is still one implementation of the
+counted by ``record_fallbacks``). So there is still one implementation of the
 network: the function given.
 
 What it equals: ``vmap_last(f, flags, n)(*args)`` is
@@ -28,7 +28,7 @@ give relu'(0) = 0.5 where ``jax.vmap`` gives 0); it raises instead. Take gradien
 inside ``f``, as ``train_many``'s member program does.
 
 The JAX primitives it handles are found by name in ``jax.extend.core.primitives``
-through one table (:data:`_PRIMITIVE_NAMES`), whose entries list the names a
+through one table (``_PRIMITIVE_NAMES``), whose entries list the names a
 primitive has had across JAX versions; a required one that is missing is an
 ImportError naming the JAX version.
 """

@@ -3,7 +3,7 @@
 Members form one flat axis, grid-major (``_grid``): member ``m`` has learning rate,
 init scale and seed index decoded from ``m``. Its initial parameters are
 ``init_mlp(jax.random.fold_in(key, m), sizes, scale=..., ...)`` and its training is
-exactly :func:`jaxbp.training._train.train_program`, the program ``train`` compiles for one
+exactly ``jaxbp.training._train.train_program``, the program ``train`` compiles for one
 network, batched over members (``_program``). So a member's result depends only on
 ``(key, m, its hyperparameters)``: not on the chunk size, the number of devices or
 the number of hosts.
@@ -432,7 +432,7 @@ def _in_pieces(call, args, n_records, piece, record_every, counted, bar) -> dict
 
 
 def _assemble(c: _Config, local: dict[str, np.ndarray], seconds: float) -> ManyResult:
-    """Every process's members, in order, as a :class:`ManyResult`."""
+    """Every process's members, in order, as a [`ManyResult`][jaxbp.many.ManyResult]."""
     lo, hi = c.members
     if jax.process_count() > 1 and not _LOCAL.get():
         local = gather_processes(local)
@@ -486,21 +486,24 @@ def train_many(
     Args:
       key: a ``jax.random`` key.
       sizes: layer widths, e.g. ``(3, 2, 1)``.
-      x, y: the training set, ``(n, sizes[0])`` and ``(n,)``: full-batch steps, or
-        minibatches with ``batch_size``. Every member reads the same arrays (they are
-        not copied per member).
+      x: the training inputs, ``(n, sizes[0])``: full-batch steps, or minibatches with
+        ``batch_size``. Every member reads the same arrays (they are not copied per
+        member).
+      y: the training labels, ``(n,)``.
       n_inits: networks per grid point.
       steps: updates per network.
       learning_rate: a positive number or a 1-D array of them (the grid's first axis).
       optimizer: a factory ``lr -> optax.GradientTransformation`` (e.g. ``optax.adam``);
-        default: the seed's plain SGD (:func:`jaxbp.sgd`).
+        default: the seed's plain SGD ([`jaxbp.sgd`][jaxbp.training.sgd]).
       init_scale: a positive number or 1-D array (the grid's second axis), passed to
-        :func:`init_mlp` as ``scale``.
-      scheme: as for :func:`init_mlp`. The default here is ``"normal"`` (weights and
+        [`init_mlp`][jaxbp.nn.init_mlp] as ``scale``.
+      scheme: as for [`init_mlp`][jaxbp.nn.init_mlp]. The default here is ``"normal"`` (weights and
         biases ~ N(0, scale^2)), the setting of the classic studies of many random
-        starts, whose init-scale axis is then the spread itself; :func:`init_mlp`'s
+        starts, whose init-scale axis is then the spread itself; [`init_mlp`][jaxbp.nn.init_mlp]'s
         own default, ``"glorot_normal"``, suits one network trained alone.
-      activation, loss, grad: as for :func:`train`.
+      activation: hidden activation name(s), as for [`train`][jaxbp.training.train].
+      loss: the loss name, as for [`train`][jaxbp.training.train].
+      grad: ``"autodiff"`` or ``"manual"``, as for [`train`][jaxbp.training.train].
       converge_loss: a member has converged once its loss is below this; by default,
         once every example is on the right side of 0.5.
       chunk_size: members per compiled call, or ``"auto"`` (from ``memory_budget``).
@@ -516,9 +519,10 @@ def train_many(
         ``update(n)``) is updated instead, with this call's network-steps, and left open.
       members: ``(start, stop)``: train only these members of the grid (for runs
         saved piece by piece); each gets the same result as in a run of all members.
-      eval_x, eval_y: a held-out set: every member's ``test_loss`` and ``test_accuracy``
+      eval_x: a held-out set's inputs: every member's ``test_loss`` and ``test_accuracy``
         on it after training, and its loss and accuracy at every record point
         (``eval_loss_history``, ``eval_accuracy_history``); training never sees it.
+      eval_y: the held-out set's labels.
       batching: how the single-network program is mapped over members: ``"vmap"``
         (``jax.vmap``, member axis first), ``"member_last"`` (the same transformation
         with the member axis kept last in every intermediate, faster for tiny networks
@@ -528,10 +532,10 @@ def train_many(
         to rounding (the sums are ordered differently).
       batch_size: None for full-batch steps (the default); else each step takes
         ``batch_size`` examples. ``steps`` still counts updates; each epoch visits the
-        examples in an order drawn per member from :func:`data_order_key` ``(key, m)``
+        examples in an order drawn per member from [`data_order_key`][jaxbp.training.data_order_key] ``(key, m)``
         (a stream apart from the initialization's), and the ``n % batch_size`` examples
         left at the end of an epoch's order are dropped for that epoch. Member ``m``
-        equals :func:`train` from the same start with ``data_key=data_order_key(key, m)``.
+        equals [`train`][jaxbp.training.train] from the same start with ``data_key=data_order_key(key, m)``.
         Convergence is then judged after the last step, on the whole training set.
       crossed: ``(rows, columns)`` with ``rows * columns == n_inits`` (needs
         ``batch_size``): each grid point's starts form a table in which start
@@ -541,11 +545,11 @@ def train_many(
         spread due to the data order (start 0 is the same as without it).
 
     Returns:
-      :class:`ManyResult`, one row per member (grid-major), with ``summary()``.
+      [`ManyResult`][jaxbp.many.ManyResult], one row per member (grid-major), with ``summary()``.
     """
     t0 = time.perf_counter()
     arguments = {k: v for k, v in locals().items() if k != "t0"}
-    config = _check_config(**arguments)  # each argument by its name: no list to keep in step
+    config = _check_config(**arguments)  # every argument into the checks, by its name
     plan = _plan(config)
     local = _run_chunks(config, plan)
     return _assemble(config, local, time.perf_counter() - t0)

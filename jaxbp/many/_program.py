@@ -1,15 +1,15 @@
 """The program ``train_many`` compiles: one member's training, batched over blocks of members.
 
 Member ``m`` of a grid (see ``_grid``) starts from ``init_mlp_unchecked(fold_in(key, m),
-scale, ...)`` and trains with :func:`jaxbp.training._train.train_program`, the program
+scale, ...)`` and trains with ``jaxbp.training._train.train_program``, the program
 ``train`` compiles for one network. A block of members is that single-network
-program batched: ``jax.vmap``, or on CPU for tiny networks :func:`vmap_last` (the
+program batched: ``jax.vmap``, or on CPU for tiny networks ``vmap_last`` (the
 same batching with the member axis kept last). A chunk is a loop over blocks of a
 fixed width, sharded over a 1-D device mesh: so a member's result depends only on
 ``(key, m, its hyperparameters)``, not on the chunk size, device or host count.
 
 The thresholds that choose between code paths were measured; they live in
-:data:`TUNING`, each with where it was measured (docs/benchmarks.md has the tables).
+``TUNING``, each with where it was measured (docs/benchmarks.md has the tables).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ BATCHINGS = ("auto", "vmap", "member_last")
 
 
 class Phase(enum.Enum):
-    """Which part of a member's run a compiled program computes (:func:`member_program`)."""
+    """Which part of a member's run a compiled program computes (``member_program``)."""
 
     ALL = "all"  # the whole run: init, every record, the outputs
     START = "start"  # init only: the carry before the first step
@@ -103,7 +103,7 @@ def work(sizes, batch: int) -> int:
 def block_width(
     sizes, batch: int, *, minibatch: bool = False, member_last: bool = False, itemsize: int = 4
 ) -> int:
-    """Members per compiled block: many tiny networks, few big ones (:data:`TUNING`);
+    """Members per compiled block: many tiny networks, few big ones (``TUNING``);
     ``batch`` is the examples one step takes (with ``minibatch``, the minibatch). With
     ``member_last``, as many as keep a block's activations in cache."""
     if member_last and not minibatch:
@@ -119,7 +119,7 @@ def block_width(
 
 def choose_member_last(batching: str, sizes, batch: int, platform: str) -> bool:
     """Whether to batch members with the axis last: asked for, or ``"auto"`` on CPU for
-    networks up to :attr:`Tuning.member_last_max_work`."""
+    networks up to ``Tuning.member_last_max_work``."""
     if batching == "auto":
         return platform == "cpu" and work(sizes, batch) <= TUNING.member_last_max_work
     return batching == "member_last"
@@ -127,7 +127,7 @@ def choose_member_last(batching: str, sizes, batch: int, platform: str) -> bool:
 
 def choose_program(sizes, batch: int, platform: str, member_last: bool):
     """The compiled chunk program: on CPU, small networks get compiler options of their
-    own (:func:`cpu_options`); accelerators the plain ``jit``."""
+    own (``cpu_options``); accelerators the plain ``jit``."""
     if platform != "cpu":
         return train_chunk
     return program_with(cpu_options(work(sizes, batch), member_last))
@@ -136,7 +136,7 @@ def choose_program(sizes, batch: int, platform: str, member_last: bool):
 def cpu_options(w: int, member_last: bool) -> tuple[tuple[str, str | bool], ...]:
     """XLA CPU options for a network of work ``w``, those this XLA knows.
 
-    Without YNN fusions up to :attr:`Tuning.no_ynn_max_work` (YNN calls a library kernel
+    Without YNN fusions up to ``Tuning.no_ynn_max_work`` (YNN calls a library kernel
     per tiny matrix product; plain loop fusions are faster). With the member axis last,
     512-bit vectors where the CPU has them (XLA's default is 256): every loop of that
     program is a unit-stride loop over members; with ``jax.vmap`` batching the same
@@ -182,7 +182,7 @@ def member_program(key, x, y, eval_xy, spec: MemberSpec, *, phase: Phase, count:
     """The single-network program for member ``m``, whole or in one of its three phases.
 
     ``Phase.ALL``: ``member(m, lr, scale) -> outputs``: init from ``fold_in(key, m)``,
-    then :func:`train_program`. The same run in pieces, for a progress bar that moves
+    then ``train_program``. The same run in pieces, for a progress bar that moves
     during a chunk: ``START``: ``member(m, lr, scale) -> carry``; ``RECORDS``:
     ``member(carry, lr, first) -> (carry, history)`` for ``count`` records from
     ``first``; ``LAST``: the same for the last records, then the outputs (with
@@ -267,14 +267,14 @@ def _blocks(member, batched, shared, n_blocks, width, last):
     widths, so this is what makes results bit-for-bit reproducible. ``n_blocks`` is
     traced, so the loop cannot be unrolled or fused away. A block is ``jax.vmap(member)``,
     or with ``last`` the same batching with the member axis kept last in every
-    intermediate (:func:`vmap_last`; for tiny networks on CPU, see :data:`TUNING`).
+    intermediate (``vmap_last``; for tiny networks on CPU, see ``TUNING``).
 
-    Results come back member-first, except histories (:func:`is_history`), which come
+    Results come back member-first, except histories (``is_history``), which come
     back block by block, each record-first: ``(n_blocks, n_records, width)``, the
     layout a member-last block computes them in. Turning them member-first here would
     transpose one value per record and member, which for the seed network costs about
     as much as computing the records; the host copies them into a member-first view
-    (:func:`histories_into`) instead.
+    (``histories_into``) instead.
     """
     tmap = jax.tree_util.tree_map
     nb, ns = len(batched), len(shared)
@@ -319,7 +319,7 @@ def is_history(path) -> bool:
 
 
 def histories_into(dest: np.ndarray, start: int, blocks: np.ndarray) -> None:
-    """Copy a chunk's ``blocks`` of a history (:func:`_blocks`' layout) into ``dest``.
+    """Copy a chunk's ``blocks`` of a history (``_blocks``' layout) into ``dest``.
 
     ``dest``: ``(members, n_records)``; the chunk's members start at row ``start``. In
     Fortran order (``(n_records, members)`` in memory), as ``train_many`` allocates it,
@@ -336,7 +336,7 @@ _STATIC = ("spec", "phase", "count", "width", "mesh", "last")
 def _chunk_impl(
     key, batched, shared, n_blocks, x, y, eval_xy, *, spec, phase, count, width, mesh, last
 ):
-    """Train one chunk of members (or one phase of it, see :func:`member_program`); with
+    """Train one chunk of members (or one phase of it, see ``member_program``); with
     a mesh, each device trains its own shard of the chunk."""
     member = member_program(key, x, y, eval_xy, spec, phase=phase, count=count)
     if mesh is None:

@@ -1,4 +1,4 @@
-"""What :func:`jaxbp.train_many` returns: per-member arrays, and a summary per grid point."""
+"""What [`jaxbp.train_many`][jaxbp.many.train_many] returns: per-member arrays, and a summary per grid point."""
 
 from __future__ import annotations
 
@@ -21,25 +21,36 @@ HISTORIES = ("history", "eval_loss_history", "eval_accuracy_history")
 
 @dataclasses.dataclass(frozen=True)
 class ManyResult:
-    """Per-member results of :func:`train_many`, each a NumPy array with a leading member axis.
+    """Per-member results of [`train_many`][jaxbp.many.train_many], each a NumPy array with a leading member axis.
 
     Attributes:
-      learning_rate, init_scale, seed_index, grid_index: each member's hyperparameters.
+      learning_rate: each member's learning rate.
+      init_scale: each member's init scale.
+      seed_index: each member's start within its grid point, ``0 .. n_inits - 1``.
+      grid_index: each member's grid point (learning rate-major).
       final_loss: the loss after the last step (NaN-free unless ``diverged``).
       accuracy: the fraction of examples on the right side of 0.5 after training
         (of ``sigmoid(o)``, or for ``mse_linear`` of the output ``o`` itself).
-      converged: the criterion held at some step; converged_at: the first such step, else -1.
+      converged: the criterion held at some step.
+      converged_at: the first step at which it held, else -1.
       diverged: the loss or an update went non-finite; the member stopped there.
       history: ``(members, steps // record_every)`` losses, each on the batch its step
         took (the whole training set, or with ``batch_size`` that step's minibatch).
         Histories are stored record by record (Fortran order), as they are computed:
         ``history[:, k]`` is contiguous, a member's row ``history[m]`` is a strided view.
       params: the final parameters, stacked on axis 0 of every leaf (when kept), else None.
-      test_loss, test_accuracy: on the held-out ``eval_x``, ``eval_y`` (when given), else None.
-      eval_loss_history, eval_accuracy_history: ``(members, steps // record_every)``: the
-        held-out loss and accuracy at every record point (when given), else None.
+      test_loss: the loss on the held-out ``eval_x``, ``eval_y`` (when given), else None.
+      test_accuracy: the accuracy on the held-out set (when given), else None.
+      eval_loss_history: ``(members, steps // record_every)``: the held-out loss at every
+        record point (when given), else None.
+      eval_accuracy_history: the same for the held-out accuracy.
       batch_size: the minibatch size, or None for full-batch steps.
-      learning_rates, init_scales: the grid's axes; n_inits, steps, record_every: the run's shape.
+      learning_rates: the grid's first axis.
+      init_scales: the grid's second axis.
+      n_inits: members per grid point.
+      steps: updates per member.
+      record_every: steps between history records.
+      seconds: the wall-clock time of the call.
     """
 
     learning_rate: np.ndarray

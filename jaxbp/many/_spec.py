@@ -1,6 +1,6 @@
 """What a member of ``train_many`` is: one frozen, hashable value.
 
-A :class:`MemberSpec` holds everything that every member of one ``train_many`` call
+A ``MemberSpec`` holds everything that every member of one ``train_many`` call
 shares and that shapes its compiled program: the network, its initialization, the
 optimizer, the objective, the number of steps and records, the convergence test,
 minibatches and the crossed design. The compiled chunk program takes it as its one
@@ -26,10 +26,10 @@ class MemberSpec:
 
     Attributes:
       sizes: the MLP's layer widths.
-      scheme: the initialization scheme (:data:`jaxbp.SCHEMES`).
+      scheme: the initialization scheme ([`jaxbp.SCHEMES`][jaxbp.nn.SCHEMES]).
       dtype: the networks' floating dtype.
       make_optimizer: ``learning_rate -> optax.GradientTransformation``.
-      objective: activation(s), loss and gradient source (:class:`Objective`).
+      objective: activation(s), loss and gradient source (``Objective``).
       steps: updates per member.
       record_every: steps between history records (divides ``steps``).
       converge_loss: the loss below which a member has converged, or None (every

@@ -1,10 +1,10 @@
 """Hidden-layer activations, each defined together with its hand-derived derivative.
 
-An :class:`Activation` pairs ``fn(h)`` with ``grad(h) = d fn / d h`` written by
+An [`Activation`][jaxbp.nn.Activation] pairs ``fn(h)`` with ``grad(h) = d fn / d h`` written by
 hand (never by ``jax.grad``), plus the two formulas in symbols, so that the
 manual chain rule and the worked solutions use the very same local derivative.
 Beside them sits the derivative as a student writes it on paper
-(:class:`StudentRule`: ``a(1 - a)`` from the activation ``a`` rather than
+(``StudentRule``: ``a(1 - a)`` from the activation ``a`` rather than
 ``sigma(h) sigma(-h)`` from ``h``), which worked solutions and grading use.
 """
 
@@ -41,7 +41,8 @@ class Activation(NamedTuple):
       name: the name functions take (``activation="tanh"``).
       fn: ``a = fn(h)``, elementwise.
       grad: ``da/dh`` as a function of ``h``, derived by hand (not by ``jax.grad``).
-      formula: ``a = f(h)`` as text; grad_formula: ``da/dh`` as text.
+      formula: ``a = f(h)`` as text.
+      grad_formula: ``da/dh`` as text.
       student: the rule a student writes on paper (``a(1 - a)`` for the sigmoid).
     """
 
@@ -119,10 +120,10 @@ ACTIVATIONS: dict[str, Activation] = {
 
 
 def resolve_activations(activation: str | Sequence[str], n_hidden: int) -> tuple[Activation, ...]:
-    """One :class:`Activation` per hidden layer.
+    """One [`Activation`][jaxbp.nn.Activation] per hidden layer.
 
     Args:
-      activation: a name from :data:`ACTIVATIONS` for every hidden layer, or a
+      activation: a name from [`ACTIVATIONS`][jaxbp.nn.ACTIVATIONS] for every hidden layer, or a
         sequence of ``n_hidden`` names, one per hidden layer.
       n_hidden: the number of hidden layers (``len(params) - 1``).
     """

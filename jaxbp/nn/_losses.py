@@ -1,6 +1,6 @@
 """Losses on the output logit, each defined together with its derivative dL/do.
 
-A :class:`Loss` gives, for one output unit of one example, the loss ``value(o, y)``
+A [`Loss`][jaxbp.nn.Loss] gives, for one output unit of one example, the loss ``value(o, y)``
 from the logit ``o`` and the label ``y``, and ``dlogit(o, y) = d value / d o``
 derived by hand. Networks average over the batch and sum over output units.
 
@@ -11,7 +11,7 @@ or 1. Its derivative ``sigmoid(o) - y`` is the seed exercise's
 on paper, so it can never divide by zero.
 
 Beside each loss sit its output steps as a student writes them on paper
-(:class:`PaperStep`: the loss, ``dL/dz`` and ``dL/do`` for a batch of ``B``
+(``PaperStep``: the loss, ``dL/dz`` and ``dL/do`` for a batch of ``B``
 examples, in the probability form the seed exercise uses); worked solutions
 and grading use them.
 """
@@ -50,7 +50,8 @@ class Loss(NamedTuple):
       name: the name functions take (``loss="bce"``).
       value: ``(o, y) -> L`` per output unit and example, from the logit ``o``.
       dlogit: ``(o, y) -> dL/do``, derived by hand.
-      formula, dlogit_formula: both as text.
+      formula: the loss as text.
+      dlogit_formula: ``dL/do`` as text.
       labels_in_unit_interval: labels must lie in [0, 1] (BCE).
       paper: the output steps of a derivation as written on paper, in order.
       squared: for squared errors, the factor ``c`` of ``c (out - y)^2``; else None.
@@ -112,7 +113,7 @@ def log1p_unit(e: jax.Array) -> jax.Array:
     """``log(1 + e)`` for ``0 <= e <= 1``, to within 3 units in the last place of ``e``'s dtype.
 
     float16 and float32: ``e * p(e)`` with ``p`` a polynomial of degree 4 or 9 fitted to
-    ``log(1 + e) / e`` (:func:`_log1p_polynomial`): multiply-adds only. Wider types:
+    ``log(1 + e) / e`` (``_log1p_polynomial``): multiply-adds only. Wider types:
     ``log1p(e) = 2 atanh(s) = 2 s (1 + s^2/3 + s^4/5 + ...)`` with ``s = e / (2 + e)``,
     so ``s^2 <= 1/9``: two divisions and a short polynomial (16 terms for float64). Both
     are exact for tiny ``e`` (where ``log(1 + e)`` would round to 0). On XLA's CPU backend

@@ -43,7 +43,7 @@ SCHEMES = {
     "he_normal": ("normal", lambda fan_in, fan_out: math.sqrt(2 / fan_in), False),
     "lecun_normal": ("normal", lambda fan_in, fan_out: math.sqrt(1 / fan_in), False),
 }
-"""The initialization schemes of :func:`init_mlp` by name: scheme -> (distribution, the
+"""The initialization schemes of [`init_mlp`][jaxbp.nn.init_mlp] by name: scheme -> (distribution, the
 spread of ``W`` before ``scale`` as a function of fan-in and fan-out, whether the biases
 are drawn too)."""
 
@@ -101,9 +101,9 @@ def init_mlp(
     Args:
       key: a ``jax.random`` key; the same key gives the same network.
       sizes: ``(n_in, hidden..., n_out)``, e.g. ``(3, 2, 1)`` for the seed network.
-      scheme: one of :data:`SCHEMES`. The default, ``"glorot_normal"``, keeps the
+      scheme: one of [`SCHEMES`][jaxbp.nn.SCHEMES]. The default, ``"glorot_normal"``, keeps the
         activations' spread steady through depth for one network trained alone;
-        :func:`train_many` defaults to ``"normal"``, whose scale is the spread itself
+        [`train_many`][jaxbp.many.train_many] defaults to ``"normal"``, whose scale is the spread itself
         (the axis its init-scale grids sweep).
       scale: a positive multiplier of the scheme's spread; may be a traced array
         (under ``vmap`` it varies across networks).
@@ -135,7 +135,7 @@ def init_mlp(
 
 @partial(jax.jit, static_argnames=("sizes", "scheme", "dtype"))
 def init_mlp_unchecked(key, scale, *, sizes, scheme, dtype) -> Params:
-    """:func:`init_mlp` for checked arguments (``scale`` may be traced): what programs call.
+    """[`init_mlp`][jaxbp.nn.init_mlp] for checked arguments (``scale`` may be traced): what programs call.
 
     The library's convention: ``name`` checks its arguments at the public edge,
     ``name_unchecked`` is the same computation for validated inputs, called inside ``jit``.
@@ -285,7 +285,7 @@ def forward_trace(params: Params, x, *, activation="sigmoid") -> Trace:
       activation: a name for every hidden layer or a tuple of names, one per hidden layer.
 
     Returns:
-      :class:`Trace` with ``h`` (pre-activations, the last is the logit) and ``a``
+      [`Trace`][jaxbp.nn.Trace] with ``h`` (pre-activations, the last is the logit) and ``a``
       (hidden activations), each of shape ``(batch, width)``.
     """
     params = check_params(params)
@@ -296,7 +296,7 @@ def forward(params: Params, x, *, activation="sigmoid") -> jax.Array:
     """The output logits ``o`` of the network for a batch ``x``.
 
     Args:
-      params: the network (see :func:`init_mlp`).
+      params: the network (see [`init_mlp`][jaxbp.nn.init_mlp]).
       x: inputs of shape ``(batch, n_in)``.
       activation: ``"sigmoid"``, ``"tanh"``, ``"relu"`` or ``"identity"`` for every
         hidden layer, or a tuple with one per hidden layer. The output layer is linear.

@@ -51,7 +51,7 @@ def save_params(path: str | os.PathLike, params: Params) -> None:
 
 
 def load_params(path: str | os.PathLike) -> Params:
-    """The parameter tree saved by :func:`save_params`, in the dtype it was saved in.
+    """The parameter tree saved by [`save_params`][jaxbp.nn.save_params], in the dtype it was saved in.
 
     Raises ``ValueError`` naming the file and what is wrong when it is not such a file.
     """

@@ -6,7 +6,7 @@ parameters or state; any JAX, optax or orbax tool takes the tree as it is.
 
 Hand-worked exercises often write each layer as one "augmented" matrix whose
 row 0 is the bias (the weight of a constant input 1) and whose rows 1.. are the
-weights of the real inputs; :func:`from_augmented` and :func:`to_augmented`
+weights of the real inputs; [`from_augmented`][jaxbp.nn.from_augmented] and [`to_augmented`][jaxbp.nn.to_augmented]
 convert between the two.
 """
 
@@ -170,7 +170,7 @@ def from_augmented(matrices: Sequence, *, dtype=None) -> Params:
 
 
 def to_augmented(params: Params) -> list[jax.Array]:
-    """The inverse of :func:`from_augmented`: ``concatenate([b[None], W])`` per layer."""
+    """The inverse of [`from_augmented`][jaxbp.nn.from_augmented]: ``concatenate([b[None], W])`` per layer."""
     params = check_params(params)
     return [jnp.concatenate([layer["b"][None, :], layer["W"]], axis=0) for layer in params]
 

@@ -1,7 +1,7 @@
 """The configuration of a sweep: one list of fields, read from TOML into a frozen dataclass.
 
 A sweep config has five tables, ``[task]``, ``[network]``, ``[optimizer]``,
-``[init]`` and ``[run]``; :data:`FIELDS` lists every key with its type, default and
+``[init]`` and ``[run]``; ``FIELDS`` lists every key with its type, default and
 meaning (docs/sweeps.md shows the same table). A key left out takes its default;
 an optional key with no default (``record_every``, ``memory_budget``,
 ``converge_loss``) means "let ``train_many`` choose". Unknown tables or keys, and
@@ -148,7 +148,7 @@ def _numbers(v, name: str, where: str, *, integer=False) -> tuple:
 
 @dataclasses.dataclass(frozen=True)
 class SweepConfig:
-    """A sweep, as read from TOML (tables task, network, optimizer, init, run; see :data:`FIELDS`).
+    """A sweep, as read from TOML (tables task, network, optimizer, init, run; see ``FIELDS``).
 
     ``task_options`` holds the ``[task]`` keys the chosen task takes, as pairs.
     """
@@ -298,7 +298,7 @@ class SweepConfig:
         return factory
 
     def train_kwargs(self, task, *, progress: bool | None = False) -> dict[str, Any]:
-        """:func:`jaxbp.train_many`'s keyword arguments for this sweep on ``task`` (all
+        """[`jaxbp.train_many`][jaxbp.many.train_many]'s keyword arguments for this sweep on ``task`` (all
         but the key, sizes, data and ``members``); the task's test split, if any, is the
         held-out set."""
         kw = dict(

@@ -191,7 +191,8 @@ def decision_surfaces(
 
     Args:
       panels: one dict per member with ``params`` and a ``label`` (its story in a line).
-      x, y: the training set (2 or 3 features), drawn on top.
+      x: the training inputs (2 or 3 features), drawn on top.
+      y: the training labels.
       predict: ``predict(params, points) -> sigma(o)`` for ``points`` of shape (n, features).
 
     Two features: the plane itself. Three: slices through the input cube at the values

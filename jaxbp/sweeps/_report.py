@@ -4,7 +4,7 @@ Figures (matplotlib, PNG) are written atomically, like everything else in a run
 folder: a convergence heatmap over learning rate x init scale, the final-loss
 histogram, loss curves, and for 2- or 3-input tasks the decision surfaces of a few
 members (retrained alone, the same bits as in the sweep). report.md shows them
-with the per-grid-point table; :func:`add_report_section` lets a study add its
+with the per-grid-point table; [`add_report_section`][jaxbp.sweeps.add_report_section] lets a study add its
 findings.
 
 Edge of the library: it reads what ``_runs`` wrote; nothing below knows of it.

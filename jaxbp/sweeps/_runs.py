@@ -6,13 +6,13 @@ written to a temporary file and renamed, so a chunk is either whole or absent),
 and, once every chunk is done, ``members.csv`` (one row per member),
 ``histories.npz``, ``summary.json``, ``figures/`` and ``report.md``. Running the
 same config on the folder again skips the finished chunks; another config is
-refused. :func:`load_run` reads a finished folder back. NumPy files are read with
+refused. [`load_run`][jaxbp.sweeps.load_run] reads a finished folder back. NumPy files are read with
 ``allow_pickle=False``.
 
 Several processes may fill one folder: shard ``i`` of ``P`` trains the chunks
 ``k`` with ``k % P == i`` (chunk ``k`` holds members ``k * members_per_file`` on),
 so shards never share a chunk, may crash and be rerun in any order, and whichever
-finds every chunk done assembles the results (:func:`finish_sweep` does it alone).
+finds every chunk done assembles the results ([`finish_sweep`][jaxbp.sweeps.finish_sweep] does it alone).
 Under ``jax.distributed`` the processes are the shards, and process 0 assembles.
 """
 
@@ -240,7 +240,7 @@ def run_sweep(
     """Run (or resume) a sweep into the folder ``out``; returns the summary.
 
     Every input is checked before the folder is created or touched, the run's disk
-    and memory among them (:func:`estimate`): a sweep that would need more than
+    and memory among them (``estimate``): a sweep that would need more than
     ``max_disk`` bytes (default 20 GiB; None: only the free space limits it), more
     than the free disk or more memory than is free to assemble its results is
     refused. Members are trained ``config.members_per_file`` at a time; each finished
@@ -536,11 +536,11 @@ class Run:
 
 
 def load_run(folder: str | os.PathLike) -> Run:
-    """Read a finished run folder (``jaxbp sweep`` or :func:`run_sweep`).
+    """Read a finished run folder (``jaxbp sweep`` or [`run_sweep`][jaxbp.sweeps.run_sweep]).
 
     Returns:
-      :class:`Run`: ``config`` (:class:`SweepConfig`), ``result`` (what
-      :func:`jaxbp.train_many` returned for the whole grid, without parameters) and
+      [`Run`][jaxbp.sweeps.Run]: ``config`` ([`SweepConfig`][jaxbp.sweeps.SweepConfig]), ``result`` (what
+      [`jaxbp.train_many`][jaxbp.many.train_many] returned for the whole grid, without parameters) and
       ``summary`` (summary.json).
     """
     folder = Path(folder)

@@ -1,6 +1,6 @@
 """Built-in tasks: small binary classification data sets that need no download.
 
-Each task is a :class:`Task` with training inputs and labels (and, where the
+Each task is a [`Task`][jaxbp.sweeps.Task] with training inputs and labels (and, where the
 task has one, a held-out test split), generated deterministically from a seed:
 
 - ``seed``: the seed exercise's single example (x = (1, 2, 2), y = 1);
@@ -152,7 +152,7 @@ TASKS = {
     "digits": _digits,
 }
 """The built-in tasks by name, each a function of the task's options returning a
-:class:`Task` (see :func:`load_task`)."""
+[`Task`][jaxbp.sweeps.Task] (see [`load_task`][jaxbp.sweeps.load_task])."""
 
 
 def load_task(name: str, **options) -> Task:

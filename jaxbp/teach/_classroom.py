@@ -181,7 +181,7 @@ def class_exercises(
 ) -> list[Path]:
     """One exercise per student in ``out/<id>/`` and its solution in ``out/_keys/<id>/``.
 
-    Returns the students' folders. The ids are checked (see :func:`read_roster`).
+    Returns the students' folders. The ids are checked (see [`read_roster`][jaxbp.teach.read_roster]).
     """
     out = Path(out)
     for sid in roster:

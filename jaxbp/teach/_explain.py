@@ -1,9 +1,9 @@
 """Worked solutions: every step of a derivation with its formula and the numbers put in.
 
-:func:`explain` turns a network and a batch into an :class:`Explanation`, printable
+[`explain`][jaxbp.teach.explain] turns a network and a batch into an [`Explanation`][jaxbp.teach.Explanation], printable
 as text (a terminal), Markdown with LaTeX (GitHub, Jupyter) or JSON (programs).
 Step names and formulas come from the step model (``_steps``); the numbers are
-exact (float64) and equal to :func:`jaxbp.manual_grad`'s.
+exact (float64) and equal to [`jaxbp.manual_grad`][jaxbp.grads.manual_grad]'s.
 """
 
 from __future__ import annotations
@@ -252,8 +252,8 @@ class Step:
 class Explanation:
     """A worked solution: the forward and backward pass, step by step.
 
-    ``str()`` (or :meth:`to_text`) is for a terminal, :meth:`to_markdown` for GitHub
-    or Jupyter (LaTeX), :meth:`to_json` for programs. ``values`` maps step names to
+    ``str()`` (or ``to_text``) is for a terminal, ``to_markdown`` for GitHub
+    or Jupyter (LaTeX), ``to_json`` for programs. ``values`` maps step names to
     exact (float64) values.
     """
 
@@ -350,8 +350,8 @@ class Explanation:
 def explain(params: Params, x, y, *, activation="sigmoid", loss: str = "bce") -> Explanation:
     """The worked solution for a network and a batch: every step, its formula, the numbers put in.
 
-    Values are exact (float64) and equal to :func:`manual_grad`'s. Step names follow
-    the scheme of :func:`step_names` (``h1``, ``a1``, ``o``, ``z``, ``loss``,
+    Values are exact (float64) and equal to [`manual_grad`][jaxbp.grads.manual_grad]'s. Step names follow
+    the scheme of [`step_names`][jaxbp.teach.step_names] (``h1``, ``a1``, ``o``, ``z``, ``loss``,
     ``dL/do``, ``dL/dW2``, ...).
 
     Examples:

@@ -1,9 +1,9 @@
 """Grading a class: every submission checked, scored by a stated rule, the files written.
 
 ``grade_class(submissions, network=... | exercises=...)`` grades each student's claimed
-derivation with :func:`check_derivation` against the network the class was set (one
+derivation with [`check_derivation`][jaxbp.teach.check_derivation] against the network the class was set (one
 for all, or each student's own from ``jaxbp exercise --class``) and scores it by a
-:class:`ScoreRule`. ``write_class(grades, out)`` writes ``grades.csv``,
+[`ScoreRule`][jaxbp.teach.ScoreRule]. ``write_class(grades, out)`` writes ``grades.csv``,
 ``feedback/<id>.md`` and ``.html``, and ``class_report.md`` with its figures.
 
 The score: each graded step is worth one point, shared equally among its entries;
@@ -169,12 +169,12 @@ def grade_class(
 
     Args:
       submissions: a folder of claimed-derivation files, a CSV file, or
-        :class:`Submission` objects (see :func:`read_submissions`).
-      network: the network every student was set (a :class:`NetworkSpec` or a network
+        [`Submission`][jaxbp.teach.Submission] objects (see [`read_submissions`][jaxbp.teach.read_submissions]).
+      network: the network every student was set (a [`NetworkSpec`][jaxbp.teach.NetworkSpec] or a network
         file); default: the seed exercise.
       exercises: instead, the folder ``jaxbp exercise --class`` wrote: each student's
         own network is ``exercises/<id>/network.json``.
-      rule: credit per verdict (:class:`ScoreRule`).
+      rule: credit per verdict ([`ScoreRule`][jaxbp.teach.ScoreRule]).
       steps: the steps the exercise asks for (default: every step of the network).
       roster: the class's student ids (default with ``exercises``: its student folders);
         a student on it without a submission gets a row saying so (and no score).

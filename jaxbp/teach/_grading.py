@@ -1,6 +1,6 @@
 """Grading a hand derivation: a verdict for every entry, the root of every error, a diagnosis.
 
-:func:`check_derivation` reads what a student wrote (rounded, partial) and gives
+[`check_derivation`][jaxbp.teach.check_derivation] reads what a student wrote (rounded, partial) and gives
 each entry a verdict: ``correct`` (equal to the exact value within the precision
 written), ``rounding`` (not exact, but it follows from the student's own values),
 ``wrong`` (it does not follow: a root error, with the likely mistake), ``inherited``
@@ -65,7 +65,7 @@ the written ones mildest first (a step's verdict is its worst written entry's), 
 
 @dataclasses.dataclass(frozen=True)
 class DerivationReport:
-    """What :func:`check_derivation` found, step by step and entry by entry.
+    """What [`check_derivation`][jaxbp.teach.check_derivation] found, step by step and entry by entry.
 
     Attributes:
       verdicts: step name -> the worst verdict of its entries (``missing`` if not claimed).
@@ -373,14 +373,18 @@ def check_derivation(
     """Grade a hand derivation, step by step and entry by entry.
 
     Args:
-      params, x, y, activation, loss: the network and batch the derivation is about.
+      params: the network the derivation is about.
+      x: its batch of inputs.
+      y: its labels.
+      activation: hidden activation name(s).
+      loss: the loss name.
       claimed: step name -> number or nested list, as the student wrote it
-        (see :func:`step_names`; ``None`` for an entry not written). Precision is
+        (see [`step_names`][jaxbp.teach.step_names]; ``None`` for an entry not written). Precision is
         read from the digits written: ``0.52`` is taken as ``0.52 +- 0.005``. Use
         strings or ``decimal.Decimal`` to keep trailing zeros (``"0.50"``).
 
     Returns:
-      :class:`DerivationReport` (``.verdicts``, ``.entry_verdicts``, ``.ok``; ``print`` it).
+      [`DerivationReport`][jaxbp.teach.DerivationReport] (``.verdicts``, ``.entry_verdicts``, ``.ok``; ``print`` it).
 
     Examples:
       >>> from jaxbp import seed_exercise

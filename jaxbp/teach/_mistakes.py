@@ -2,7 +2,7 @@
 
 One function per kind of step computes the values that classic mistakes give
 (the bias left out, h(1 - h) for a(1 - a), the input of a weight left out, ...),
-from the student's values and from the exact ones; :func:`diagnose` names the first
+from the student's values and from the exact ones; ``diagnose`` names the first
 that gives what was written, else a flipped sign or a swapped index, else says
 what the student's own values give. Used by ``_grading``.
 """

@@ -12,7 +12,7 @@ a file that is only the mapping is read as ``claimed``. Numbers keep the digits
 they were written with (they set the precision the checker allows).
 
 Every error names the file, the key and what was expected. No pickle: only JSON
-and TOML are read. Everything the library writes goes through :func:`write_atomic`:
+and TOML are read. Everything the library writes goes through ``write_atomic``:
 a file is either whole or absent.
 """
 
@@ -43,8 +43,11 @@ class NetworkSpec(NamedTuple):
     """A network file as read: the parameters, one batch, and how it is to be worked.
 
     Attributes:
-      params: the parameter tree. x: ``(batch, n_in)``. y: ``(batch, n_out)``.
-      activation: the hidden activation name(s). loss: the loss name.
+      params: the parameter tree.
+      x: the batch's inputs, ``(batch, n_in)``.
+      y: its labels, ``(batch, n_out)``.
+      activation: the hidden activation name(s).
+      loss: the loss name.
     """
 
     params: Params
@@ -193,7 +196,7 @@ def read_claimed(path: Path) -> tuple[dict[str, Any], NetworkSpec | None]:
 
 
 def network_to_dict(spec: NetworkSpec) -> dict[str, Any]:
-    """The inverse of :func:`network_from_dict`, in the augmented layout."""
+    """The inverse of ``network_from_dict``, in the augmented layout."""
 
     def tidy(a):
         a = np.asarray(a, np.float64)

@@ -24,10 +24,10 @@ G(H1), G(H2) = ``a1[0]``, ``a1[1]``; O = ``o``; Z = ``z``; w21 = ``dL/db2``;
 w22, w23 = ``dL/dW2[0, 0]``, ``dL/dW2[1, 0]``; the entries of W11 are, row by row,
 ``dL/db1`` (row 0, the bias) then ``dL/dW1``; G(H)(1 - G(H)) = ``da1/dh1``.
 
-Each :class:`StepSpec` computes its step from the steps it names, the way a
+Each ``StepSpec`` computes its step from the steps it names, the way a
 student does on paper (``a(1 - a)``, ``(z - y) / (z (1 - z))``): the formulas come
-from the activation's :class:`~jaxbp.nn._activations.StudentRule` and the loss's
-:class:`~jaxbp.nn._losses.PaperStep`, where they sit beside the op. Exact values come
+from the activation's ``jaxbp.nn._activations.StudentRule`` and the loss's
+``jaxbp.nn._losses.PaperStep``, where they sit beside the op. Exact values come
 from the library's own forward trace and hand-written backward pass.
 
 Rendering (``_explain``) and grading (``_grading``) build on this module.

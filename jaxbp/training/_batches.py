@@ -1,6 +1,6 @@
 """Minibatches: which examples each step of a network takes.
 
-A network's data order is drawn from its own key (:func:`data_order_key`, a stream
+A network's data order is drawn from its own key ([`data_order_key`][jaxbp.training.data_order_key], a stream
 apart from its initialization's): each epoch visits the training set in a fresh
 permutation, ``batch_size`` examples a step, the ``n % batch_size`` left at the
 end dropped for that epoch. Used by ``_train`` (one network) and, through it, by
@@ -24,8 +24,8 @@ def data_order_key(key, member: int | jax.Array = 0):
     """The key a network's minibatch order is drawn from: ``fold_in(fold_in(key, member),
     DATA_ORDER_STREAM)``, a stream apart from the initialization's ``fold_in(key, member)``.
 
-    Member ``m`` of :func:`train_many` uses ``data_order_key(key, m)``; pass the same to
-    :func:`train` (``data_key=``) to train that member alone.
+    Member ``m`` of [`train_many`][jaxbp.many.train_many] uses ``data_order_key(key, m)``; pass the same to
+    [`train`][jaxbp.training.train] (``data_key=``) to train that member alone.
     """
     return jax.random.fold_in(jax.random.fold_in(key, member), DATA_ORDER_STREAM)
 

@@ -4,8 +4,8 @@ Many tutorials keep the biases fixed, or train one layer at a time. ``freeze``
 wraps any optimizer so that the chosen leaves of the parameter tree get a zero
 update (and the optimizer keeps no state for them); the others update as the
 optimizer says. It is a plain ``optax.GradientTransformation``, usable wherever
-one is: :func:`jaxbp.make_step`, :func:`jaxbp.train`, and through a factory in
-:func:`jaxbp.train_many`.
+one is: [`jaxbp.make_step`][jaxbp.training.make_step], [`jaxbp.train`][jaxbp.training.train], and through a factory in
+[`jaxbp.train_many`][jaxbp.many.train_many].
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def freeze(
     """``optimizer`` with the chosen parameters left untouched.
 
     Args:
-      optimizer: any ``optax.GradientTransformation`` (or :func:`jaxbp.sgd`).
+      optimizer: any ``optax.GradientTransformation`` (or [`jaxbp.sgd`][jaxbp.training.sgd]).
       biases: freeze every bias ``b``.
       layers: indices of layers whose ``W`` and ``b`` are frozen (0 is the first
         layer; negative indices count from the output, -1 is the output layer).
@@ -75,7 +75,7 @@ def freeze(
 @dataclasses.dataclass(frozen=True)
 class Frozen:
     """``lr -> freeze(factory(lr), biases=..., layers=...)`` as a hashable factory, for
-    :func:`jaxbp.train_many` (whose optimizer is a factory of the learning rate)."""
+    [`jaxbp.train_many`][jaxbp.many.train_many] (whose optimizer is a factory of the learning rate)."""
 
     factory: Callable[[float], optax.GradientTransformation]
     biases: bool = False

@@ -1,6 +1,6 @@
 """What a training step descends, as one value: the network, the loss, the gradient source.
 
-An :class:`Objective` is the hashable triple that every training function passes on
+An ``Objective`` is the hashable triple that every training function passes on
 (and ``jit`` takes as one static argument): the hidden activation(s) of the network,
 the loss on its output logits, and where the gradient comes from (``jax.grad`` or
 the chain rule by hand). Its methods are the three things training asks of it.
@@ -31,8 +31,8 @@ class Objective(NamedTuple):
 
     Attributes:
       activation: one activation name, or a tuple of names, one per hidden layer
-        (as :func:`jaxbp.nn._activations.activation_key` normalizes them).
-      loss: a loss name (:data:`jaxbp.LOSSES`).
+        (as ``jaxbp.nn._activations.activation_key`` normalizes them).
+      loss: a loss name ([`jaxbp.LOSSES`][jaxbp.nn.LOSSES]).
       grad: ``"autodiff"`` (``jax.grad``) or ``"manual"`` (the chain rule by hand).
     """
 

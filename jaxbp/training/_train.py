@@ -80,7 +80,7 @@ def sgd(learning_rate) -> optax.GradientTransformation:
     """The seed's rule as an optax transformation: updates ``-lr * g``.
 
     ``optax.apply_updates(params, updates)`` then computes ``w + (-lr g)``, which in
-    IEEE arithmetic is exactly ``w - lr g`` (:func:`sgd_update`).
+    IEEE arithmetic is exactly ``w - lr g`` ([`sgd_update`][jaxbp.training.sgd_update]).
     """
     _check_learning_rate(learning_rate)
 
@@ -123,7 +123,7 @@ def _step(params, opt_state, x, y, *, optimizer, objective: Objective):
 
 
 class Step:
-    """A compiled training step, made by :func:`make_step`.
+    """A compiled training step, made by [`make_step`][jaxbp.training.make_step].
 
     ``step(params, opt_state, x, y) -> (params, opt_state, StepInfo)``. With
     ``donate=True`` the ``params`` and ``opt_state`` passed in are donated: their
@@ -178,7 +178,7 @@ def make_step(
 
     Args:
       optimizer: an ``optax.GradientTransformation``, or a learning rate for the
-        seed's plain SGD (:func:`sgd`).
+        seed's plain SGD ([`sgd`][jaxbp.training.sgd]).
       activation: hidden activation name(s).
       loss: ``"bce"``, ``"mse"``, ``"mse_linear"``, ``"half_mse"`` or ``"half_mse_linear"``.
       grad: ``"autodiff"`` (``jax.grad``) or ``"manual"`` (the hand-written chain rule).
@@ -187,13 +187,13 @@ def make_step(
         and must not be used again. Off by default.
 
     Returns:
-      :class:`Step`: ``opt_state = step.init(params)``, then
+      [`Step`][jaxbp.training.Step]: ``opt_state = step.init(params)``, then
       ``params, opt_state, info = step(params, opt_state, x, y)``.
 
     For minibatches, call the step on each batch: ``x`` and ``y`` may be any batch of
     the same shape, so one compiled step serves them all (a last, smaller batch
-    compiles once more). :func:`train` with ``batch_size=`` runs the same loop as one
-    program, in the order :func:`minibatch` draws from ``data_key``; a Python loop
+    compiles once more). [`train`][jaxbp.training.train] with ``batch_size=`` runs the same loop as one
+    program, in the order [`minibatch`][jaxbp.training.minibatch] draws from ``data_key``; a Python loop
     of the step over those batches gives the same result (tested).
 
     Examples:
@@ -216,7 +216,7 @@ def make_step(
 
 
 class History(NamedTuple):
-    """Records of a training run, one entry every ``record_every`` steps (every step for :func:`train`).
+    """Records of a training run, one entry every ``record_every`` steps (every step for [`train`][jaxbp.training.train]).
 
     ``loss[k]`` and ``grad_norm[k]`` are taken at the parameters before update
     ``k * record_every``, on the batch that update uses (the whole training set, or
@@ -303,7 +303,7 @@ def train_records(
     The step at a record point records the loss and the gradient norm it computes
     anyway (the loss from its own forward pass, the norm of its own gradient); the
     steps between compute neither. With ``eval_xy``, a record point also evaluates the
-    held-out set. With ``batch_size``, each step takes its minibatch (:func:`minibatch`)
+    held-out set. With ``batch_size``, each step takes its minibatch ([`minibatch`][jaxbp.training.minibatch])
     and convergence is judged only after the last step, on the whole training set.
     A run cut into several calls (``first`` advancing by ``count``) takes exactly the
     steps of one call.
@@ -398,9 +398,9 @@ def train_program(
 ) -> TrainResult:
     """One network, ``steps`` updates, as ``lax.scan`` (call it inside ``jit``; ``vmap`` it).
 
-    The single-network training program that :func:`train` compiles and that
-    ``train_many`` maps over members (there in pieces: :func:`train_start`,
-    :func:`train_records`, :func:`train_finish`). ``x``, ``y`` are validated 2-D arrays;
+    The single-network training program that [`train`][jaxbp.training.train] compiles and that
+    ``train_many`` maps over members (there in pieces: ``train_start``,
+    ``train_records``, ``train_finish``). ``x``, ``y`` are validated 2-D arrays;
     with ``batch_size``, ``data_key`` draws the minibatch order.
     """
     start = train_start(
@@ -477,26 +477,30 @@ def train(
     """Train one network for ``steps`` updates, compiled as one program.
 
     The loop is a ``lax.scan`` inside one ``jit``; with full batches its result equals
-    calling :func:`make_step` ``steps`` times from Python.
+    calling [`make_step`][jaxbp.training.make_step] ``steps`` times from Python.
 
     Args:
       params: the initial network (not donated).
-      x: inputs ``(batch, n_in)``; y: labels ``(batch,)`` or ``(batch, n_out)``.
+      x: inputs ``(batch, n_in)``.
+      y: labels ``(batch,)`` or ``(batch, n_out)``.
       optimizer: an ``optax.GradientTransformation`` or a learning rate for plain
         SGD. A learning rate is passed as data, so other rates reuse the program.
       steps: the number of updates, >= 1.
-      activation, loss, grad: as for :func:`make_step`.
+      activation: hidden activation name(s), as for [`make_step`][jaxbp.training.make_step].
+      loss: the loss name, as for [`make_step`][jaxbp.training.make_step].
+      grad: ``"autodiff"`` or ``"manual"``, as for [`make_step`][jaxbp.training.make_step].
       batch_size: None for full-batch steps; else each step takes ``batch_size``
         examples: each epoch visits the examples in an order drawn from ``data_key``
-        (:func:`minibatch`), and the ``n % batch_size`` left over at the end of an
+        ([`minibatch`][jaxbp.training.minibatch]), and the ``n % batch_size`` left over at the end of an
         epoch's order are dropped for that epoch.
       data_key: the key the minibatch order is drawn from (needed with ``batch_size``);
-        :func:`data_order_key` gives the one ``train_many`` uses for a member.
-      eval_x, eval_y: a held-out set, evaluated at every record point.
+        [`data_order_key`][jaxbp.training.data_order_key] gives the one ``train_many`` uses for a member.
+      eval_x: a held-out set's inputs, evaluated at every record point.
+      eval_y: the held-out set's labels.
       record_every: history resolution in steps (must divide ``steps``).
 
     Returns:
-      :class:`TrainResult`: ``params``, ``opt_state``, ``history.loss`` and
+      [`TrainResult`][jaxbp.training.TrainResult]: ``params``, ``opt_state``, ``history.loss`` and
       ``history.grad_norm`` of shape ``(steps // record_every,)`` (the loss before each
       recorded update, on that update's batch), ``history.eval_loss`` and
       ``history.eval_accuracy`` (with a held-out set), ``final_loss`` (after the last

@@ -75,7 +75,7 @@ def tolerance(*dtypes, kind: str = "reorder") -> Tolerance:
 
     Args:
       dtypes: the dtypes of the values compared; the coarsest one decides.
-      kind: how the two values were computed (see :data:`KINDS`): ``"reorder"`` (the
+      kind: how the two values were computed (see ``KINDS``): ``"reorder"`` (the
         default: the same mathematics, operations in another order), ``"ulps"``,
         ``"trained"``, ``"independent"`` or ``"finite_difference"``.
 
@@ -138,7 +138,7 @@ def resolve_dtype(dtype, *, argname: str = "dtype", like=()) -> np.dtype:
     """Check that ``dtype`` is a floating dtype JAX can really give us.
 
     ``None`` means the widest floating dtype of the arrays in ``like``, else JAX's
-    default float (:func:`default_float`). JAX silently turns float64 into float32
+    default float (``default_float``). JAX silently turns float64 into float32
     when ``jax_enable_x64`` is off; a library that promises float64 must say so
     instead.
     """

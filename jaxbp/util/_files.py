@@ -1,7 +1,7 @@
 """Files the library writes and reads: atomic writes, JSON/TOML tables.
 
-Everything the library writes goes through :func:`write_atomic`: a file is either
-whole or absent. :func:`load_table` reads a JSON or TOML file that a person wrote,
+Everything the library writes goes through ``write_atomic``: a file is either
+whole or absent. ``load_table`` reads a JSON or TOML file that a person wrote,
 floats kept as written (``Decimal``), so that their digits can set a precision.
 No pickle.
 """
