@@ -13,6 +13,33 @@ settings.load_profile("jaxbp")
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "standard_promotion: run with JAX's default dtype promotion")
+    config.addinivalue_line(
+        "markers", "slow: starts whole processes (sweeps, studies, several JAX processes)"
+    )
+
+
+# The tests that start processes of their own (a sweep killed and resumed, the studies,
+# multi-process JAX jobs): `make test` runs them; `pytest -m "not slow"` leaves them out.
+SLOW_FILES = ("test_shards.py", "test_studies.py")
+SLOW_TESTS = (
+    "test_sigkill_then_resume_equals_an_uninterrupted_run",
+    "test_ctrl_c_leaves_a_resumable_folder",
+    "test_load_run_gives_back_what_train_many_returns",
+    "test_files_written_atomically_get_the_mode_of_a_plain_write",
+    "test_resume_with_another_file_size_keeps_the_finished_chunks",
+    "test_run_members_as_a_dataframe",
+    "test_the_time_estimate_bounds_the_real_run",
+    "test_chunk_size_does_not_change_any_bit",
+    "test_two_processes_gather_the_single_process_result",
+    "test_devices_do_not_change_any_bit",
+    "test_ten_thousand_members_share_one_copy_of_the_data",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_FILES or getattr(item, "originalname", None) in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.hookimpl(wrapper=True)
