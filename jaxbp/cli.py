@@ -27,31 +27,26 @@ from pathlib import Path
 
 import jax
 
-from . import (
+from ._demo import seed_demo
+from .many import initialize_distributed, use_cpu_cores
+from .sweeps import SweepConfig, estimate_sweep, finish_sweep, report_run, run_sweep
+from .sweeps._report import FIGURES_SKIPPED
+from .teach import (
     NetworkSpec,
     ScoreRule,
-    SweepConfig,
     check_derivation,
     class_exercises,
     dumps_network,
-    estimate_sweep,
     explain,
-    finish_sweep,
     grade_class,
-    initialize_distributed,
     network_to_dict,
     random_exercise,
     read_claimed,
     read_network,
     read_roster,
     read_submissions,
-    report_run,
-    run_sweep,
-    seed_demo,
-    use_cpu_cores,
     write_class,
 )
-from .sweeps._report import FIGURES_SKIPPED
 from .util._files import write_atomic
 
 
