@@ -6,12 +6,17 @@ gradient tree is from another, leaf by leaf, and says in words what kind of
 difference it sees (rounding, a sign flip, a scale factor, a transpose, a few
 bad entries). ``check_grads`` runs all three sources on one network and adds
 what it knows of the network (ReLU kinks near zero, saturated units).
+
+Both also take any scalar function of a parameter pytree, ``f(params, *args)``, in
+place of the MLP (``_functions``): autodiff, the user's own gradient and finite
+differences, compared with the same explanations.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from functools import partial
 
 import jax
@@ -26,6 +31,7 @@ from ..nn._tree import Grads, Params, check_params
 from ..util._dtypes import Tolerance, float64_mode, tolerance
 from ..util._text import table
 from ._autodiff import autodiff_grad
+from ._functions import check_function, numerical_grad_of
 from ._manual import manual_grad
 
 __all__ = [
@@ -39,7 +45,7 @@ __all__ = [
 
 
 def numerical_grad(
-    params: Params, x, y, *, activation="sigmoid", loss: str = "bce", eps: float = 1e-6
+    params: Params, *args, activation="sigmoid", loss: str = "bce", eps: float = 1e-6
 ) -> Grads:
     """The gradient by central differences ``(L(w + eps e_i) - L(w - eps e_i)) / (2 eps)``, in float64.
 
@@ -49,21 +55,58 @@ def numerical_grad(
     plus ``1e-16 |L| / eps`` (rounding): near 1e-10 for ``eps = 1e-6``. A ReLU
     pre-activation within ``eps`` of 0 breaks the first term (see [`check_grads`][jaxbp.grads.check_grads]).
 
+    Any function: ``numerical_grad(f, params, *args, eps=...)`` differentiates
+    ``f(params, *args) -> scalar`` with respect to ``params``, any pytree of floating
+    arrays (every floating leaf of ``params`` and ``args`` is cast to float64).
+
+    Args:
+      params: the network (or ``f``, then its ``params`` and ``args``).
+      *args: the batch ``x``, ``y`` (or ``f``'s ``params`` and further arguments).
+      activation: hidden activation name(s) (the MLP only).
+      loss: the loss name (the MLP only).
+      eps: the step, a positive number.
+
     Returns:
       ``Grads`` in float64, the same tree as ``params``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> f = lambda p, x: jnp.sum(p["w"] * x) ** 2
+      >>> g = numerical_grad(f, {"w": jnp.array([1.0, 2.0])}, jnp.array([3.0, 1.0]))
+      >>> [round(float(v), 5) for v in g["w"]]  # 2 (w . x) x
+      [30.0, 10.0]
     """
+    _check_eps(eps)
+    if callable(params):
+        if not args:
+            raise TypeError("numerical_grad(f, params, *args) needs the params to differentiate")
+        return numerical_grad_of(params, *args, eps=eps)
+    x, y = _mlp_batch("numerical_grad", args)
     params = check_params(params)
     spec = resolve_loss(loss)
     x, y = check_batch(params, x, y, spec)
     resolve_activations(activation, len(params) - 1)
-    if not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
-        raise ValueError(f"eps must be a positive finite number; got {eps!r}")
     activation = activation if isinstance(activation, str) else tuple(activation)
     with float64_mode():
         p64, x64, y64 = jax.tree_util.tree_map(
             lambda a: jnp.asarray(np.asarray(a), jnp.float64), (params, x, y)
         )
         return _numerical_grad(p64, x64, y64, jnp.float64(eps), activation=activation, loss=loss)
+
+
+def _check_eps(eps) -> None:
+    if not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
+        raise ValueError(f"eps must be a positive finite number; got {eps!r}")
+
+
+def _mlp_batch(name: str, args: tuple) -> tuple:
+    """The MLP form's ``(x, y)``, or one error saying how each form is called."""
+    if len(args) != 2:
+        raise TypeError(
+            f"{name}(params, x, y) takes the MLP's batch x, y (got {len(args)} positional "
+            f"arguments after params); for a function of your own: {name}(f, params, *args)"
+        )
+    return args
 
 
 @partial(jax.jit, static_argnames=("activation", "loss"))
@@ -324,25 +367,33 @@ class GradCheck:
     """The three gradient sources on one network and their comparisons (see [`check_grads`][jaxbp.grads.check_grads])."""
 
     autodiff: Grads
-    manual: Grads
+    manual: Grads | None
     numerical: Grads
-    manual_vs_autodiff: GradComparison
+    manual_vs_autodiff: GradComparison | None
     numerical_vs_autodiff: GradComparison
     notes: tuple[str, ...]
 
     @property
     def ok(self) -> bool:
-        return self.manual_vs_autodiff.ok and self.numerical_vs_autodiff.ok
+        manual_ok = self.manual_vs_autodiff is None or self.manual_vs_autodiff.ok
+        return manual_ok and self.numerical_vs_autodiff.ok
 
     def __str__(self) -> str:
-        parts = [str(self.manual_vs_autodiff), "", str(self.numerical_vs_autodiff)]
+        parts = [str(self.numerical_vs_autodiff)]
+        if self.manual_vs_autodiff is not None:
+            parts = [str(self.manual_vs_autodiff), "", *parts]
         if self.notes:
             parts += ["", "notes:", *(f"  {n}" for n in self.notes)]
         return "\n".join(parts)
 
 
 def check_grads(
-    params: Params, x, y, *, activation="sigmoid", loss: str = "bce", eps: float = 1e-6
+    params: Params,
+    *args,
+    activation="sigmoid",
+    loss: str = "bce",
+    eps: float = 1e-6,
+    grad: Callable | None = None,
 ) -> GradCheck:
     """Gradients by autodiff, by hand and by finite differences, compared and explained.
 
@@ -351,7 +402,43 @@ def check_grads(
     set by their own noise floor. Notes point out what in this network makes the
     sources differ: ReLU pre-activations within ``eps`` of the kink, saturated
     sigmoid/tanh units whose derivative rounds to 0 in the parameters' dtype.
+
+    Any function: ``check_grads(f, params, *args, grad=my_grad)`` checks
+    ``f(params, *args) -> scalar`` for any pytree ``params``: ``jax.grad(f)`` (which
+    follows a ``custom_vjp`` inside ``f``) against finite differences, and against
+    ``my_grad(params, *args)``, a gradient derived by hand (reported as ``manual``),
+    when given.
+
+    Args:
+      params: the network (or ``f``, then its ``params`` and ``args``).
+      *args: the batch ``x``, ``y`` (or ``f``'s ``params`` and further arguments).
+      activation: hidden activation name(s) (the MLP only).
+      loss: the loss name (the MLP only).
+      eps: the finite-difference step.
+      grad: with ``f``: your own gradient function, same arguments as ``f``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp
+      >>> @jax.custom_vjp
+      ... def square(w):
+      ...     return w * w
+      >>> square.defvjp(lambda w: (w * w, w), lambda w, g: (4 * w * g,))  # 4w: should be 2w
+      >>> f = lambda p, x: jnp.sum(square(p["w"]) * x)
+      >>> report = check_grads(f, {"w": jnp.array([1.0, 2.0])}, jnp.array([1.0, 1.0]))
+      >>> report.ok
+      False
+      >>> print(report.numerical_vs_autodiff.explanation[0])
+      ['w']: same direction but scaled: candidate = 0.5 x reference; a factor 1/2 suggests a mean where a sum belongs
     """
+    _check_eps(eps)
+    if callable(params):
+        return _check_function(params, args[0] if args else None, args[1:], grad, eps)
+    if grad is not None:
+        raise TypeError(
+            "grad= is for a function of your own, check_grads(f, params, *args, grad=...); "
+            "the MLP's hand-written gradient is built in"
+        )
+    x, y = _mlp_batch("check_grads", args)
     params = check_params(params)
     spec = resolve_loss(loss)
     x, y = check_batch(params, x, y, spec)
@@ -415,6 +502,40 @@ def check_grads(
         manual_vs_autodiff=compare_grads(
             ad, mg, reference_name="autodiff", candidate_name="manual"
         ),
+        numerical_vs_autodiff=num_cmp,
+        notes=tuple(notes),
+    )
+
+
+def _check_function(fn, params, args, grad, eps) -> GradCheck:
+    """[`check_grads`][jaxbp.grads.check_grads] for any scalar function of a pytree."""
+    value, ad, given, ng = check_function(fn, params, args, grad, eps)
+    dtypes = {np.dtype(leaf.dtype) for leaf in jax.tree_util.tree_leaves(params)}
+    noise = 1e-16 * max(abs(value), 1.0) / eps + eps**2
+    base = tolerance(*dtypes)
+    fd = tolerance(np.float64, kind="finite_difference")
+    num_tol = Tolerance(rtol=max(fd.rtol, base.rtol), atol=max(10 * noise, base.atol))
+    num_cmp = compare_grads(
+        ad, ng, rtol=num_tol.rtol, atol=num_tol.atol, reference_name="autodiff",
+        candidate_name="numerical",
+    )  # fmt: skip
+    notes = [
+        f"finite differences with eps = {eps:g} carry an error of about {noise:.1e}; the "
+        f"largest difference from autodiff is {num_cmp.max_abs_error:.1e}"
+    ]
+    if not num_cmp.ok:
+        notes.append(
+            "autodiff follows the function's own derivative rules (custom_vjp, custom_jvp, "
+            "stop_gradient): where finite differences disagree with it, look there first"
+        )
+    manual_cmp = None
+    if given is not None:
+        manual_cmp = compare_grads(ad, given, reference_name="autodiff", candidate_name="manual")
+    return GradCheck(
+        autodiff=ad,
+        manual=given,
+        numerical=ng,
+        manual_vs_autodiff=manual_cmp,
         numerical_vs_autodiff=num_cmp,
         notes=tuple(notes),
     )
