@@ -448,11 +448,7 @@ def check_grads(
     ng = numerical_grad(params, x, y, activation=activation, loss=loss, eps=eps)
     trace = forward_trace_unchecked(params, x, activation)
     dtype = np.dtype(params[0]["W"].dtype)
-    loss_value = abs(float(mean_loss(trace.logits, y, spec)))
-    noise = 1e-16 * max(loss_value, 1.0) / eps + eps**2
-    base = tolerance(dtype)
-    fd = tolerance(np.float64, kind="finite_difference")
-    num_tol = Tolerance(rtol=max(fd.rtol, base.rtol), atol=max(10 * noise, base.atol))
+    loss_value = float(mean_loss(trace.logits, y, spec))
     notes = []
     for l, (act, h) in enumerate(zip(acts, trace.h[:-1])):
         h = np.asarray(h)
@@ -477,19 +473,8 @@ def check_grads(
                     f"layer {l + 1}: {sat} {act.name} unit value(s) saturated (|h| > {limit:g}): their "
                     f"derivative is below {dtype} resolution of the activation, so gradients through them are ~0"
                 )
-    num_cmp = compare_grads(
-        ad,
-        ng,
-        rtol=num_tol.rtol,
-        atol=num_tol.atol,
-        reference_name="autodiff",
-        candidate_name="numerical",
-    )
-    notes.append(
-        f"finite differences with eps = {eps:g} carry an error of about {noise:.1e} (truncation "
-        f"eps^2 |L'''| / 6 plus rounding 1e-16 |L| / eps); the largest difference from autodiff "
-        f"is {num_cmp.max_abs_error:.1e}"
-    )
+    num_cmp, note = _against_finite_differences(ad, ng, loss_value, eps, dtype)
+    notes.append(note)
     if dtype != np.float64:
         notes.append(
             f"the network is {dtype}: autodiff and manual carry {dtype} rounding, finite differences are "
@@ -507,22 +492,39 @@ def check_grads(
     )
 
 
-def _check_function(fn, params, args, grad, eps) -> GradCheck:
-    """[`check_grads`][jaxbp.grads.check_grads] for any scalar function of a pytree."""
-    value, ad, given, ng = check_function(fn, params, args, grad, eps)
-    dtypes = {np.dtype(leaf.dtype) for leaf in jax.tree_util.tree_leaves(params)}
+def _against_finite_differences(autodiff, numerical, value: float, eps: float, *dtypes):
+    """Finite differences against autodiff, held to their own noise floor; and a note
+    saying how big that floor is.
+
+    Central differences err by about ``eps^2 |L'''| / 6`` (truncation) plus
+    ``1e-16 |L| / eps`` (rounding); ``atol`` is ten times that, ``rtol`` the library's
+    finite-difference one (or the parameters' dtype's, if coarser).
+    """
     noise = 1e-16 * max(abs(value), 1.0) / eps + eps**2
     base = tolerance(*dtypes)
     fd = tolerance(np.float64, kind="finite_difference")
-    num_tol = Tolerance(rtol=max(fd.rtol, base.rtol), atol=max(10 * noise, base.atol))
-    num_cmp = compare_grads(
-        ad, ng, rtol=num_tol.rtol, atol=num_tol.atol, reference_name="autodiff",
+    cmp = compare_grads(
+        autodiff,
+        numerical,
+        rtol=max(fd.rtol, base.rtol),
+        atol=max(10 * noise, base.atol),
+        reference_name="autodiff",
         candidate_name="numerical",
-    )  # fmt: skip
-    notes = [
-        f"finite differences with eps = {eps:g} carry an error of about {noise:.1e}; the "
-        f"largest difference from autodiff is {num_cmp.max_abs_error:.1e}"
-    ]
+    )
+    note = (
+        f"finite differences with eps = {eps:g} carry an error of about {noise:.1e} (truncation "
+        f"eps^2 |L'''| / 6 plus rounding 1e-16 |L| / eps); the largest difference from autodiff "
+        f"is {cmp.max_abs_error:.1e}"
+    )
+    return cmp, note
+
+
+def _check_function(fn, params, args, grad, eps) -> GradCheck:
+    """[`check_grads`][jaxbp.grads.check_grads] for any scalar function of a pytree."""
+    value, ad, given, ng = check_function(fn, params, args, grad, eps)
+    dtypes = [np.dtype(leaf.dtype) for leaf in jax.tree_util.tree_leaves(params)]
+    num_cmp, note = _against_finite_differences(ad, ng, value, eps, *dtypes)
+    notes = [note]
     if not num_cmp.ok:
         notes.append(
             "autodiff follows the function's own derivative rules (custom_vjp, custom_jvp, "
