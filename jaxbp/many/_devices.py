@@ -74,7 +74,6 @@ _SMALL_LOOP_OPTION = "xla_cpu_small_while_loop_byte_threshold"
 
 def jaxlib_version() -> tuple[int, ...]:
     """The installed jaxlib's version as numbers, e.g. ``(0, 10, 2)``."""
-
     return tuple(int(p) for p in re.findall(r"\d+", version.__version__)[:3])
 
 
@@ -153,7 +152,6 @@ def initialize_distributed(
 
 def gather_processes(tree):
     """Concatenate every process's block of members, on every process."""
-
     gathered = multihost_utils.process_allgather(tree, tiled=False)
     return jax.tree_util.tree_map(lambda a: np.asarray(a).reshape(-1, *a.shape[2:]), gathered)
 

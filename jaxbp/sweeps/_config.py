@@ -325,7 +325,6 @@ class SweepConfig:
 
 def optimizer_factory(name: str):
     """The ``lr -> optax.GradientTransformation`` factory for a config's optimizer name."""
-
     return {"sgd": sgd, "momentum": _Momentum(), "adam": optax.adam, "rmsprop": optax.rmsprop}[name]
 
 

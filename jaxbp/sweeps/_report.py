@@ -69,7 +69,6 @@ def pick_members(data, grid_index, n: int = 4) -> list[int]:
 def member_params(config: SweepConfig, task, members: list[int]) -> list[Any]:
     """The final parameters of these members, trained again alone: the same bits as in the
     sweep, because a member's result depends only on the key, its index and its grid point."""
-
     kw = config.train_kwargs(task)
     out = []
     for m in members:
@@ -187,7 +186,6 @@ def figures_and_report(out: Path, config: SweepConfig, task, data, grid_index, d
 
 def _figures(figures: Path, name, config: SweepConfig, task, data, grid_index, doc) -> list[str]:
     """Draw the figures into ``figures/``; the file names drawn."""
-
     pyplot()  # an ImportError before anything is drawn when matplotlib is missing
     ns = len(config.init_scales)
     rate = np.array([row["convergence_rate"] for row in doc["grid"]]).reshape(

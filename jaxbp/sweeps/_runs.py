@@ -177,7 +177,6 @@ def estimate_sweep(config: SweepConfig, *, probe: bool = False) -> Estimate:
 
 def estimate(config: SweepConfig, task, dtype) -> Estimate:
     """An upper estimate of a sweep's disk and memory, from its shape alone."""
-
     steps, every = config.steps, config.record_every or default_record_every(config.steps)
     itemsize = np.dtype(dtype).itemsize
     fields = _fields(task)
@@ -251,7 +250,6 @@ def run_sweep(
     ``{"finished": False, ...}``. Under ``jax.distributed`` (more than one process) the
     processes are the shards and process 0 assembles once all are done.
     """
-
     out = Path(out)
     shard = _check_shard(shard)
     distributed = jax.process_count() > 1
@@ -343,7 +341,6 @@ def finish_sweep(config: SweepConfig, out: str | os.PathLike) -> dict[str, Any]:
 
 def _sweep_bar(todo, config: SweepConfig):
     """One bar for the whole sweep: network-steps of the members still to train."""
-
     members = sum(stop - start for start, stop in todo)
     return tqdm(
         total=members * config.steps,
@@ -505,7 +502,6 @@ def report_run(folder: str | os.PathLike) -> bool:
     For a folder whose sweep ran without matplotlib, or after a change of the
     figures. Returns whether figures were drawn (False without matplotlib).
     """
-
     run = load_run(folder)
     task = _load_task(run.config)
     data = _read_chunks(run.folder, run.config.n_members, _fields(task))

@@ -241,7 +241,6 @@ def write_class(grades: ClassGrades, out: str | os.PathLike, *, figures: bool = 
 
     Every text is made before the first file is written, and each file is written whole.
     """
-
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; expected a folder")
