@@ -83,6 +83,11 @@ def numerical_grad_of(fn: Callable, params, *args, eps: float = 1e-6):
     """
     check_function_params(params)
     check_scalar_function(fn, params, args)
+    return _numerical(fn, params, args, eps)
+
+
+def _numerical(fn, params, args, eps: float):
+    """Central differences for a checked ``fn`` and ``params``."""
     with float64_mode():
         p64, a64 = _to_float64(params), _to_float64(args)
         return _central_differences(fn, p64, a64, jnp.float64(eps))
@@ -118,5 +123,4 @@ def check_function(fn: Callable, params, args, grad, eps: float):
                 f"grad {_name(grad)}(params, *args) must return a tree of params' structure "
                 f"{jax.tree_util.tree_structure(params)}; got {jax.tree_util.tree_structure(given)}"
             )
-    numerical = numerical_grad_of(fn, params, *args, eps=eps)
-    return value, autodiff, given, numerical
+    return value, autodiff, given, _numerical(fn, params, args, eps)

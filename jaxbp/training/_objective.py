@@ -59,11 +59,14 @@ class Objective(NamedTuple):
         """The mean loss and the output logits, no gradient."""
         return loss_and_logits(params, x, y, self.activation, self.loss)
 
+    def right(self, logits, y) -> jax.Array:
+        """Per example (and output unit): is the prediction on the right side of 0.5?"""
+        return resolve_loss(self.loss).predicts_one(logits) == (y > 0.5)
+
     def accuracy(self, logits, y, dtype) -> jax.Array:
         """The fraction of examples (and output units) on the right side of 0.5."""
-        right = resolve_loss(self.loss).predicts_one(logits) == (y > 0.5)
-        return jnp.mean(right.astype(dtype))
+        return jnp.mean(self.right(logits, y).astype(dtype))
 
     def all_right(self, logits, y) -> jax.Array:
         """Whether every example (and output unit) is on the right side of 0.5."""
-        return jnp.all(resolve_loss(self.loss).predicts_one(logits) == (y > 0.5))
+        return jnp.all(self.right(logits, y))
