@@ -49,7 +49,7 @@ def run_condition(task, batch, *, epochs, rows, cols, progress):
         jax.random.key(0), SIZES, task.x.astype(np.float32), task.y.astype(np.float32),
         n_inits=rows * cols, steps=steps, learning_rate=LR, scheme="glorot_normal",
         activation="tanh", record_every=steps // epochs,
-        eval_x=task.x_test, eval_y=task.y_test, keep_params=True, progress=progress, **kw,
+        x_test=task.x_test, y_test=task.y_test, keep_params=True, progress=progress, **kw,
     )  # fmt: skip
     probs = jax.vmap(
         lambda p: jax.nn.sigmoid(
@@ -62,8 +62,8 @@ def run_condition(task, batch, *, epochs, rows, cols, progress):
         "test_loss": r.test_loss,
         "accuracy": r.accuracy,
         "history": r.history,
-        "eval_loss_history": r.eval_loss_history,
-        "eval_accuracy_history": r.eval_accuracy_history,
+        "test_loss_history": r.test_loss_history,
+        "test_accuracy_history": r.test_accuracy_history,
         "probabilities": np.asarray(probs).reshape(rows * cols, -1),
         "seconds": np.array(r.seconds),
     }
@@ -141,7 +141,7 @@ def figures(out: Path, results, task, shares, curves, sizes):
     c.legend(fontsize=8)
     n = len(task.y)
     for cond, res in results.items():
-        h = res["eval_loss_history"]
+        h = res["test_loss_history"]
         seen = (
             np.linspace(0, 1, h.shape[1], endpoint=False)
             * int(res["steps"])

@@ -163,8 +163,8 @@ def test_train_many_member_last_equals_vmap(kw):
         keep_params=True,
         dtype=np.float64,
         progress=False,
-        eval_x=PARITY_X[:5],
-        eval_y=PARITY_Y[:5],
+        x_test=PARITY_X[:5],
+        y_test=PARITY_Y[:5],
         **kw,
     )
     assert choose_member_last("auto", sizes, len(PARITY_X), "cpu")  # what "auto" picks here

@@ -352,8 +352,8 @@ def test_held_out_accuracy_per_member():
         learning_rate=[0.3, 3.0],
         activation="tanh",
         keep_params=True,
-        eval_x=ex,
-        eval_y=ey,
+        x_test=ex,
+        y_test=ey,
         dtype=np.float64,
         progress=False,
     )
@@ -374,11 +374,22 @@ def test_held_out_accuracy_per_member():
     assert run_many().test_accuracy is None
 
 
-def test_eval_set_errors():
-    with pytest.raises(ValueError, match="eval_x and eval_y go together"):
-        run_many(eval_x=PARITY_X)
-    with pytest.raises(ValueError, match=r"eval_x, eval_y: .*x must have shape \(batch, 3\)"):
-        run_many(eval_x=PARITY_X[:, :2], eval_y=PARITY_Y)
+def test_held_out_set_errors():
+    with pytest.raises(ValueError, match="x_test and y_test go together"):
+        run_many(x_test=PARITY_X)
+    with pytest.raises(ValueError, match=r"x_test, y_test: .*x must have shape \(batch, 3\)"):
+        run_many(x_test=PARITY_X[:, :2], y_test=PARITY_Y)
+    with pytest.raises(TypeError, match="the held-out set is given twice"):
+        run_many(x_test=PARITY_X, y_test=PARITY_Y, eval_x=PARITY_X, eval_y=PARITY_Y)
+
+
+def test_older_held_out_names_are_the_same_run():
+    new = run_many(x_test=PARITY_X[:5], y_test=PARITY_Y[:5])
+    old = run_many(eval_x=PARITY_X[:5], eval_y=PARITY_Y[:5])
+    np.testing.assert_array_equal(old.test_loss, new.test_loss)
+    np.testing.assert_array_equal(old.eval_loss_history, new.test_loss_history)
+    np.testing.assert_array_equal(old.eval_accuracy_history, new.test_accuracy_history)
+    assert new.test_loss_history.shape == new.history.shape
 
 
 def test_process_id_outside_the_process_count():

@@ -95,8 +95,8 @@ def many(**kw):
 def test_members_equal_train_alone_with_the_same_start_and_data_order():
     x, y = data()
     ex, ey = data(11, seed=1)
-    r = many(dtype=np.float64, keep_params=True, eval_x=ex, eval_y=ey)
-    assert r.batch_size == 5 and r.eval_loss_history.shape == (24, 6)
+    r = many(dtype=np.float64, keep_params=True, x_test=ex, y_test=ey)
+    assert r.batch_size == 5 and r.test_loss_history.shape == (24, 6)
     for i in (0, 7, 23):
         m = r.member(i)
         p0 = jaxbp.init_mlp(
@@ -105,12 +105,12 @@ def test_members_equal_train_alone_with_the_same_start_and_data_order():
         )  # fmt: skip
         alone = jaxbp.train(
             p0, x, y, m["learning_rate"], steps=24, batch_size=5, record_every=4,
-            data_key=jaxbp.data_order_key(jax.random.key(3), i), eval_x=ex, eval_y=ey,
+            data_key=jaxbp.data_order_key(jax.random.key(3), i), x_test=ex, y_test=ey,
         )  # fmt: skip
         assert_tree_close(m["params"], alone.params, kind="reorder")
         assert_close(m["history"], alone.history.loss, kind="reorder")
-        assert_close(m["eval_loss_history"], alone.history.eval_loss, kind="reorder")
-        assert_close(m["eval_accuracy_history"], alone.history.eval_accuracy, kind="reorder")
+        assert_close(m["test_loss_history"], alone.history.test_loss, kind="reorder")
+        assert_close(m["test_accuracy_history"], alone.history.test_accuracy, kind="reorder")
         assert_close(m["final_loss"], alone.final_loss, kind="reorder")
         assert_close(m["test_loss"], jaxbp.bce_loss(alone.params, ex, ey), kind="reorder")
 
@@ -119,17 +119,20 @@ def test_held_out_history_is_the_held_out_loss_at_each_record_point():
     x, y = data()
     ex, ey = data(11, seed=1)
     params = jaxbp.init_mlp(jax.random.key(1), SIZES, scheme="normal", scale=0.8)
-    r = jaxbp.train(params, x, y, 0.3, steps=12, record_every=3, eval_x=ex, eval_y=ey)
+    r = jaxbp.train(params, x, y, 0.3, steps=12, record_every=3, x_test=ex, y_test=ey)
     step = jaxbp.make_step(0.3)
     p, state = params, step.init(params)
     for t in range(12):
         if t % 3 == 0:
-            assert_close(r.history.eval_loss[t // 3], jaxbp.bce_loss(p, ex, ey), kind="reorder")
+            assert_close(r.history.test_loss[t // 3], jaxbp.bce_loss(p, ex, ey), kind="reorder")
             acc = np.mean(
                 (np.asarray(jaxbp.forward(p, ex)).reshape(-1) > 0) == (ey > 0.5)
             )  # logits
-            assert_close(r.history.eval_accuracy[t // 3], acc)
+            assert_close(r.history.test_accuracy[t // 3], acc)
         p, state, _ = step(p, state, x, y)
+    older = jaxbp.train(params, x, y, 0.3, steps=12, record_every=3, eval_x=ex, eval_y=ey)
+    np.testing.assert_array_equal(older.history.eval_loss, r.history.test_loss)
+    np.testing.assert_array_equal(older.history.eval_accuracy, r.history.test_accuracy)
 
 
 def test_chunks_and_pieces_do_not_change_any_bit():

@@ -229,8 +229,8 @@ def test_a_task_with_a_test_split_reports_test_accuracy_per_member(tmp_path):
         learning_rate=0.01,
         optimizer=optax.adam,
         record_every=10,
-        eval_x=task.x_test,
-        eval_y=task.y_test,
+        x_test=task.x_test,
+        y_test=task.y_test,
         dtype=np.float32,  # the config's default
         progress=False,
     )
@@ -241,6 +241,25 @@ def test_a_task_with_a_test_split_reports_test_accuracy_per_member(tmp_path):
     assert "median test accuracy" in (out / "report.md").read_text()
     # 30 inputs: no decision surface to draw.
     assert not (out / "figures" / "decision_surfaces.png").exists()
+    with np.load(out / "histories.npz") as h:
+        np.testing.assert_array_equal(h["test_loss"], ref.test_loss_history)
+    # Chunk files that give the held-out histories their older eval_ names still read.
+    from jaxbp.sweeps._runs import FIELDS, TEST_FIELDS, _read_chunks
+
+    before = _read_chunks(out, 6, FIELDS + TEST_FIELDS)
+    for p in (out / "chunks").glob("members-*.npz"):
+        with np.load(p) as z:
+            arrays = {
+                k.replace("test_loss_h", "eval_loss_h").replace(
+                    "test_accuracy_h", "eval_accuracy_h"
+                ): z[k]
+                for k in z
+            }
+        assert "eval_loss_history" in arrays
+        np.savez(p, **arrays)
+    after = _read_chunks(out, 6, FIELDS + TEST_FIELDS)
+    for k in before:
+        np.testing.assert_array_equal(after[k], before[k])
 
 
 def test_cpu_devices_asked_for_too_late_is_a_clear_error(tmp_path, capsys):

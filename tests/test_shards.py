@@ -172,8 +172,8 @@ def test_a_minibatch_digits_sweep_records_held_out_curves(tmp_path):
     run = jaxbp.load_run(tmp_path / "run")
     assert run.config.batch_size == 50 and dict(run.config.task_options)["positive"] == (0, 1)
     with np.load(tmp_path / "run" / "histories.npz") as h:
-        assert h["eval_loss"].shape == h["loss"].shape == (8, 6)
-        np.testing.assert_array_equal(h["eval_accuracy"], run.result.eval_accuracy_history)
+        assert h["test_loss"].shape == h["loss"].shape == (8, 6)
+        np.testing.assert_array_equal(h["test_accuracy"], run.result.test_accuracy_history)
     assert (tmp_path / "run" / "figures" / "train_vs_heldout.png").stat().st_size > 10_000
     assert "minibatch steps of 50 examples" in (tmp_path / "run" / "report.md").read_text()
     header = (tmp_path / "run" / "members.csv").read_text().splitlines()[0]
@@ -188,6 +188,6 @@ def test_a_minibatch_digits_sweep_records_held_out_curves(tmp_path):
     p0 = jaxbp.init_mlp(jax.random.fold_in(key, 3), (64, 8, 1), scheme="normal", dtype=np.float32)
     alone = jaxbp.train(p0, task.x.astype(np.float32), task.y, 0.2, steps=60, batch_size=50,
                         data_key=jaxbp.data_order_key(key, 3), record_every=10,
-                        eval_x=task.x_test, eval_y=task.y_test)  # fmt: skip
+                        x_test=task.x_test, y_test=task.y_test)  # fmt: skip
     np.testing.assert_allclose(run.result.history[3], alone.history.loss, rtol=2e-5)
-    np.testing.assert_allclose(run.result.eval_loss_history[3], alone.history.eval_loss, rtol=2e-5)
+    np.testing.assert_allclose(run.result.test_loss_history[3], alone.history.test_loss, rtol=2e-5)

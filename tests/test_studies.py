@@ -98,7 +98,7 @@ def test_digits_study(tmp_path):
     spec.loader.exec_module(mod)
     with np.load(out / "conditions" / "batch_16.npz") as z:
         acc = z["test_accuracy"]
-        assert z["probabilities"].shape == (16, 445) and z["eval_loss_history"].shape == (16, 4)
+        assert z["probabilities"].shape == (16, 445) and z["test_loss_history"].shape == (16, 4)
     shares = mod.variance_shares(acc, 4, 4)
     row = next(line for line in report.splitlines() if line.startswith("| batch 16 |"))
     assert f"| {np.median(acc):.1%} |" in row and f"| {shares['initialization']:.0%} |" in row

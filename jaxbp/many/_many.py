@@ -37,7 +37,7 @@ from ..nn._losses import resolve_loss
 from ..nn._mlp import SCHEMES, check_batch, check_key, check_sizes
 from ..training._batches import check_batch_size
 from ..training._objective import Objective
-from ..training._train import sgd
+from ..training._train import check_test_set, sgd, test_set
 from ..util._checks import ceil_div, check_positive_int, is_int
 from ..util._dtypes import resolve_dtype
 from ._devices import (
@@ -87,7 +87,7 @@ class _Config:
     key: Any
     x: jax.Array
     y: jax.Array
-    eval_xy: tuple[jax.Array, jax.Array] | None
+    test_xy: tuple[jax.Array, jax.Array] | None
     grid: Grid
     batching: str
     members: tuple[int, int]
@@ -136,7 +136,7 @@ def _check_members(members, n_members: int) -> tuple[int, int]:
     return int(members[0]), int(members[1])
 
 
-def _check_data(sizes, x, y, eval_x, eval_y, loss, dtype):
+def _check_data(sizes, x, y, x_test, y_test, loss, dtype):
     """The training batch and the held-out set, checked against a network of these sizes."""
     spec = resolve_loss(loss)
     probe = tuple(
@@ -145,15 +145,7 @@ def _check_data(sizes, x, y, eval_x, eval_y, loss, dtype):
     )
     # The networks compute in ``dtype``: asked for explicitly, or x's own (dtype=None).
     x, y = (a.astype(dtype) for a in check_batch(probe, x, y, spec))
-    if (eval_x is None) != (eval_y is None):
-        raise ValueError("eval_x and eval_y go together: give both or neither")
-    if eval_x is None:
-        return x, y, None
-    try:
-        eval_xy = check_batch(probe, eval_x, eval_y, spec)
-    except (ValueError, TypeError) as e:
-        raise type(e)(f"eval_x, eval_y: {e}") from None
-    return x, y, tuple(a.astype(dtype) for a in eval_xy)
+    return x, y, check_test_set(probe, x_test, y_test, spec, dtype)
 
 
 def _check_record_every(record_every, steps: int) -> int:
@@ -203,7 +195,8 @@ def _check_memory_budget(budget) -> int | None:
 def _check_config(
     key, sizes, x, y, *, n_inits, steps, learning_rate, optimizer, init_scale, scheme,
     activation, loss, grad, converge_loss, chunk_size, memory_budget, record_every,
-    keep_params, dtype, progress, members, eval_x, eval_y, batching, batch_size, crossed,
+    keep_params, dtype, progress, members, x_test, y_test, batching, batch_size, crossed,
+    eval_x, eval_y,
 ) -> _Config:  # fmt: skip
     """Every argument of ``train_many`` checked, with a clear error for each; defaults filled."""
     key = check_key(key)
@@ -219,7 +212,8 @@ def _check_config(
     grid = Grid(
         grid_axis(learning_rate, "learning_rate"), grid_axis(init_scale, "init_scale"), n_inits
     )
-    x, y, eval_xy = _check_data(sizes, x, y, eval_x, eval_y, loss, dtype)
+    x_test, y_test = test_set(x_test, y_test, eval_x, eval_y)
+    x, y, test_xy = _check_data(sizes, x, y, x_test, y_test, loss, dtype)
     batch_size = check_batch_size(batch_size, x.shape[0])
     if chunk_size != "auto":
         chunk_size = check_positive_int(
@@ -244,7 +238,7 @@ def _check_config(
         key=key,
         x=x,
         y=y,
-        eval_xy=eval_xy,
+        test_xy=test_xy,
         grid=grid,
         batching=batching,
         members=_check_members(members, grid.n_members),
@@ -280,7 +274,7 @@ def _plan(c: _Config) -> _Plan:
     platform = devices[0].platform
     spec = c.spec
     batch = c.step_batch  # the work per step actually run decides block width and batching
-    n_records = spec.n_records * (1 if c.eval_xy is None else 3)
+    n_records = spec.n_records * (1 if c.test_xy is None else 3)
     per_member = member_bytes(
         spec.sizes, batch, n_records, dtype=spec.dtype, keep_params=spec.keep_params
     ) + (0 if spec.batch_size is None else 4 * c.x.shape[0])  # the epoch's order
@@ -360,7 +354,7 @@ def _run_chunks(c: _Config, plan: _Plan) -> dict[str, np.ndarray]:
 
     def call(batched, shared=(), phase=Phase.ALL, count=0):
         return plan.program(
-            c.key, batched, shared, n_blocks, c.x, c.y, c.eval_xy, spec=spec, phase=phase,
+            c.key, batched, shared, n_blocks, c.x, c.y, c.test_xy, spec=spec, phase=phase,
             count=count, width=plan.width, mesh=plan.mesh, last=plan.member_last,
         )  # fmt: skip
 
@@ -471,11 +465,13 @@ def train_many(
     dtype=None,
     progress=None,
     members: tuple[int, int] | None = None,
-    eval_x=None,
-    eval_y=None,
+    x_test=None,
+    y_test=None,
     batching: str = "auto",
     batch_size: int | None = None,
     crossed: tuple[int, int] | None = None,
+    eval_x=None,
+    eval_y=None,
 ) -> ManyResult:
     """Train ``n_inits`` networks per grid point, every learning rate x every init scale, at once.
 
@@ -519,10 +515,10 @@ def train_many(
         ``update(n)``) is updated instead, with this call's network-steps, and left open.
       members: ``(start, stop)``: train only these members of the grid (for runs
         saved piece by piece); each gets the same result as in a run of all members.
-      eval_x: a held-out set's inputs: every member's ``test_loss`` and ``test_accuracy``
+      x_test: a held-out set's inputs: every member's ``test_loss`` and ``test_accuracy``
         on it after training, and its loss and accuracy at every record point
-        (``eval_loss_history``, ``eval_accuracy_history``); training never sees it.
-      eval_y: the held-out set's labels.
+        (``test_loss_history``, ``test_accuracy_history``); training never sees it.
+      y_test: the held-out set's labels.
       batching: how the single-network program is mapped over members: ``"vmap"``
         (``jax.vmap``, member axis first), ``"member_last"`` (the same transformation
         with the member axis kept last in every intermediate, faster for tiny networks
@@ -543,6 +539,8 @@ def train_many(
         the data order of start ``j``: a row shares an initialization, a column a data
         order. A crossed design that separates the spread due to the start from the
         spread due to the data order (start 0 is the same as without it).
+      eval_x: the older name of ``x_test``.
+      eval_y: the older name of ``y_test``.
 
     Returns:
       [`ManyResult`][jaxbp.many.ManyResult], one row per member (grid-major), with ``summary()``.

@@ -178,7 +178,7 @@ def compiled_programs() -> int:
     return sum(j._cache_size() for j in _PROGRAMS.values())
 
 
-def member_program(key, x, y, eval_xy, spec: MemberSpec, *, phase: Phase, count: int = 0):
+def member_program(key, x, y, test_xy, spec: MemberSpec, *, phase: Phase, count: int = 0):
     """The single-network program for member ``m``, whole or in one of its three phases.
 
     ``Phase.ALL``: ``member(m, lr, scale) -> outputs``: init from ``fold_in(key, m)``,
@@ -215,11 +215,11 @@ def member_program(key, x, y, eval_xy, spec: MemberSpec, *, phase: Phase, count:
             record_every=s.record_every,
             converge_loss=s.converge_loss,
             batch_size=s.batch_size,
-            eval_xy=eval_xy,
+            test_xy=test_xy,
         )
         histories = {"history": h.loss}
-        if eval_xy is not None:
-            histories.update(eval_loss_history=h.eval_loss, eval_accuracy_history=h.eval_accuracy)
+        if test_xy is not None:
+            histories.update(test_loss_history=h.test_loss, test_accuracy_history=h.test_accuracy)
         return carry, histories
 
     def finish(carry):
@@ -232,8 +232,8 @@ def member_program(key, x, y, eval_xy, spec: MemberSpec, *, phase: Phase, count:
             "converged_at": conv_at,
             "diverged": diverged,
         }
-        if eval_xy is not None:
-            ex, ey = eval_xy
+        if test_xy is not None:
+            ex, ey = test_xy
             test_loss, test_logits = objective.loss_and_logits(carry.params, ex, ey)
             out["test_loss"] = test_loss
             out["test_accuracy"] = objective.accuracy(test_logits, ey, s.dtype)
@@ -334,11 +334,11 @@ _STATIC = ("spec", "phase", "count", "width", "mesh", "last")
 
 
 def _chunk_impl(
-    key, batched, shared, n_blocks, x, y, eval_xy, *, spec, phase, count, width, mesh, last
+    key, batched, shared, n_blocks, x, y, test_xy, *, spec, phase, count, width, mesh, last
 ):
     """Train one chunk of members (or one phase of it, see ``member_program``); with
     a mesh, each device trains its own shard of the chunk."""
-    member = member_program(key, x, y, eval_xy, spec, phase=phase, count=count)
+    member = member_program(key, x, y, test_xy, spec, phase=phase, count=count)
     if mesh is None:
         return _blocks(member, batched, shared, n_blocks, width, last)
     spec = PartitionSpec("members")

@@ -15,7 +15,7 @@ from ._grid import Grid
 
 __all__ = ["HISTORIES", "ManyResult"]
 
-HISTORIES = ("history", "eval_loss_history", "eval_accuracy_history")
+HISTORIES = ("history", "test_loss_history", "test_accuracy_history")
 """The per-member outputs that hold one value per record point (the rest hold one value)."""
 
 
@@ -39,11 +39,12 @@ class ManyResult:
         Histories are stored record by record (Fortran order), as they are computed:
         ``history[:, k]`` is contiguous, a member's row ``history[m]`` is a strided view.
       params: the final parameters, stacked on axis 0 of every leaf (when kept), else None.
-      test_loss: the loss on the held-out ``eval_x``, ``eval_y`` (when given), else None.
+      test_loss: the loss on the held-out ``x_test``, ``y_test`` (when given), else None.
       test_accuracy: the accuracy on the held-out set (when given), else None.
-      eval_loss_history: ``(members, steps // record_every)``: the held-out loss at every
-        record point (when given), else None.
-      eval_accuracy_history: the same for the held-out accuracy.
+      test_loss_history: ``(members, steps // record_every)``: the held-out loss at every
+        record point (when given), else None. ``eval_loss_history`` is its older name.
+      test_accuracy_history: the same for the held-out accuracy
+        (``eval_accuracy_history``).
       batch_size: the minibatch size, or None for full-batch steps.
       learning_rates: the grid's first axis.
       init_scales: the grid's second axis.
@@ -72,9 +73,19 @@ class ManyResult:
     seconds: float
     test_loss: np.ndarray | None = None
     test_accuracy: np.ndarray | None = None
-    eval_loss_history: np.ndarray | None = None
-    eval_accuracy_history: np.ndarray | None = None
+    test_loss_history: np.ndarray | None = None
+    test_accuracy_history: np.ndarray | None = None
     batch_size: int | None = None
+
+    @property
+    def eval_loss_history(self) -> np.ndarray | None:
+        """The older name of ``test_loss_history``."""
+        return self.test_loss_history
+
+    @property
+    def eval_accuracy_history(self) -> np.ndarray | None:
+        """The older name of ``test_accuracy_history``."""
+        return self.test_accuracy_history
 
     @classmethod
     def from_members(
@@ -90,7 +101,8 @@ class ManyResult:
     ) -> ManyResult:
         """The result for members ``ids`` of ``grid`` from their per-member ``arrays``
         (``final_loss``, ``accuracy``, ``converged_at``, ``diverged``, ``history``, and
-        where present ``params``, ``test_loss``, ``test_accuracy``)."""
+        where present ``params``, ``test_loss``, ``test_accuracy``, ``test_loss_history``,
+        ``test_accuracy_history``)."""
         m = grid.members(ids)
         return cls(
             learning_rate=m.learning_rate,
@@ -112,8 +124,8 @@ class ManyResult:
             seconds=seconds,
             test_loss=arrays.get("test_loss"),
             test_accuracy=arrays.get("test_accuracy"),
-            eval_loss_history=arrays.get("eval_loss_history"),
-            eval_accuracy_history=arrays.get("eval_accuracy_history"),
+            test_loss_history=arrays.get("test_loss_history"),
+            test_accuracy_history=arrays.get("test_accuracy_history"),
             batch_size=batch_size,
         )
 
@@ -141,9 +153,9 @@ class ManyResult:
         if self.test_loss is not None:
             out["test_loss"] = self.test_loss[i].item()
             out["test_accuracy"] = self.test_accuracy[i].item()
-        if self.eval_loss_history is not None:
-            out["eval_loss_history"] = self.eval_loss_history[i]
-            out["eval_accuracy_history"] = self.eval_accuracy_history[i]
+        if self.test_loss_history is not None:
+            out["test_loss_history"] = self.test_loss_history[i]
+            out["test_accuracy_history"] = self.test_accuracy_history[i]
         if self.params is not None:
             out["params"] = jax.tree_util.tree_map(lambda a: a[i], self.params)
         return out

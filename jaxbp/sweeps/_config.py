@@ -319,7 +319,7 @@ class SweepConfig:
             batch_size=self.batch_size,
         )
         if task.x_test is not None:
-            kw.update(eval_x=task.x_test, eval_y=task.y_test)
+            kw.update(x_test=task.x_test, y_test=task.y_test)
         return kw
 
 

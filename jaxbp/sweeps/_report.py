@@ -232,11 +232,11 @@ def _figures(figures: Path, name, config: SweepConfig, task, data, grid_index, d
         draw(tmp)
         os.replace(tmp, figures / fname)
         made.append(fname)
-    if "eval_loss_history" in data:
+    if "test_loss_history" in data:
         tmp = figures / ".train_vs_heldout.tmp.png"
         train_vs_heldout(
             data["history"],
-            data["eval_loss_history"],
+            data["test_loss_history"],
             grid_index,
             config.learning_rates,
             config.init_scales,

@@ -59,7 +59,12 @@ __all__ = [
 ]
 
 FIELDS = ("final_loss", "accuracy", "converged_at", "diverged", "history")
-TEST_FIELDS = ("test_loss", "test_accuracy", "eval_loss_history", "eval_accuracy_history")
+TEST_FIELDS = ("test_loss", "test_accuracy", "test_loss_history", "test_accuracy_history")
+# Chunk files written before the held-out histories took the ``test_`` name.
+_OLDER_NAMES = {
+    "test_loss_history": "eval_loss_history",
+    "test_accuracy_history": "eval_accuracy_history",
+}
 
 
 def _fields(task) -> tuple[str, ...]:
@@ -405,9 +410,10 @@ def _read_chunks(out: Path, n: int, fields) -> dict[str, np.ndarray]:
             )
         with np.load(p, allow_pickle=False) as z:
             for f in fields:
-                if f not in z:
+                name = f if f in z else _OLDER_NAMES.get(f, f)
+                if name not in z:
                     raise ValueError(f"{p}: no {f!r} array (written by another version?)")
-                data[f].append(z[f])
+                data[f].append(z[name])
         covered = stop
     if covered != n:
         raise ValueError(f"{out}: chunks cover {covered} of {n} members")
@@ -484,9 +490,9 @@ def _finish(out: Path, config: SweepConfig, task) -> dict[str, Any]:
     result = _result(config, data)
     write_atomic(out / "members.csv", _members_csv(result))
     histories = {"loss": data["history"]}
-    if "eval_loss_history" in data:
+    if "test_loss_history" in data:
         histories.update(
-            eval_loss=data["eval_loss_history"], eval_accuracy=data["eval_accuracy_history"]
+            test_loss=data["test_loss_history"], test_accuracy=data["test_accuracy_history"]
         )
     write_atomic(out / "histories.npz", lambda f: np.savez(f, **histories))
     doc = _summary(config, result)

@@ -220,14 +220,25 @@ class History(NamedTuple):
 
     ``loss[k]`` and ``grad_norm[k]`` are taken at the parameters before update
     ``k * record_every``, on the batch that update uses (the whole training set, or
-    with minibatches the minibatch). ``eval_loss[k]`` and ``eval_accuracy[k]``: the
-    same parameters on the held-out set, when one was given (else None).
+    with minibatches the minibatch). ``test_loss[k]`` and ``test_accuracy[k]``: the
+    same parameters on the held-out set, when one was given (else None);
+    ``eval_loss`` and ``eval_accuracy`` are older names for them.
     """
 
     loss: jax.Array
     grad_norm: jax.Array
-    eval_loss: jax.Array | None = None
-    eval_accuracy: jax.Array | None = None
+    test_loss: jax.Array | None = None
+    test_accuracy: jax.Array | None = None
+
+    @property
+    def eval_loss(self) -> jax.Array | None:
+        """The older name of ``test_loss``."""
+        return self.test_loss
+
+    @property
+    def eval_accuracy(self) -> jax.Array | None:
+        """The older name of ``test_accuracy``."""
+        return self.test_accuracy
 
 
 class TrainResult(NamedTuple):
@@ -296,14 +307,14 @@ def train_records(
     record_every,
     converge_loss=None,
     batch_size: int | None = None,
-    eval_xy=None,
+    test_xy=None,
 ) -> tuple[Carry, History]:
     """Records ``first .. first + count`` of a run: ``count * record_every`` steps as ``lax.scan``.
 
     The step at a record point records the loss and the gradient norm it computes
     anyway (the loss from its own forward pass, the norm of its own gradient); the
-    steps between compute neither. With ``eval_xy``, a record point also evaluates the
-    held-out set. With ``batch_size``, each step takes its minibatch ([`minibatch`][jaxbp.training.minibatch])
+    steps between compute neither. With ``test_xy`` (the held-out inputs and labels),
+    a record point also evaluates the held-out set. With ``batch_size``, each step takes its minibatch ([`minibatch`][jaxbp.training.minibatch])
     and convergence is judged only after the last step, on the whole training set.
     A run cut into several calls (``first`` advancing by ``count``) takes exactly the
     steps of one call.
@@ -354,9 +365,9 @@ def train_records(
             conv_at = jnp.where((carry.converged_at < 0) & hit, t0, carry.converged_at)
             carry = carry._replace(converged_at=conv_at)
         record = [value, tree_norm(grads)]
-        if eval_xy is not None:
-            ev, ev_logits = objective.loss_and_logits(carry.params, *eval_xy)
-            record += [ev, objective.accuracy(ev_logits, eval_xy[1], value.dtype)]
+        if test_xy is not None:
+            test_loss, test_logits = objective.loss_and_logits(carry.params, *test_xy)
+            record += [test_loss, objective.accuracy(test_logits, test_xy[1], value.dtype)]
         carry = update(carry, t0, grads, logits, yb, value)
         if record_every > 1:
             # The step number is carried along, not scanned over: an array of step
@@ -394,7 +405,7 @@ def train_program(
     converge_loss=None,
     batch_size=None,
     data_key=None,
-    eval_xy=None,
+    test_xy=None,
 ) -> TrainResult:
     """One network, ``steps`` updates, as ``lax.scan`` (call it inside ``jit``; ``vmap`` it).
 
@@ -417,7 +428,7 @@ def train_program(
         record_every=record_every,
         converge_loss=converge_loss,
         batch_size=batch_size,
-        eval_xy=eval_xy,
+        test_xy=test_xy,
     )
     final_loss, final_logits, diverged, conv_at = train_finish(
         carry, x, y, objective, steps=steps, converge_loss=converge_loss
@@ -432,7 +443,7 @@ def train_program(
     static_argnames=("make_optimizer", "objective", "steps", "record_every", "batch_size"),
 )
 def _train(
-    params, x, y, hyper, data_key, eval_xy, *, make_optimizer: Callable, objective: Objective,
+    params, x, y, hyper, data_key, test_xy, *, make_optimizer: Callable, objective: Objective,
     steps, record_every, batch_size,
 ):  # fmt: skip
     return train_program(
@@ -445,8 +456,35 @@ def _train(
         record_every=record_every,
         batch_size=batch_size,
         data_key=data_key,
-        eval_xy=eval_xy,
+        test_xy=test_xy,
     )
+
+
+def test_set(x_test, y_test, eval_x=None, eval_y=None):
+    """The held-out pair, given as ``x_test``/``y_test`` or by the older names
+    ``eval_x``/``eval_y`` (not both); both arrays or neither."""
+    if eval_x is not None or eval_y is not None:
+        if x_test is not None or y_test is not None:
+            raise TypeError(
+                "the held-out set is given twice: x_test=, y_test= and the older "
+                "eval_x=, eval_y= name the same thing; give one pair"
+            )
+        x_test, y_test = eval_x, eval_y
+    if (x_test is None) != (y_test is None):
+        raise ValueError("x_test and y_test go together: give both or neither")
+    return x_test, y_test
+
+
+def check_test_set(params, x_test, y_test, loss, dtype):
+    """The held-out set checked against ``params`` like a training batch, in ``dtype``
+    (None when there is none)."""
+    if x_test is None:
+        return None
+    try:
+        xy = check_batch(params, x_test, y_test, loss)
+    except (ValueError, TypeError) as e:
+        raise type(e)(f"x_test, y_test: {e}") from None
+    return tuple(a.astype(dtype) for a in xy)
 
 
 class _Fixed(NamedTuple):
@@ -470,9 +508,11 @@ def train(
     grad: str = "autodiff",
     batch_size: int | None = None,
     data_key=None,
+    x_test=None,
+    y_test=None,
+    record_every: int = 1,
     eval_x=None,
     eval_y=None,
-    record_every: int = 1,
 ) -> TrainResult:
     """Train one network for ``steps`` updates, compiled as one program.
 
@@ -495,15 +535,18 @@ def train(
         epoch's order are dropped for that epoch.
       data_key: the key the minibatch order is drawn from (needed with ``batch_size``);
         [`data_order_key`][jaxbp.training.data_order_key] gives the one ``train_many`` uses for a member.
-      eval_x: a held-out set's inputs, evaluated at every record point.
-      eval_y: the held-out set's labels.
+      x_test: a held-out set's inputs, evaluated at every record point; training
+        never sees it.
+      y_test: the held-out set's labels.
       record_every: history resolution in steps (must divide ``steps``).
+      eval_x: the older name of ``x_test``.
+      eval_y: the older name of ``y_test``.
 
     Returns:
       [`TrainResult`][jaxbp.training.TrainResult]: ``params``, ``opt_state``, ``history.loss`` and
       ``history.grad_norm`` of shape ``(steps // record_every,)`` (the loss before each
-      recorded update, on that update's batch), ``history.eval_loss`` and
-      ``history.eval_accuracy`` (with a held-out set), ``final_loss`` (after the last
+      recorded update, on that update's batch), ``history.test_loss`` and
+      ``history.test_accuracy`` (with a held-out set), ``final_loss`` (after the last
       update, on the whole training set), ``diverged`` and ``converged_at`` (all
       examples on the right side of 0.5; with minibatches judged after the last step).
 
@@ -533,14 +576,8 @@ def train(
         data_key = None
     elif data_key is not None:
         data_key = check_key(data_key, "data_key")
-    eval_xy = None
-    if (eval_x is None) != (eval_y is None):
-        raise ValueError("eval_x and eval_y go together: give both or neither")
-    if eval_x is not None:
-        try:
-            eval_xy = tuple(a.astype(x.dtype) for a in check_batch(params, eval_x, eval_y, spec))
-        except (ValueError, TypeError) as e:
-            raise type(e)(f"eval_x, eval_y: {e}") from None
+    x_test, y_test = test_set(x_test, y_test, eval_x, eval_y)
+    test_xy = check_test_set(params, x_test, y_test, spec, x.dtype)
     if isinstance(optimizer, (int, float)) and not isinstance(optimizer, bool):
         _check_learning_rate(optimizer, "optimizer (a learning rate for plain SGD)")
         make_optimizer, hyper = sgd, jnp.asarray(optimizer, params[0]["W"].dtype)
@@ -552,7 +589,7 @@ def train(
         y,
         hyper,
         data_key,
-        eval_xy,
+        test_xy,
         make_optimizer=make_optimizer,
         objective=objective,
         steps=steps,
