@@ -174,7 +174,24 @@ def test_another_config_on_a_run_folder_is_refused(tmp_path, capsys):
             r"\[run\] n_inits must be a int",
         ),
         ("not toml [", r"not valid TOML"),
-        (CONFIG.format(steps=30), r"\[run\] record_every must divide steps = 30; got 20"),
+        (
+            CONFIG.format(steps=30),
+            r"\[run\] record_every must be a positive divisor of steps=30; got 20",
+        ),
+        # The rules train_many applies itself, before any data is loaded.
+        (CONFIG.format(steps=0), r"\[run\] steps must be a positive integer; got 0"),
+        (
+            CONFIG.format(steps=20).replace("[3, 2, 1]", "[3]"),
+            r"\[network\] sizes must name at least an input and an output width",
+        ),
+        (
+            CONFIG.format(steps=20).replace("sizes =", 'scheme = "even"\nsizes ='),
+            r"\[network\] unknown scheme 'even'",
+        ),
+        (
+            CONFIG.format(steps=20) + "batch_size = 0\n",
+            r"\[run\] batch_size must be a positive integer; got 0",
+        ),
     ],
 )
 def test_bad_configs_leave_no_folder(tmp_path, capsys, text, message):
@@ -301,6 +318,46 @@ def test_load_run_gives_back_what_train_many_returns(whole):
         np.testing.assert_array_equal(getattr(run.result, field), getattr(ref, field))
     assert run.summary["members"] == 256
     assert [g["converged"] for g in run.summary["grid"]] == [g["converged"] for g in ref.summary()]
+
+
+def test_the_sweep_config_is_train_many_s_settings():
+    import dataclasses
+    import inspect
+
+    import jaxbp
+    from jaxbp.sweeps._config import FIELDS, SweepConfig
+
+    held = [f.name for f in dataclasses.fields(SweepConfig)]
+    assert held == ["task", "task_options"] + [f.name for f in FIELDS if f.section != "task"]
+    params = inspect.signature(jaxbp.train_many).parameters
+    set_by_fields = {f.arg for f in FIELDS if f.arg is not None}
+    assert set_by_fields <= set(params)
+    # Every other train_many argument is the run's own business, or composed (optimizer).
+    apart = {
+        "key", "x", "y", "optimizer", "chunk_size", "keep_params", "progress", "members",
+        "x_test", "y_test", "batching", "crossed", "eval_x", "eval_y",
+    }  # fmt: skip
+    assert set(params) - set_by_fields == apart
+    # A sweep's defaults are train_many's, but the dtype (a run folder pins it down)
+    # and the init scales (a list, the grid axis).
+    own = {"dtype": "float32", "scales": [1.0]}
+    for f in FIELDS:
+        if f.arg is not None and not f.required:
+            assert f.default == own.get(f.key, params[f.arg].default), f.key
+    config = SweepConfig.from_dict(
+        {
+            "task": {"name": "parity"},
+            "network": {"sizes": [3, 2, 1]},
+            "optimizer": {"learning_rates": [0.5]},
+            "run": {"n_inits": 2, "steps": 10},
+        }
+    )
+    kw = config.train_kwargs(jaxbp.load_task("parity"))
+    assert kw.keys() == set_by_fields - {"sizes"} | {"optimizer", "progress"}
+    assert (kw["activation"], kw["loss"], kw["scheme"], kw["grad"]) == (
+        "sigmoid", "bce", "normal", "autodiff",
+    )  # fmt: skip
+    np.testing.assert_array_equal(kw["learning_rate"], [0.5])
 
 
 def test_load_run_refuses_what_is_not_a_finished_run(tmp_path):

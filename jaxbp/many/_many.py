@@ -60,7 +60,7 @@ from ._program import (
 from ._result import HISTORIES, ManyResult
 from ._spec import MemberSpec
 
-__all__ = ["local_process", "train_many"]
+__all__ = ["SETTINGS", "check_setting", "local_process", "train_many"]
 
 # Inside ``local_process()``, train_many trains every member asked for on this process's
 # devices alone, even under jax.distributed (a sweep that splits its chunks by process).
@@ -192,6 +192,43 @@ def _check_memory_budget(budget) -> int | None:
     return None if budget is None else int(budget)
 
 
+def _check_scheme(scheme) -> str:
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r}; expected one of {sorted(SCHEMES)}")
+    return scheme
+
+
+# The settings of ``train_many`` that can be checked without the data, each by one rule;
+# a rule sees the settings checked before it (``record_every`` needs ``steps``).
+_RULES: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
+    "sizes": lambda v, _: check_sizes(v),
+    "n_inits": lambda v, _: check_positive_int(v, "n_inits"),
+    "steps": lambda v, _: check_positive_int(v, "steps"),
+    "scheme": lambda v, _: _check_scheme(v),
+    "record_every": lambda v, checked: _check_record_every(v, checked["steps"]),
+    "converge_loss": lambda v, _: _check_converge_loss(v),
+    "memory_budget": lambda v, _: _check_memory_budget(v),
+    "batch_size": lambda v, _: None if v is None else check_positive_int(v, "batch_size"),
+}
+SETTINGS = tuple(_RULES)
+"""The ``train_many`` keywords ``check_setting`` knows, in the order they are checked."""
+
+
+def check_setting(name: str, value, checked: dict[str, Any] | None = None):
+    """``value`` of the ``train_many`` keyword ``name`` checked by the rule ``train_many``
+    applies itself, without the data (``batch_size`` is checked against the training set
+    later); ``checked`` holds the settings checked before it (``record_every`` needs
+    ``steps``). A sweep config checks its values with this before any data is loaded.
+
+    Examples:
+      >>> check_setting("record_every", 7, {"steps": 40})
+      Traceback (most recent call last):
+      ...
+      ValueError: record_every must be a positive divisor of steps=40; got 7
+    """
+    return _RULES[name](value, checked or {})
+
+
 def _check_config(
     key, sizes, x, y, *, n_inits, steps, learning_rate, optimizer, init_scale, scheme,
     activation, loss, grad, converge_loss, chunk_size, memory_budget, record_every,
@@ -200,12 +237,15 @@ def _check_config(
 ) -> _Config:  # fmt: skip
     """Every argument of ``train_many`` checked, with a clear error for each; defaults filled."""
     key = check_key(key)
-    sizes = check_sizes(sizes)
+    given = dict(
+        sizes=sizes, n_inits=n_inits, steps=steps, scheme=scheme, record_every=record_every,
+        converge_loss=converge_loss, memory_budget=memory_budget,
+    )  # fmt: skip
+    s: dict[str, Any] = {}
+    for name, value in given.items():
+        s[name] = check_setting(name, value, s)
+    sizes, n_inits, steps = s["sizes"], s["n_inits"], s["steps"]
     dtype = resolve_dtype(dtype, like=(x,))
-    n_inits = check_positive_int(n_inits, "n_inits")
-    steps = check_positive_int(steps, "steps")
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown scheme {scheme!r}; expected one of {sorted(SCHEMES)}")
     objective = Objective.checked(activation, loss, grad, n_hidden=len(sizes) - 2)
     if batching not in BATCHINGS:
         raise ValueError(f"batching must be one of {BATCHINGS}; got {batching!r}")
@@ -221,13 +261,13 @@ def _check_config(
         )
     spec = MemberSpec(
         sizes=sizes,
-        scheme=scheme,
+        scheme=s["scheme"],
         dtype=dtype,
         make_optimizer=_check_optimizer(optimizer),
         objective=objective,
         steps=steps,
-        record_every=_check_record_every(record_every, steps),
-        converge_loss=_check_converge_loss(converge_loss),
+        record_every=s["record_every"],
+        converge_loss=s["converge_loss"],
         keep_params=bool(keep_params),
         batch_size=batch_size,
         crossed=_check_crossed(crossed, n_inits, batch_size),
@@ -243,7 +283,7 @@ def _check_config(
         batching=batching,
         members=_check_members(members, grid.n_members),
         chunk_size=chunk_size,
-        memory_budget=_check_memory_budget(memory_budget),
+        memory_budget=s["memory_budget"],
         progress=progress,
     )
 

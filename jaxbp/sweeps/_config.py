@@ -11,16 +11,19 @@ values of the wrong type, are refused with the file, table and key named.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
 import os
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optax
 
+from ..many._many import SETTINGS, check_setting, train_many
 from ..training._freeze import Frozen
 from ..training._train import sgd
 
@@ -28,11 +31,21 @@ __all__ = ["FIELDS", "OPTIMIZERS", "SweepConfig"]
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
 _REQUIRED = object()
+TRAIN_MANY = object()
+"""A field's default: the default of the ``train_many`` keyword it sets."""
+# train_many's positional arguments: a sweep passes them apart from the keywords.
+_POSITIONAL = ("sizes",)
 
 
 @dataclasses.dataclass(frozen=True)
 class Field:
-    """One key of a sweep config: ``[section] key``, held as ``SweepConfig.attr``."""
+    """One key of a sweep config: ``[section] key``, held as ``SweepConfig.attr``.
+
+    ``arg`` names the [`train_many`][jaxbp.many.train_many] keyword the key sets (its
+    value checked by ``train_many``'s own rule before any data is loaded, and with a
+    ``default`` of ``TRAIN_MANY``, ``train_many``'s own default); ``convert`` turns the
+    value held into the argument passed.
+    """
 
     section: str
     key: str
@@ -40,6 +53,13 @@ class Field:
     default: Any
     doc: str
     attr: str = ""
+    arg: str | None = None
+    convert: Callable[[Any], Any] | None = None
+
+    def __post_init__(self):
+        if self.default is TRAIN_MANY:
+            default = inspect.signature(train_many).parameters[self.arg].default
+            object.__setattr__(self, "default", default)
 
     @property
     def name(self) -> str:
@@ -48,6 +68,10 @@ class Field:
     @property
     def required(self) -> bool:
         return self.default is _REQUIRED
+
+    def argument(self, value):
+        """The value held as the ``train_many`` argument it sets."""
+        return value if self.convert is None else self.convert(value)
 
 
 # The task's own options: which keys each built-in task takes.
@@ -73,23 +97,57 @@ FIELDS: tuple[Field, ...] = (
         "task_seed",
     ),
     Field("task", "positive", list, [1, 3, 5, 7, 9], "digits: the classes labelled 1"),
-    Field("network", "sizes", list, _REQUIRED, "layer widths, e.g. `[3, 2, 1]`"),
-    Field("network", "activation", str, "sigmoid", "hidden activation"),
+    Field("network", "sizes", list, _REQUIRED, "layer widths, e.g. `[3, 2, 1]`", arg="sizes"),
+    Field("network", "activation", str, TRAIN_MANY, "hidden activation", arg="activation"),
     Field(
-        "network", "loss", str, "bce", "`bce`, `mse`, `mse_linear`, `half_mse` or `half_mse_linear`"
+        "network",
+        "loss",
+        str,
+        TRAIN_MANY,
+        "`bce`, `mse`, `mse_linear`, `half_mse` or `half_mse_linear`",
+        arg="loss",
     ),
-    Field("network", "scheme", str, "normal", "initialization scheme (see `jaxbp.SCHEMES`)"),
+    Field(
+        "network",
+        "scheme",
+        str,
+        TRAIN_MANY,
+        "initialization scheme (see `jaxbp.SCHEMES`)",
+        arg="scheme",
+    ),
     Field("optimizer", "name", str, "sgd", f"one of {', '.join(OPTIMIZERS)}", "optimizer"),
-    Field("optimizer", "learning_rates", list, _REQUIRED, "the grid's first axis"),
+    Field(
+        "optimizer",
+        "learning_rates",
+        list,
+        _REQUIRED,
+        "the grid's first axis",
+        arg="learning_rate",
+        convert=np.asarray,
+    ),
     Field("optimizer", "freeze_biases", bool, False, "keep every bias at its initial value"),
     Field(
         "optimizer", "freeze_layers", list, [], "layers (0 first, -1 output) kept as initialized"
     ),
-    Field("init", "scales", list, [1.0], "the grid's second axis (init scales)", "init_scales"),
-    Field("run", "n_inits", int, _REQUIRED, "random starts per grid point"),
-    Field("run", "steps", int, _REQUIRED, "updates per network"),
     Field(
-        "run", "record_every", int, None, "history resolution (divides steps); default ~100 points"
+        "init",
+        "scales",
+        list,
+        [1.0],
+        "the grid's second axis (init scales)",
+        "init_scales",
+        arg="init_scale",
+        convert=np.asarray,
+    ),
+    Field("run", "n_inits", int, _REQUIRED, "random starts per grid point", arg="n_inits"),
+    Field("run", "steps", int, _REQUIRED, "updates per network", arg="steps"),
+    Field(
+        "run",
+        "record_every",
+        int,
+        TRAIN_MANY,
+        "history resolution (divides steps); default ~100 points",
+        arg="record_every",
     ),
     Field("run", "seed", int, 0, "the key of member m is `fold_in(key(seed), m)`"),
     Field(
@@ -100,24 +158,38 @@ FIELDS: tuple[Field, ...] = (
         "members per chunk file in `chunks/` (the unit of resuming; train_many's own `chunk_size`, members per compiled call, is chosen from memory)",
     ),
     Field(
-        "run", "memory_budget", int, None, "bytes a chunk may use; default a quarter of free memory"
+        "run",
+        "memory_budget",
+        int,
+        TRAIN_MANY,
+        "bytes a chunk may use; default a quarter of free memory",
+        arg="memory_budget",
     ),
     Field(
         "run",
         "converge_loss",
         float,
-        None,
+        TRAIN_MANY,
         "converged once the loss is below this; default: all examples right",
+        arg="converge_loss",
     ),
     Field(
         "run",
         "batch_size",
         int,
-        None,
+        TRAIN_MANY,
         "examples per step (minibatch SGD, the last partial batch of an epoch dropped); default the whole training set",
+        arg="batch_size",
     ),
-    Field("run", "grad", str, "autodiff", "`autodiff` or `manual`"),
-    Field("run", "dtype", str, "float32", "the networks' dtype: `float32` or `float64`"),
+    Field("run", "grad", str, TRAIN_MANY, "`autodiff` or `manual`", arg="grad"),
+    Field(
+        "run",
+        "dtype",
+        str,
+        "float32",
+        "the networks' dtype: `float32` or `float64`",
+        arg="dtype",
+    ),
 )
 _SECTIONS = tuple(dict.fromkeys(f.section for f in FIELDS))
 
@@ -205,25 +277,22 @@ class SweepConfig:
             for f in FIELDS:
                 if f.section == section:
                     vals[(section, f.key)] = _read_value(f, table, where)
-        sizes = _numbers(vals["network", "sizes"], "[network] sizes", where, integer=True)
-        if len(sizes) < 2:
-            raise ValueError(
-                f"{where}: [network] sizes needs at least an input and an output width; got {list(sizes)}"
-            )
+        checked: dict[str, Any] = {}
+        for f in sorted(
+            (f for f in FIELDS if f.arg in SETTINGS), key=lambda f: SETTINGS.index(f.arg)
+        ):
+            try:
+                checked[f.arg] = check_setting(f.arg, vals[f.section, f.key], checked)
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{where}: [{f.section}] {e}") from None
         if vals["optimizer", "name"] not in OPTIMIZERS:
             raise ValueError(
                 f"{where}: [optimizer] name must be one of {OPTIMIZERS}; got {vals['optimizer', 'name']!r}"
             )
-        for key in (
-            "n_inits", "steps", "members_per_file", "record_every", "memory_budget", "batch_size"
-        ):  # fmt: skip
-            v = vals["run", key]
-            if v is not None and v < 1:
-                raise ValueError(f"{where}: [run] {key} must be a positive integer; got {v}")
-        steps, every = vals["run", "steps"], vals["run", "record_every"]
-        if every is not None and steps % every:
+        if vals["run", "members_per_file"] < 1:
             raise ValueError(
-                f"{where}: [run] record_every must divide steps = {steps}; got {every}"
+                f"{where}: [run] members_per_file must be a positive integer; "
+                f"got {vals['run', 'members_per_file']}"
             )
         if vals["run", "dtype"] not in ("float32", "float64"):
             raise ValueError(
@@ -238,7 +307,7 @@ class SweepConfig:
             )
         kw.update(
             freeze_layers=tuple(frozen),
-            sizes=tuple(int(s) for s in sizes),
+            sizes=checked["sizes"],
             learning_rates=tuple(
                 float(v)
                 for v in _numbers(kw["learning_rates"], "[optimizer] learning_rates", where)
@@ -301,23 +370,12 @@ class SweepConfig:
         """[`jaxbp.train_many`][jaxbp.many.train_many]'s keyword arguments for this sweep on ``task`` (all
         but the key, sizes, data and ``members``); the task's test split, if any, is the
         held-out set."""
-        kw = dict(
-            n_inits=self.n_inits,
-            steps=self.steps,
-            learning_rate=np.asarray(self.learning_rates),
-            optimizer=self.optimizer_factory(),
-            init_scale=np.asarray(self.init_scales),
-            scheme=self.scheme,
-            activation=self.activation,
-            loss=self.loss,
-            grad=self.grad,
-            converge_loss=self.converge_loss,
-            record_every=self.record_every,
-            memory_budget=self.memory_budget,
-            dtype=self.dtype,
-            progress=progress,
-            batch_size=self.batch_size,
-        )
+        kw = {
+            f.arg: f.argument(getattr(self, f.name))
+            for f in FIELDS
+            if f.arg is not None and f.arg not in _POSITIONAL
+        }
+        kw.update(optimizer=self.optimizer_factory(), progress=progress)
         if task.x_test is not None:
             kw.update(x_test=task.x_test, y_test=task.y_test)
         return kw
