@@ -7,7 +7,6 @@ chunks to the memory a device has.
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import warnings
@@ -18,6 +17,7 @@ from jax.experimental import multihost_utils
 from jaxlib import version
 
 from ..util._checks import check_positive_int
+from ._spec import footprint
 
 __all__ = [
     "SingleDeviceWarning",
@@ -183,16 +183,18 @@ def available_memory() -> int:
 
 
 def member_bytes(
-    sizes, batch: int, n_records: int, *, dtype, keep_params: bool, opt_slots: int = 2
+    net, batch: int, n_records: int, *, dtype, keep_params: bool, opt_slots: int = 2
 ) -> int:
     """An upper estimate of the device memory one member needs while its chunk trains.
 
     Parameters, their gradient, the update and ``opt_slots`` optimizer moments; the
-    forward and backward activations of the batch; the history; the results.
+    forward and backward activations of the batch; the history; the results. ``net``:
+    the built-in MLP's sizes or a ``Footprint``.
     """
     itemsize = np.dtype(dtype).itemsize
-    n_params = sum(a * b + b for a, b in itertools.pairwise(sizes))
-    acts = batch * sum(sizes) * 6  # h, a, da/dh, dL/da, dL/dh, and the loss's own
+    net = footprint(net)
+    n_params = net.n_params
+    acts = batch * net.acts
     words = n_params * (4 + opt_slots) + acts + n_records + 16 + (n_params if keep_params else 0)
     # XLA keeps double buffers of the scan carry and fuses less than ideally: a factor 2.
     return 2 * words * itemsize

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-import itertools
 import math
 import sys
 import time
@@ -33,13 +32,8 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
-from ..nn._losses import resolve_loss
-from ..nn._mlp import SCHEMES, check_batch, check_key, check_sizes
-from ..training._batches import check_batch_size
-from ..training._objective import Objective
-from ..training._train import check_test_set, sgd, test_set
-from ..util._checks import ceil_div, check_positive_int, is_int
-from ..util._dtypes import resolve_dtype
+from ..util._checks import ceil_div
+from ._config import Config, check_config
 from ._devices import (
     available_memory,
     gather_processes,
@@ -47,9 +41,7 @@ from ._devices import (
     on_host,
     warn_if_one_cpu_device,
 )
-from ._grid import Grid, grid_axis
 from ._program import (
-    BATCHINGS,
     Phase,
     block_width,
     choose_member_last,
@@ -58,9 +50,8 @@ from ._program import (
     is_history,
 )
 from ._result import HISTORIES, ManyResult
-from ._spec import MemberSpec
 
-__all__ = ["SETTINGS", "check_setting", "local_process", "train_many"]
+__all__ = ["local_process", "train_many"]
 
 # Inside ``local_process()``, train_many trains every member asked for on this process's
 # devices alone, even under jax.distributed (a sweep that splits its chunks by process).
@@ -76,216 +67,6 @@ def local_process():
         yield
     finally:
         _LOCAL.reset(token)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Config:
-    """The checked arguments of one ``train_many`` call: what a member is (``spec``),
-    the data, the grid, and how the members are to be run."""
-
-    spec: MemberSpec
-    key: Any
-    x: jax.Array
-    y: jax.Array
-    test_xy: tuple[jax.Array, jax.Array] | None
-    grid: Grid
-    batching: str
-    members: tuple[int, int]
-    chunk_size: int | str
-    memory_budget: int | None
-    progress: Any
-
-    @property
-    def step_batch(self) -> int:
-        """Examples one step takes: the minibatch, or the whole training set."""
-        return self.x.shape[0] if self.spec.batch_size is None else self.spec.batch_size
-
-
-def default_record_every(steps: int) -> int:
-    """The largest divisor of ``steps`` that keeps about 100 history points."""
-    every = max(1, steps // 100)
-    while steps % every:
-        every -= 1
-    return every
-
-
-def _check_optimizer(optimizer) -> Callable:
-    if optimizer is None:
-        return sgd
-    if isinstance(optimizer, optax.GradientTransformation) or not callable(optimizer):
-        raise TypeError(
-            "optimizer must be a factory taking the learning rate, such as optax.adam; got "
-            f"{type(optimizer).__name__} (pass learning rates through learning_rate=)"
-        )
-    return optimizer
-
-
-def _check_members(members, n_members: int) -> tuple[int, int]:
-    if members is None:
-        return 0, n_members
-    if (
-        not isinstance(members, tuple)
-        or len(members) != 2
-        or not all(is_int(v) for v in members)
-        or not 0 <= members[0] < members[1] <= n_members
-    ):
-        raise ValueError(
-            f"members must be a (start, stop) pair with 0 <= start < stop <= {n_members} "
-            f"(the grid's member count); got {members!r}"
-        )
-    return int(members[0]), int(members[1])
-
-
-def _check_data(sizes, x, y, x_test, y_test, loss, dtype):
-    """The training batch and the held-out set, checked against a network of these sizes."""
-    spec = resolve_loss(loss)
-    probe = tuple(
-        {"W": jnp.zeros((a, b), dtype), "b": jnp.zeros((b,), dtype)}
-        for a, b in itertools.pairwise(sizes)
-    )
-    # The networks compute in ``dtype``: asked for explicitly, or x's own (dtype=None).
-    x, y = (a.astype(dtype) for a in check_batch(probe, x, y, spec))
-    return x, y, check_test_set(probe, x_test, y_test, spec, dtype)
-
-
-def _check_record_every(record_every, steps: int) -> int:
-    if record_every is None:
-        return default_record_every(steps)
-    if not is_int(record_every) or record_every < 1 or steps % record_every:
-        raise ValueError(
-            f"record_every must be a positive divisor of steps={steps}; got {record_every!r}"
-        )
-    return int(record_every)
-
-
-def _check_converge_loss(converge_loss) -> float | None:
-    if converge_loss is not None and not (
-        isinstance(converge_loss, (int, float)) and math.isfinite(converge_loss)
-    ):
-        raise ValueError(f"converge_loss must be a finite number or None; got {converge_loss!r}")
-    return converge_loss
-
-
-def _check_crossed(crossed, n_inits: int, batch_size) -> tuple[int, int] | None:
-    if crossed is None:
-        return None
-    if (
-        not isinstance(crossed, tuple)
-        or len(crossed) != 2
-        or not all(is_int(v) and v >= 1 for v in crossed)
-        or crossed[0] * crossed[1] != n_inits
-    ):
-        raise ValueError(
-            f"crossed must be a pair (rows, columns) of positive integers whose product is "
-            f"n_inits={n_inits}; got {crossed!r}"
-        )
-    if batch_size is None:
-        raise ValueError("crossed separates initialization from data order: it needs batch_size")
-    return int(crossed[0]), int(crossed[1])
-
-
-def _check_memory_budget(budget) -> int | None:
-    if budget is not None and (
-        isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0
-    ):
-        raise ValueError(f"memory_budget must be a positive number of bytes; got {budget!r}")
-    return None if budget is None else int(budget)
-
-
-def _check_scheme(scheme) -> str:
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown scheme {scheme!r}; expected one of {sorted(SCHEMES)}")
-    return scheme
-
-
-# The settings of ``train_many`` that can be checked without the data, each by one rule;
-# a rule sees the settings checked before it (``record_every`` needs ``steps``).
-_RULES: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
-    "sizes": lambda v, _: check_sizes(v),
-    "n_inits": lambda v, _: check_positive_int(v, "n_inits"),
-    "steps": lambda v, _: check_positive_int(v, "steps"),
-    "scheme": lambda v, _: _check_scheme(v),
-    "record_every": lambda v, checked: _check_record_every(v, checked["steps"]),
-    "converge_loss": lambda v, _: _check_converge_loss(v),
-    "memory_budget": lambda v, _: _check_memory_budget(v),
-    "batch_size": lambda v, _: None if v is None else check_positive_int(v, "batch_size"),
-}
-SETTINGS = tuple(_RULES)
-"""The ``train_many`` keywords ``check_setting`` knows, in the order they are checked."""
-
-
-def check_setting(name: str, value, checked: dict[str, Any] | None = None):
-    """``value`` of the ``train_many`` keyword ``name`` checked by the rule ``train_many``
-    applies itself, without the data (``batch_size`` is checked against the training set
-    later); ``checked`` holds the settings checked before it (``record_every`` needs
-    ``steps``). A sweep config checks its values with this before any data is loaded.
-
-    Examples:
-      >>> check_setting("record_every", 7, {"steps": 40})
-      Traceback (most recent call last):
-      ...
-      ValueError: record_every must be a positive divisor of steps=40; got 7
-    """
-    return _RULES[name](value, checked or {})
-
-
-def _check_config(
-    key, sizes, x, y, *, n_inits, steps, learning_rate, optimizer, init_scale, scheme,
-    activation, loss, grad, converge_loss, chunk_size, memory_budget, record_every,
-    keep_params, dtype, progress, members, x_test, y_test, batching, batch_size, crossed,
-    eval_x, eval_y,
-) -> _Config:  # fmt: skip
-    """Every argument of ``train_many`` checked, with a clear error for each; defaults filled."""
-    key = check_key(key)
-    given = dict(
-        sizes=sizes, n_inits=n_inits, steps=steps, scheme=scheme, record_every=record_every,
-        converge_loss=converge_loss, memory_budget=memory_budget,
-    )  # fmt: skip
-    s: dict[str, Any] = {}
-    for name, value in given.items():
-        s[name] = check_setting(name, value, s)
-    sizes, n_inits, steps = s["sizes"], s["n_inits"], s["steps"]
-    dtype = resolve_dtype(dtype, like=(x,))
-    objective = Objective.checked(activation, loss, grad, n_hidden=len(sizes) - 2)
-    if batching not in BATCHINGS:
-        raise ValueError(f"batching must be one of {BATCHINGS}; got {batching!r}")
-    grid = Grid(
-        grid_axis(learning_rate, "learning_rate"), grid_axis(init_scale, "init_scale"), n_inits
-    )
-    x_test, y_test = test_set(x_test, y_test, eval_x, eval_y)
-    x, y, test_xy = _check_data(sizes, x, y, x_test, y_test, loss, dtype)
-    batch_size = check_batch_size(batch_size, x.shape[0])
-    if chunk_size != "auto":
-        chunk_size = check_positive_int(
-            chunk_size, "chunk_size", what="a positive integer or 'auto'"
-        )
-    spec = MemberSpec(
-        sizes=sizes,
-        scheme=s["scheme"],
-        dtype=dtype,
-        make_optimizer=_check_optimizer(optimizer),
-        objective=objective,
-        steps=steps,
-        record_every=s["record_every"],
-        converge_loss=s["converge_loss"],
-        keep_params=bool(keep_params),
-        batch_size=batch_size,
-        crossed=_check_crossed(crossed, n_inits, batch_size),
-        n_inits=n_inits,
-    )
-    return _Config(
-        spec=spec,
-        key=key,
-        x=x,
-        y=y,
-        test_xy=test_xy,
-        grid=grid,
-        batching=batching,
-        members=_check_members(members, grid.n_members),
-        chunk_size=chunk_size,
-        memory_budget=s["memory_budget"],
-        progress=progress,
-    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -307,7 +88,7 @@ class _Plan:
     member_last: bool
 
 
-def _plan(c: _Config) -> _Plan:
+def _plan(c: Config) -> _Plan:
     devices = jax.local_devices()
     warn_if_one_cpu_device(devices)
     n_dev = len(devices)
@@ -316,21 +97,21 @@ def _plan(c: _Config) -> _Plan:
     batch = c.step_batch  # the work per step actually run decides block width and batching
     n_records = spec.n_records * (1 if c.test_xy is None else 3)
     per_member = member_bytes(
-        spec.sizes, batch, n_records, dtype=spec.dtype, keep_params=spec.keep_params
+        c.net, batch, n_records, dtype=spec.dtype, keep_params=spec.keep_params
     ) + (0 if spec.batch_size is None else 4 * c.x.shape[0])  # the epoch's order
     budget = c.memory_budget if c.memory_budget is not None else available_memory() // 4
     if budget < per_member * n_dev:
         raise ValueError(
             f"memory_budget of {budget} bytes is too small: one member of a "
-            f"{'-'.join(map(str, spec.sizes))} network needs about {per_member} bytes (x {n_dev} "
+            f"{c.net.name} network needs about {per_member} bytes (x {n_dev} "
             "device(s)); raise it or shorten the history (record_every)"
         )
     # The block width depends on the network and the number of members, not on the
     # chunk size or the devices, so neither changes a member's result.
-    member_last = choose_member_last(c.batching, spec.sizes, batch, platform)
+    member_last = choose_member_last(c.batching, c.net, batch, platform)
     width = min(
         block_width(
-            spec.sizes,
+            c.net,
             batch,
             minibatch=spec.batch_size is not None,
             member_last=member_last,
@@ -359,7 +140,7 @@ def _plan(c: _Config) -> _Plan:
         first=lo + proc * per_proc,
         n_dev=n_dev,
         mesh=Mesh(np.asarray(devices), ("members",)) if n_dev > 1 else None,
-        program=choose_program(spec.sizes, batch, platform, member_last),
+        program=choose_program(c.net, batch, platform, member_last),
         member_last=member_last,
     )
 
@@ -379,7 +160,7 @@ def _progress_bar(total_steps: int, members: int):
 _PIECES = 10
 
 
-def _run_chunks(c: _Config, plan: _Plan) -> dict[str, np.ndarray]:
+def _run_chunks(c: Config, plan: _Plan) -> dict[str, np.ndarray]:
     """Train this process's members chunk by chunk; their results, member-first."""
     hi = c.members[1]
     spec, progress = c.spec, c.progress
@@ -465,7 +246,7 @@ def _in_pieces(call, args, n_records, piece, record_every, counted, bar) -> dict
     return out
 
 
-def _assemble(c: _Config, local: dict[str, np.ndarray], seconds: float) -> ManyResult:
+def _assemble(c: Config, local: dict[str, np.ndarray], seconds: float) -> ManyResult:
     """Every process's members, in order, as a [`ManyResult`][jaxbp.many.ManyResult]."""
     lo, hi = c.members
     if jax.process_count() > 1 and not _LOCAL.get():
@@ -587,7 +368,7 @@ def train_many(
     """
     t0 = time.perf_counter()
     arguments = {k: v for k, v in locals().items() if k != "t0"}
-    config = _check_config(**arguments)  # every argument into the checks, by its name
+    config = check_config(**arguments)  # every argument into the checks, by its name
     plan = _plan(config)
     local = _run_chunks(config, plan)
     return _assemble(config, local, time.perf_counter() - t0)

@@ -1,7 +1,7 @@
 """The program ``train_many`` compiles: one member's training, batched over blocks of members.
 
-Member ``m`` of a grid (see ``_grid``) starts from ``init_mlp_unchecked(fold_in(key, m),
-scale, ...)`` and trains with ``jaxbp.training._train.train_program``, the program
+Member ``m`` of a grid (see ``_grid``) starts from ``MemberSpec.init(fold_in(key, m),
+scale)`` (the built-in MLP's init, or a model's own) and trains with ``jaxbp.training._train.train_program``, the program
 ``train`` compiles for one network. A block of members is that single-network
 program batched: ``jax.vmap``, or on CPU for tiny networks ``vmap_last`` (the
 same batching with the member axis kept last). A chunk is a loop over blocks of a
@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
-import itertools
 import math
 
 import jax
@@ -25,12 +24,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec
 
-from ..nn._mlp import init_mlp_unchecked
 from ..training._batches import data_order_key
 from ..training._train import train_finish, train_records, train_start
 from ._lastmap import vmap_last
 from ._result import HISTORIES
-from ._spec import MemberSpec
+from ._spec import MemberSpec, footprint
 
 __all__ = [
     "BATCHINGS",
@@ -95,42 +93,44 @@ class Tuning:
 TUNING = Tuning()
 
 
-def work(sizes, batch: int) -> int:
-    """Multiply-adds of one forward pass over the batch."""
-    return batch * sum(a * b + b for a, b in itertools.pairwise(sizes))
+def work(net, batch: int) -> int:
+    """Multiply-adds of one forward pass over the batch (``net``: MLP sizes or a
+    ``Footprint``)."""
+    return batch * footprint(net).work
 
 
 def block_width(
-    sizes, batch: int, *, minibatch: bool = False, member_last: bool = False, itemsize: int = 4
+    net, batch: int, *, minibatch: bool = False, member_last: bool = False, itemsize: int = 4
 ) -> int:
     """Members per compiled block: many tiny networks, few big ones (``TUNING``);
     ``batch`` is the examples one step takes (with ``minibatch``, the minibatch). With
-    ``member_last``, as many as keep a block's activations in cache."""
+    ``member_last``, as many as keep a block's activations in cache. ``net``: the
+    built-in MLP's sizes or a ``Footprint``."""
     if member_last and not minibatch:
-        per_member = batch * sum(sizes[1:]) * itemsize
+        per_member = batch * footprint(net).units * itemsize
         width = 1 << max(0, round(math.log2(TUNING.member_last_block_bytes / per_member)))
         return int(min(max(width, TUNING.min_block_width), TUNING.max_block_width))
-    w = work(sizes, batch)
+    w = work(net, batch)
     per_block = TUNING.minibatch_block_work if minibatch else TUNING.block_work
     width = 1 << max(0, int(math.log2(max(1, per_block // max(1, w)))))
     smallest = 1 if minibatch else TUNING.min_block_width
     return int(min(max(width, smallest), TUNING.max_block_width))
 
 
-def choose_member_last(batching: str, sizes, batch: int, platform: str) -> bool:
+def choose_member_last(batching: str, net, batch: int, platform: str) -> bool:
     """Whether to batch members with the axis last: asked for, or ``"auto"`` on CPU for
     networks up to ``Tuning.member_last_max_work``."""
     if batching == "auto":
-        return platform == "cpu" and work(sizes, batch) <= TUNING.member_last_max_work
+        return platform == "cpu" and work(net, batch) <= TUNING.member_last_max_work
     return batching == "member_last"
 
 
-def choose_program(sizes, batch: int, platform: str, member_last: bool):
+def choose_program(net, batch: int, platform: str, member_last: bool):
     """The compiled chunk program: on CPU, small networks get compiler options of their
     own (``cpu_options``); accelerators the plain ``jit``."""
     if platform != "cpu":
         return train_chunk
-    return program_with(cpu_options(work(sizes, batch), member_last))
+    return program_with(cpu_options(work(net, batch), member_last))
 
 
 def cpu_options(w: int, member_last: bool) -> tuple[tuple[str, str | bool], ...]:
@@ -197,9 +197,7 @@ def member_program(key, x, y, test_xy, spec: MemberSpec, *, phase: Phase, count:
             cols = s.crossed[1]
             j = m % s.n_inits
             init_m, order_m = m - j % cols, m - j + j % cols
-        params = init_mlp_unchecked(
-            jax.random.fold_in(key, init_m), scale, sizes=s.sizes, scheme=s.scheme, dtype=s.dtype
-        )
+        params = s.init(jax.random.fold_in(key, init_m), scale)
         data_key = None if s.batch_size is None else data_order_key(key, order_m)
         return train_start(params, s.make_optimizer(lr), data_key=data_key, n_examples=x.shape[0])
 

@@ -11,13 +11,18 @@ the data are arrays, so one program serves a whole grid.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 from collections.abc import Callable
 
+import jax
 import numpy as np
 
+from ..nn._mlp import init_mlp_unchecked
+from ..nn._model import Model
 from ..training._objective import Objective
 
-__all__ = ["MemberSpec"]
+__all__ = ["Footprint", "MemberSpec", "footprint", "model_footprint"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,8 +30,8 @@ class MemberSpec:
     """The static part of a member: the same for every member of one call.
 
     Attributes:
-      sizes: the MLP's layer widths.
-      scheme: the initialization scheme ([`jaxbp.SCHEMES`][jaxbp.nn.SCHEMES]).
+      sizes: the built-in MLP's layer widths (None for a model of one's own).
+      scheme: the MLP's initialization scheme ([`jaxbp.SCHEMES`][jaxbp.nn.SCHEMES]).
       dtype: the networks' floating dtype.
       make_optimizer: ``learning_rate -> optax.GradientTransformation``.
       objective: activation(s), loss and gradient source (``Objective``).
@@ -38,10 +43,11 @@ class MemberSpec:
       batch_size: examples per step, or None for full batches.
       crossed: ``(rows, columns)`` of the crossed design, or None.
       n_inits: members per grid point.
+      model: a [`Model`][jaxbp.nn.Model] of one's own, or None for the built-in MLP.
     """
 
-    sizes: tuple[int, ...]
-    scheme: str
+    sizes: tuple[int, ...] | None
+    scheme: str | None
     dtype: np.dtype
     make_optimizer: Callable
     objective: Objective
@@ -52,8 +58,72 @@ class MemberSpec:
     batch_size: int | None = None
     crossed: tuple[int, int] | None = None
     n_inits: int = 1
+    model: Model | None = None
+
+    def init(self, key, scale):
+        """A member's starting parameters from its key and init scale."""
+        if self.model is None:
+            return init_mlp_unchecked(
+                key, scale, sizes=self.sizes, scheme=self.scheme, dtype=self.dtype
+            )
+        return self.model.init(key, scale)
 
     @property
     def n_records(self) -> int:
         """History records per member."""
         return self.steps // self.record_every
+
+
+@dataclasses.dataclass(frozen=True)
+class Footprint:
+    """What planning knows of one member's network, per example of a step's batch.
+
+    Attributes:
+      n_params: parameter scalars.
+      work: multiply-adds of one forward pass, per example.
+      units: values a forward pass computes after the input, per example.
+      acts: words the forward and backward passes keep, per example.
+      name: what messages call the network.
+    """
+
+    n_params: int
+    work: int
+    units: int
+    acts: int
+    name: str
+
+
+def footprint(net) -> Footprint:
+    """``net``'s footprint: a ``Footprint`` as it is, or the built-in MLP's from its sizes."""
+    if isinstance(net, Footprint):
+        return net
+    sizes = tuple(net)
+    n_params = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    # h, a, da/dh, dL/da, dL/dh, and the loss's own, for every unit (the input's too).
+    return Footprint(n_params, n_params, sum(sizes[1:]), 6 * sum(sizes), "-".join(map(str, sizes)))
+
+
+def model_footprint(model: Model, objective: Objective, params, x, y) -> Footprint:
+    """A model's footprint, measured: its parameters' shapes (``params``, from
+    ``jax.eval_shape`` of its init), the multiply-adds XLA counts in its forward pass on
+    the batch ``x`` (shapes), and the temporary memory of its compiled gradient step."""
+    batch = x.shape[0]
+    n_params = sum(math.prod(p.shape) for p in jax.tree_util.tree_leaves(params))
+    forward = jax.jit(lambda p, a: model.apply(p, a)).lower(params, x)
+    cost = forward.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    flops = float((cost or {}).get("flops", 0.0))
+    jaxpr = jax.make_jaxpr(lambda p, a: model.apply(p, a))(params, x)
+    units = sum(math.prod(v.aval.shape) for e in jaxpr.eqns for v in e.outvars)
+    step = jax.jit(objective.value_logits_and_grad).lower(params, x, y).compile()
+    memory = step.memory_analysis()
+    temp = getattr(memory, "temp_size_in_bytes", 0) if memory is not None else 0
+    itemsize = np.dtype(x.dtype).itemsize
+    per = lambda v: max(1, math.ceil(v / batch))
+    return Footprint(
+        n_params=n_params,
+        work=per(flops / 2),
+        units=per(units),
+        acts=max(per(temp / itemsize), 2 * per(units)),
+        name=model.name,
+    )

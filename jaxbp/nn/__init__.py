@@ -1,6 +1,6 @@
 """Networks as pure functions: activations and losses (each with its derivative and the
-formula a student writes), the MLP (init, forward pass, trace), parameter trees and
-parameter files.
+formula a student writes), the MLP (init, forward pass, trace), models of any
+network as two pure functions, parameter trees and parameter files.
 
 May import: ``jaxbp.util``.
 """
@@ -17,6 +17,7 @@ from ._mlp import (
     init_mlp,
     mse_loss,
 )
+from ._model import Model, mlp_model
 from ._params_io import load_params, save_params
 from ._tree import Grads, Layer, Params, from_augmented, layer_sizes, to_augmented
 
@@ -28,6 +29,7 @@ __all__ = [
     "Grads",
     "Layer",
     "Loss",
+    "Model",
     "Params",
     "Trace",
     "bce_loss",
@@ -38,6 +40,7 @@ __all__ = [
     "init_mlp",
     "layer_sizes",
     "load_params",
+    "mlp_model",
     "mse_loss",
     "save_params",
     "to_augmented",

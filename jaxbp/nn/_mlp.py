@@ -181,7 +181,7 @@ class Trace(NamedTuple):
         return jax.nn.sigmoid(self.h[-1])
 
 
-def _as_float_array(a, dtype, argname):
+def as_float_array(a, dtype, argname):
     if isinstance(a, jax.Array):
         if not (jnp.issubdtype(a.dtype, jnp.number) or a.dtype == jnp.bool_):
             raise TypeError(f"{argname} must be numeric; got dtype {a.dtype}")
@@ -203,18 +203,18 @@ def _check_x(params: Params, x) -> jax.Array:
     if wider is not None and wider.itemsize > np.dtype(dtype).itemsize:
         dtype = wider
     n_in = params[0]["W"].shape[0]
-    x = _as_float_array(x, dtype, "x")
+    x = as_float_array(x, dtype, "x")
     if x.ndim != 2 or x.shape[1] != n_in or x.shape[0] < 1:
         hint = "; for one example use x[None, :]" if x.ndim == 1 and x.shape[0] == n_in else ""
         raise ValueError(
             f"x must have shape (batch, {n_in}) to match params[0]['W'] of shape "
             f"{tuple(params[0]['W'].shape)}; got shape {tuple(x.shape)}{hint}"
         )
-    _check_finite(x, "x")
+    check_finite(x, "x")
     return x
 
 
-def _check_finite(a, name: str) -> None:
+def check_finite(a, name: str) -> None:
     """A ValueError naming the first non-finite entry of ``a`` (concrete values only)."""
     if is_concrete(a):
         v = np.asarray(a)
@@ -235,7 +235,7 @@ def check_batch(params: Params, x, y, loss: Loss | str) -> tuple[jax.Array, jax.
     loss = resolve_loss(loss) if isinstance(loss, str) else loss
     x = _check_x(params, x)
     batch, n_out = x.shape[0], params[-1]["W"].shape[1]
-    y = _as_float_array(y, x.dtype, "y")
+    y = as_float_array(y, x.dtype, "y")
     if y.shape == (batch,) and n_out == 1:
         y = y[:, None]
     if y.shape != (batch, n_out):
@@ -244,7 +244,13 @@ def check_batch(params: Params, x, y, loss: Loss | str) -> tuple[jax.Array, jax.
             f"y must have shape {want}: one label per example of x (batch {batch}) and output "
             f"unit (n_out {n_out}); got shape {tuple(y.shape)}"
         )
-    _check_finite(y, "y")
+    check_labels(y, loss)
+    return x, y
+
+
+def check_labels(y, loss: Loss) -> None:
+    """Labels finite, and in [0, 1] for a loss of probabilities (concrete values only)."""
+    check_finite(y, "y")
     if is_concrete(y):
         yv = np.asarray(y)
         if loss.labels_in_unit_interval and (yv.min() < 0 or yv.max() > 1):
@@ -252,7 +258,6 @@ def check_batch(params: Params, x, y, loss: Loss | str) -> tuple[jax.Array, jax.
                 f"y must hold labels in [0, 1] for loss {loss.name!r}; got values from "
                 f"{yv.min():g} to {yv.max():g}"
             )
-    return x, y
 
 
 def in_dtype(params: Params, dtype) -> Params:

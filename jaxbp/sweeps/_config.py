@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import optax
 
-from ..many._many import SETTINGS, check_setting, train_many
+from ..many._config import SETTINGS, check_setting
+from ..many._many import train_many
 from ..training._freeze import Frozen
 from ..training._train import sgd
 

@@ -37,9 +37,10 @@ from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
 from .._version import __version__
+from ..many._config import default_record_every
 from ..many._devices import available_memory
 from ..many._grid import Grid
-from ..many._many import default_record_every, local_process, train_many
+from ..many._many import local_process, train_many
 from ..many._result import HISTORIES, ManyResult
 from ..util._checks import ceil_div
 from ..util._files import write_atomic

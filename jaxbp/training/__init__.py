@@ -6,16 +6,8 @@ May import: ``jaxbp.util``, ``jaxbp.nn``, ``jaxbp.grads``.
 
 from ._batches import data_order_key, minibatch
 from ._freeze import Frozen, freeze
-from ._train import (
-    History,
-    Step,
-    StepInfo,
-    TrainResult,
-    make_step,
-    sgd,
-    sgd_update,
-    train,
-)
+from ._step import Step, StepInfo, make_step, sgd, sgd_update
+from ._train import History, TrainResult, train
 
 __all__ = [
     "Frozen",

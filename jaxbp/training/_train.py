@@ -1,9 +1,8 @@
-"""Training one network: the seed's update rule, any optax optimizer, a compiled loop.
+"""Training one network for many steps: the whole loop as one compiled program.
 
-``sgd_update`` is the exercise's rule ``w' = w - lr * dL/dw`` as a pure function
-and ``sgd`` the same rule as an ``optax.GradientTransformation``. ``make_step``
-compiles one step (gradient by ``jax.grad`` or by hand, then the optimizer);
-``train`` compiles the whole loop, a ``lax.scan`` over steps inside one ``jit``.
+``train`` compiles the loop, a ``lax.scan`` over steps inside one ``jit``, of the step
+``make_step`` compiles alone (``_step``); ``train_program`` is that loop as a function
+``train_many`` maps over members.
 """
 
 from __future__ import annotations
@@ -16,13 +15,24 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ..grads._autodiff import check_grad_source
-from ..nn._losses import resolve_loss
-from ..nn._mlp import check_batch, check_key
-from ..nn._tree import Grads, Params, check_params, is_concrete, tree_norm
+from ..nn._mlp import check_key
+from ..nn._model import Model, check_is_model
+from ..nn._tree import Params, tree_norm
 from ..util._checks import check_positive_int
 from ._batches import DATA_ORDER_STREAM, check_batch_size, data_order_key, minibatch
 from ._objective import Objective
+from ._step import (
+    Step,
+    StepInfo,
+    as_optimizer,
+    check_learning_rate,
+    make_step,
+    network_batch,
+    network_objective,
+    network_params,
+    sgd,
+    sgd_update,
+)
 
 __all__ = [
     "DATA_ORDER_STREAM",
@@ -37,182 +47,6 @@ __all__ = [
     "train",
     "train_program",
 ]
-
-
-def _check_learning_rate(learning_rate, argname="learning_rate"):
-    if isinstance(learning_rate, bool) or not (
-        isinstance(learning_rate, (int, float)) or hasattr(learning_rate, "dtype")
-    ):
-        raise TypeError(f"{argname} must be a positive number; got {learning_rate!r}")
-    if is_concrete(learning_rate):
-        lr = jnp.asarray(learning_rate)
-        if lr.ndim != 0 or not bool(jnp.isfinite(lr)) or not bool(lr > 0):
-            raise ValueError(f"{argname} must be a positive finite number; got {learning_rate!r}")
-
-
-def sgd_update(params: Params, grads: Grads, learning_rate) -> Params:
-    """The seed exercise's update ``w' = w - lr * dL/dw`` for every leaf.
-
-    Args:
-      params: the network.
-      grads: a gradient tree of the same structure.
-      learning_rate: a positive scalar (may be traced).
-
-    Examples:
-      >>> from jaxbp import seed_exercise, manual_grad
-      >>> ex = seed_exercise(dtype="float32")
-      >>> new = sgd_update(ex.params, manual_grad(ex.params, ex.x, ex.y), 0.5)
-      >>> new[1]["b"]  # -1 - 0.5 * (z - y)
-      Array([-0.7626413], dtype=float32)
-    """
-    _check_learning_rate(learning_rate)
-    if jax.tree_util.tree_structure(params) != jax.tree_util.tree_structure(grads):
-        raise ValueError(
-            "grads must have the same tree structure as params; got "
-            f"{jax.tree_util.tree_structure(grads)} vs {jax.tree_util.tree_structure(params)}"
-        )
-    return jax.tree_util.tree_map(
-        lambda p, g: p - jnp.asarray(learning_rate, p.dtype) * g, params, grads
-    )
-
-
-def sgd(learning_rate) -> optax.GradientTransformation:
-    """The seed's rule as an optax transformation: updates ``-lr * g``.
-
-    ``optax.apply_updates(params, updates)`` then computes ``w + (-lr g)``, which in
-    IEEE arithmetic is exactly ``w - lr g`` ([`sgd_update`][jaxbp.training.sgd_update]).
-    """
-    _check_learning_rate(learning_rate)
-
-    def init(params):
-        del params
-        return optax.EmptyState()
-
-    def update(grads, state, params=None):
-        del params
-        return jax.tree_util.tree_map(
-            lambda g: -jnp.asarray(learning_rate, g.dtype) * g, grads
-        ), state
-
-    return optax.GradientTransformation(init, update)
-
-
-def _as_optimizer(optimizer, argname="optimizer") -> optax.GradientTransformation:
-    if isinstance(optimizer, optax.GradientTransformation):
-        return optimizer
-    if isinstance(optimizer, (int, float)) and not isinstance(optimizer, bool):
-        return sgd(optimizer)
-    raise TypeError(
-        f"{argname} must be an optax.GradientTransformation (e.g. optax.adam(1e-2)) or a "
-        f"learning rate for plain SGD; got {type(optimizer).__name__}"
-    )
-
-
-class StepInfo(NamedTuple):
-    """What one step saw: the loss at the parameters before the update, and ``||dL/dw||``."""
-
-    loss: jax.Array
-    grad_norm: jax.Array
-
-
-def _step(params, opt_state, x, y, *, optimizer, objective: Objective):
-    value, grads = objective.value_and_grad(params, x, y)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    params = optax.apply_updates(params, updates)
-    return params, opt_state, StepInfo(loss=value, grad_norm=tree_norm(grads))
-
-
-class Step:
-    """A compiled training step, made by [`make_step`][jaxbp.training.make_step].
-
-    ``step(params, opt_state, x, y) -> (params, opt_state, StepInfo)``. With
-    ``donate=True`` the ``params`` and ``opt_state`` passed in are donated: their
-    buffers are reused for the result and must not be used again.
-    """
-
-    def __init__(self, optimizer, *, activation, loss, grad, donate=False):
-        self.optimizer = optimizer
-        self.activation = activation
-        self.loss = loss
-        self.grad = grad
-        self.trace_count = 0  # how many times the step was traced (compiled)
-        self._checked = (None, None, None)
-
-        def traced(params, opt_state, x, y, objective):
-            self.trace_count += 1
-            return _step(params, opt_state, x, y, optimizer=optimizer, objective=objective)
-
-        self.jitted = jax.jit(
-            traced, donate_argnums=(0, 1) if donate else (), static_argnames=("objective",)
-        )
-
-    def init(self, params: Params) -> Any:
-        """The optimizer state for ``params``."""
-        return self.optimizer.init(check_params(params))
-
-    def __call__(self, params: Params, opt_state, x, y):
-        params = check_params(params)
-        # The activations are normalized per network depth: one step serves any depth.
-        objective = Objective.checked(
-            self.activation, self.loss, self.grad, n_hidden=len(params) - 1
-        )
-        seen_x, seen_y, checked = self._checked
-        if x is seen_x and y is seen_y:
-            x, y = checked  # values are checked once per (x, y), not on every step of a loop
-        else:
-            checked = check_batch(params, x, y, resolve_loss(self.loss))
-            self._checked = (x, y, checked)
-            x, y = checked
-        return self.jitted(params, opt_state, x, y, objective=objective)
-
-
-def make_step(
-    optimizer,
-    *,
-    activation="sigmoid",
-    loss: str = "bce",
-    grad: str = "autodiff",
-    donate: bool = False,
-) -> Step:
-    """A jitted training step for any optax optimizer.
-
-    Args:
-      optimizer: an ``optax.GradientTransformation``, or a learning rate for the
-        seed's plain SGD ([`sgd`][jaxbp.training.sgd]).
-      activation: hidden activation name(s).
-      loss: ``"bce"``, ``"mse"``, ``"mse_linear"``, ``"half_mse"`` or ``"half_mse_linear"``.
-      grad: ``"autodiff"`` (``jax.grad``) or ``"manual"`` (the hand-written chain rule).
-      donate: reuse the buffers of the ``params`` and ``opt_state`` passed in for the
-        result (less memory for big networks); the caller's arrays are then deleted
-        and must not be used again. Off by default.
-
-    Returns:
-      [`Step`][jaxbp.training.Step]: ``opt_state = step.init(params)``, then
-      ``params, opt_state, info = step(params, opt_state, x, y)``.
-
-    For minibatches, call the step on each batch: ``x`` and ``y`` may be any batch of
-    the same shape, so one compiled step serves them all (a last, smaller batch
-    compiles once more). [`train`][jaxbp.training.train] with ``batch_size=`` runs the same loop as one
-    program, in the order [`minibatch`][jaxbp.training.minibatch] draws from ``data_key``; a Python loop
-    of the step over those batches gives the same result (tested).
-
-    Examples:
-      >>> import optax
-      >>> from jaxbp import seed_exercise
-      >>> ex = seed_exercise(dtype="float32")
-      >>> step = make_step(optax.sgd(0.5), grad="manual")
-      >>> params, state = ex.params, step.init(ex.params)
-      >>> for _ in range(3):
-      ...     params, state, info = step(params, state, ex.x, ex.y)
-      >>> step.trace_count  # compiled once, reused
-      1
-    """
-    optimizer = _as_optimizer(optimizer)
-    resolve_loss(loss)  # the activation is checked against the network at the first call
-    check_grad_source(grad)
-    if not isinstance(donate, bool):
-        raise TypeError(f"donate must be True or False; got {donate!r}")
-    return Step(optimizer, activation=activation, loss=loss, grad=grad, donate=donate)
 
 
 class History(NamedTuple):
@@ -475,16 +309,16 @@ def test_set(x_test, y_test, eval_x=None, eval_y=None):
     return x_test, y_test
 
 
-def check_test_set(params, x_test, y_test, loss, dtype):
-    """The held-out set checked against ``params`` like a training batch, in ``dtype``
-    (None when there is none)."""
+def check_test_set(check: Callable, x_test, y_test, dtype):
+    """The held-out set checked like a training batch (``check(x, y) -> (x, y)``), its
+    inputs in ``dtype`` (None when there is none)."""
     if x_test is None:
         return None
     try:
-        xy = check_batch(params, x_test, y_test, loss)
+        x, y = check(x_test, y_test)
     except (ValueError, TypeError) as e:
         raise type(e)(f"x_test, y_test: {e}") from None
-    return tuple(a.astype(dtype) for a in xy)
+    return x.astype(dtype), (y.astype(dtype) if jnp.issubdtype(y.dtype, jnp.floating) else y)
 
 
 class _Fixed(NamedTuple):
@@ -504,10 +338,11 @@ def train(
     *,
     steps: int,
     activation="sigmoid",
-    loss: str = "bce",
-    grad: str = "autodiff",
+    loss: str | Callable = "bce",
+    grad: str | Callable = "autodiff",
     batch_size: int | None = None,
     data_key=None,
+    model: Model | None = None,
     x_test=None,
     y_test=None,
     record_every: int = 1,
@@ -535,6 +370,8 @@ def train(
         epoch's order are dropped for that epoch.
       data_key: the key the minibatch order is drawn from (needed with ``batch_size``);
         [`data_order_key`][jaxbp.training.data_order_key] gives the one ``train_many`` uses for a member.
+      model: a [`Model`][jaxbp.nn.Model] of your own, whose ``apply`` the ``params``
+        (any pytree) go through; None for the built-in MLP.
       x_test: a held-out set's inputs, evaluated at every record point; training
         never sees it.
       y_test: the held-out set's labels.
@@ -557,16 +394,17 @@ def train(
       >>> bool(result.final_loss < result.history.loss[0])
       True
     """
-    params = check_params(params)
+    if model is not None:
+        check_is_model(model)
+    params = network_params(params, model)
     steps = check_positive_int(steps, "steps")
     record_every = check_positive_int(record_every, "record_every")
     if steps % record_every:
         raise ValueError(
             f"record_every must be a positive divisor of steps={steps}; got {record_every}"
         )
-    objective = Objective.checked(activation, loss, grad, n_hidden=len(params) - 1)
-    spec = resolve_loss(loss)
-    x, y = check_batch(params, x, y, spec)
+    objective = network_objective(params, model, activation, loss, grad)
+    x, y = network_batch(params, model, x, y, loss)
     batch_size = check_batch_size(batch_size, x.shape[0])
     if batch_size is not None and data_key is None:
         raise ValueError(
@@ -577,12 +415,15 @@ def train(
     elif data_key is not None:
         data_key = check_key(data_key, "data_key")
     x_test, y_test = test_set(x_test, y_test, eval_x, eval_y)
-    test_xy = check_test_set(params, x_test, y_test, spec, x.dtype)
+    test_xy = check_test_set(
+        lambda a, b: network_batch(params, model, a, b, loss), x_test, y_test, x.dtype
+    )
     if isinstance(optimizer, (int, float)) and not isinstance(optimizer, bool):
-        _check_learning_rate(optimizer, "optimizer (a learning rate for plain SGD)")
-        make_optimizer, hyper = sgd, jnp.asarray(optimizer, params[0]["W"].dtype)
+        check_learning_rate(optimizer, "optimizer (a learning rate for plain SGD)")
+        dtype = jax.tree_util.tree_leaves(params)[0].dtype
+        make_optimizer, hyper = sgd, jnp.asarray(optimizer, dtype)
     else:
-        make_optimizer, hyper = _Fixed(_as_optimizer(optimizer)), None
+        make_optimizer, hyper = _Fixed(as_optimizer(optimizer)), None
     return _train(
         params,
         x,
