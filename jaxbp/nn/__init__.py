@@ -6,6 +6,7 @@ May import: ``jaxbp.util``.
 """
 
 from ._activations import ACTIVATIONS, Activation
+from ._equinox import equinox_model
 from ._losses import LOSSES, Loss
 from ._mlp import (
     SCHEMES,
@@ -34,6 +35,7 @@ __all__ = [
     "Trace",
     "bce_loss",
     "compute_loss",
+    "equinox_model",
     "forward",
     "forward_trace",
     "from_augmented",
