@@ -70,7 +70,7 @@ def retrained(out: Path, config: SweepConfig, task) -> jaxbp.ManyResult:
     """
     kw = config.train_kwargs(task)
     r = jaxbp.train_many(
-        jax.random.key(config.seed), config.sizes, task.x, task.y, keep_params=True, **kw
+        jax.random.key(config.seed), config.network(), task.x, task.y, keep_params=True, **kw
     )
     written = members_table(out)["final_loss"]
     if not np.array_equal(written, [float(f"{v:.9g}") for v in r.final_loss]):

@@ -33,6 +33,7 @@ SLOW_TESTS = (
     "test_two_processes_gather_the_single_process_result",
     "test_devices_do_not_change_any_bit",
     "test_ten_thousand_members_share_one_copy_of_the_data",
+    "test_devices_and_processes_change_no_bit",
 )
 
 

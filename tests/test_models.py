@@ -4,6 +4,11 @@ The reference for a member is the plain optax loop a user would write for the mo
 not jaxbp's own ``train``; the model is one jaxbp does not ship (a residual MLP).
 """
 
+import json
+import os
+import sys
+import textwrap
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,7 +19,7 @@ import jaxbp
 from jaxbp.internal import record_fallbacks
 from jaxbp.many._spec import footprint, model_footprint
 from jaxbp.training._objective import Objective
-from tests.helpers import assert_close, assert_tree_close
+from tests.helpers import assert_close, assert_tree_close, free_port, run_processes
 
 TASK = jaxbp.load_task("moons", n=48, noise=0.2, seed=1)
 X, Y = TASK.x.astype(np.float64), TASK.y.astype(np.float64)
@@ -268,3 +273,134 @@ def test_bad_arguments_with_a_model():
         jaxbp.train(res_init(jax.random.key(0), 1.0), X, Y, 0.1, steps=2, model=res_apply)
     with pytest.raises(ValueError, match="grad='manual'"):
         jaxbp.make_step(0.1, model=RES, grad="manual")
+
+
+# Member m of a model jaxbp does not ship, trained on 4 CPU devices and on 1 in a
+# process of its own each (both with use_cpu_cores, whose small-loop threshold changes how
+# XLA compiles the loops), and on two processes of one jax.distributed job, all at once.
+SPREAD_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import jaxbp
+    devices, pid, n, port = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    if devices:
+        jaxbp.use_cpu_cores(devices)
+    if n > 1:
+        jaxbp.initialize_distributed(f"127.0.0.1:{port}", num_processes=n, process_id=pid)
+    from tests.test_models import RES, X, Y
+    r = jaxbp.train_many(jax.random.key(4), RES, X, Y, n_inits=3, steps=24, learning_rate=[0.05, 0.3],
+                         init_scale=[0.5, 1.5], record_every=4, progress=False)
+    print(json.dumps({"devices": jax.device_count(), "procs": jax.process_count(),
+                      "loss": r.final_loss.tolist(), "history": r.history.tolist()}))
+""")
+
+
+def test_devices_and_processes_change_no_bit():
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env.pop("XLA_FLAGS", None)
+    port = str(free_port())
+    runs = [
+        ["4", "0", "1", port],
+        ["1", "0", "1", port],
+        ["0", "0", "2", port],
+        ["0", "1", "2", port],
+    ]
+    outs = run_processes(
+        [[sys.executable, "-c", SPREAD_SCRIPT, *args] for args in runs], [env] * 4, timeout=300
+    )
+    four, one, *procs = [json.loads(o[0].strip().splitlines()[-1]) for o in outs]
+    assert (four["devices"], one["devices"]) == (4, 1)
+    for field in ("loss", "history"):
+        np.testing.assert_array_equal(four[field], one[field])
+    alone = many(optimizer=None, keep_params=False)
+    for r in procs:
+        assert (r["devices"], r["procs"]) == (2, 2)
+        np.testing.assert_array_equal(r["loss"], alone.final_loss)
+        np.testing.assert_array_equal(r["history"], alone.history)
+
+
+def residual(hidden=4, dtype="float32"):
+    """A factory a sweep config names: ``model = "tests.test_models:residual"``."""
+
+    def init(key, scale):
+        k1, k2, k3 = jax.random.split(key, 3)
+        normal = lambda k, shape: scale * jax.random.normal(k, shape, dtype)
+        return {
+            "inp": normal(k1, (2, hidden)),
+            "res": normal(k2, (hidden, hidden)),
+            "out": normal(k3, (hidden,)),
+            "b": jnp.zeros((), dtype),
+        }
+
+    return jaxbp.Model(init, res_apply, name=f"residual-{hidden}")
+
+
+SWEEP = """
+[task]
+name = "moons"
+n = 48
+[network]
+{network}
+[optimizer]
+learning_rates = [0.1, 0.5]
+[run]
+n_inits = 3
+steps = 20
+record_every = 5
+members_per_file = 4
+"""
+
+
+def test_a_sweep_of_a_model_named_in_its_config(tmp_path, capsys):
+    from jaxbp.cli import main
+
+    config = tmp_path / "model.toml"
+    config.write_text(
+        SWEEP.format(network='model = "tests.test_models:residual"\nmodel_args = { hidden = 3 }')
+    )
+    out = tmp_path / "run"
+    assert main(["sweep", str(config), "--out", str(out), "--no-progress"]) == 0, (
+        capsys.readouterr()
+    )
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["network"] == {"model": "tests.test_models:residual", "model_args": {"hidden": 3}}
+    task = jaxbp.load_task("moons", n=48)
+    ref = jaxbp.train_many(
+        jax.random.key(0), residual(3), task.x, task.y, n_inits=3, steps=20,
+        learning_rate=[0.1, 0.5], record_every=5, progress=False, dtype="float32",
+    )  # fmt: skip
+    run = jaxbp.load_run(out)
+    np.testing.assert_array_equal(run.result.final_loss, ref.final_loss)
+    np.testing.assert_array_equal(run.result.history, ref.history)
+    assert (out / "figures" / "decision_surfaces.png").exists()
+    assert "residual-3" in (out / "report.md").read_text()
+    assert "model_args = { hidden = 3 }" in (out / "config.toml").read_text()
+
+
+@pytest.mark.parametrize(
+    "network, message",
+    [
+        ('model = "tests.no_such_module:net"', r"cannot import tests\.no_such_module \(ModuleNotFoundError"),
+        ('model = "tests.test_models:nothing"', "tests.test_models has no nothing"),
+        ('model = "tests.test_models:residual"\nmodel_args = { width = 3 }', "building it raised TypeError"),
+        ('model = "tests.test_models:res_apply"', r"building it raised TypeError"),
+        ('model = "tests.test_models:_counter"', "the factory returned function, not a jaxbp.Model"),
+        ('model = "numpy"', "expected 'package.module:factory'"),
+        ('sizes = [2, 2, 1]\nmodel = "tests.test_models:residual"', "needs the key 'sizes'.*or 'model'.*not both"),
+        ('model = "tests.test_models:residual"\nmodel_args = { dtype = "int32" }', r"model 'residual-4': init\(key, scale\) raised"),
+    ],
+)  # fmt: skip
+def test_a_model_that_cannot_be_built_leaves_no_folder(tmp_path, capsys, network, message):
+    import re
+
+    from jaxbp.cli import main
+
+    config = tmp_path / "bad.toml"
+    config.write_text(SWEEP.format(network=network))
+    out = tmp_path / "run"
+    assert main(["sweep", str(config), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
+    assert len([line for line in err.splitlines() if "error" in line]) == 1, err
+    assert not out.exists()

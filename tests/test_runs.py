@@ -154,7 +154,11 @@ def test_another_config_on_a_run_folder_is_refused(tmp_path, capsys):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("[task]\nname = 'parity'\n", r"\[network\] needs the key 'sizes'"),
+        ("[task]\nname = 'parity'\n", r"\[optimizer\] needs the key 'learning_rates'"),
+        (
+            CONFIG.format(steps=20).replace("sizes = [3, 2, 1]", ""),
+            r"\[network\] needs the key 'sizes' \(the built-in MLP's layer widths\) or 'model'",
+        ),
         (CONFIG.format(steps=20) + "\n[extra]\nx = 1\n", r"unknown section\(s\) \['extra'\]"),
         (
             CONFIG.format(steps=20).replace("bits = 3", "bits = 3\nbitz = 4"),
@@ -338,9 +342,9 @@ def test_the_sweep_config_is_train_many_s_settings():
         "x_test", "y_test", "batching", "crossed", "eval_x", "eval_y",
     }  # fmt: skip
     assert set(params) - set_by_fields == apart
-    # A sweep's defaults are train_many's, but the dtype (a run folder pins it down)
-    # and the init scales (a list, the grid axis).
-    own = {"dtype": "float32", "scales": [1.0]}
+    # A sweep's defaults are train_many's, but the dtype (a run folder pins it down), the
+    # init scales (a list, the grid axis) and the sizes (or a model instead).
+    own = {"dtype": "float32", "scales": [1.0], "sizes": None}
     for f in FIELDS:
         if f.arg is not None and not f.required:
             assert f.default == own.get(f.key, params[f.arg].default), f.key

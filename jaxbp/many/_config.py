@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import optax
 
 from ..nn._losses import resolve_loss
-from ..nn._mlp import SCHEMES, check_batch, check_key, check_sizes
+from ..nn._mlp import SCHEMES, as_float_array, check_batch, check_key, check_sizes
 from ..nn._model import Model, check_init, check_is_model, check_model_batch
 from ..training._batches import check_batch_size
 from ..training._objective import Objective
@@ -109,9 +109,20 @@ def _check_model(model: Model, key, x, y, x_test, y_test, loss, dtype):
     """A model's parameter shapes and dtype (from its init, traced abstractly), and the
     training batch and held-out set checked against it, in that dtype."""
     wanted = None if dtype is None else resolve_dtype(dtype)
-    # The init is traced with a scale in JAX's default float; its parameters' dtype is the
-    # networks' (the scales are then given in it).
-    params, init_dtype = check_init(model, jax.random.fold_in(key, 0), resolve_dtype(None))
+    # The init is traced with a scale in the dtype asked for (else JAX's default float);
+    # its parameters' dtype is the networks' (the scales are then given in it).
+    probe_key = jax.random.fold_in(key, 0)
+    try:
+        params, init_dtype = check_init(model, probe_key, wanted or resolve_dtype(None))
+    except ValueError as e:
+        if wanted is None:
+            raise
+        try:  # a scale of another dtype than the init's own: say so, if that is it
+            params, init_dtype = check_init(model, probe_key, resolve_dtype(None))
+        except ValueError:
+            raise e from None
+        if init_dtype == wanted:
+            raise e from None
     if wanted is not None and wanted != init_dtype:
         raise ValueError(
             f"model {model.name!r}: its init returns {init_dtype} parameters, but "
@@ -119,11 +130,14 @@ def _check_model(model: Model, key, x, y, x_test, y_test, loss, dtype):
             f"init in {wanted}"
         )
     wider = floating_dtype(x)
-    if wider is not None and wider.itemsize > init_dtype.itemsize:
+    if wanted is None and wider is not None and wider.itemsize > init_dtype.itemsize:
         raise ValueError(
             f"x is {wider} but model {model.name!r} computes in {init_dtype} (its init's "
-            f"dtype); give x as {init_dtype} or an init in {wider}"
+            f"dtype); give dtype={str(init_dtype)!r} to compute in it, x as {init_dtype}, "
+            f"or an init in {wider}"
         )
+    if wanted is not None:  # asked for: the data are cast to it, as for the built-in MLP
+        x = as_float_array(x, init_dtype, "x")
     x, y = check_model_batch(model, params, x, y, loss)
     check = lambda a, b: check_model_batch(model, params, a, b, loss)
     return params, init_dtype, x, y, check_test_set(check, x_test, y_test, init_dtype)

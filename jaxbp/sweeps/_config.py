@@ -11,6 +11,8 @@ values of the wrong type, are refused with the file, table and key named.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib
 import inspect
 import json
 import math
@@ -25,6 +27,7 @@ import optax
 
 from ..many._config import SETTINGS, check_setting
 from ..many._many import train_many
+from ..nn._model import Model
 from ..training._freeze import Frozen
 from ..training._train import sgd
 
@@ -98,7 +101,22 @@ FIELDS: tuple[Field, ...] = (
         "task_seed",
     ),
     Field("task", "positive", list, [1, 3, 5, 7, 9], "digits: the classes labelled 1"),
-    Field("network", "sizes", list, _REQUIRED, "layer widths, e.g. `[3, 2, 1]`", arg="sizes"),
+    Field(
+        "network",
+        "sizes",
+        list,
+        None,
+        "the built-in MLP's layer widths, e.g. `[3, 2, 1]` (or give `model`)",
+        arg="sizes",
+    ),
+    Field(
+        "network",
+        "model",
+        str,
+        None,
+        "a network of your own: `package.module:factory`, a function returning a `jaxbp.Model` (instead of `sizes`)",
+    ),
+    Field("network", "model_args", dict, {}, "keyword arguments for the model's factory"),
     Field("network", "activation", str, TRAIN_MANY, "hidden activation", arg="activation"),
     Field(
         "network",
@@ -228,7 +246,9 @@ class SweepConfig:
 
     task: str
     task_options: tuple[tuple[str, Any], ...]
-    sizes: tuple[int, ...]
+    sizes: tuple[int, ...] | None
+    model: str | None
+    model_args: tuple[tuple[str, Any], ...]
     activation: str
     loss: str
     scheme: str
@@ -278,9 +298,21 @@ class SweepConfig:
             for f in FIELDS:
                 if f.section == section:
                     vals[(section, f.key)] = _read_value(f, table, where)
+        model, sizes = vals["network", "model"], vals["network", "sizes"]
+        if (model is None) == (sizes is None):
+            raise ValueError(
+                f"{where}: [network] needs the key 'sizes' (the built-in MLP's layer widths) "
+                "or 'model' (a network of your own), not both"
+            )
+        args = vals["network", "model_args"]
+        if args and model is None:
+            raise ValueError(f"{where}: [network] model_args needs model")
+        if model is not None:
+            build_model(model, args, where)  # importable and built, before anything runs
         checked: dict[str, Any] = {}
         for f in sorted(
-            (f for f in FIELDS if f.arg in SETTINGS), key=lambda f: SETTINGS.index(f.arg)
+            (f for f in FIELDS if f.arg in SETTINGS and vals[f.section, f.key] is not None),
+            key=lambda f: SETTINGS.index(f.arg),
         ):
             try:
                 checked[f.arg] = check_setting(f.arg, vals[f.section, f.key], checked)
@@ -308,7 +340,8 @@ class SweepConfig:
             )
         kw.update(
             freeze_layers=tuple(frozen),
-            sizes=checked["sizes"],
+            sizes=checked.get("sizes"),
+            model_args=_frozen(args),
             learning_rates=tuple(
                 float(v)
                 for v in _numbers(kw["learning_rates"], "[optimizer] learning_rates", where)
@@ -351,10 +384,29 @@ class SweepConfig:
                     v = options.get(f.key)
                 else:
                     v = getattr(self, f.name)
-                if v is not None:
+                if f.key == "model_args":
+                    if v:  # an inline table
+                        out.append(
+                            f"{f.key} = {{ " + ", ".join(f"{k} = {lit(e)}" for k, e in v) + " }"
+                        )
+                elif v is not None:
                     out.append(f"{f.key} = {lit(v)}")
             out.append("")
         return "\n".join(out)
+
+    def network(self):
+        """What ``train_many`` trains: the MLP's sizes, or the model the factory builds
+        (built once per config and arguments, so its compiled programs are reused)."""
+        if self.model is None:
+            return self.sizes
+        return build_model(self.model, dict(_thawed(self.model_args)))
+
+    @property
+    def network_name(self) -> str:
+        """The network in a few words: the MLP's widths, or the model's name."""
+        if self.model is None:
+            return "-".join(map(str, self.sizes))
+        return self.network().name
 
     @property
     def n_members(self) -> int:
@@ -380,6 +432,55 @@ class SweepConfig:
         if task.x_test is not None:
             kw.update(x_test=task.x_test, y_test=task.y_test)
         return kw
+
+
+def _frozen(v):
+    """A TOML value as a hashable one: tables as sorted pairs, lists as tuples."""
+    if isinstance(v, dict):
+        return tuple(sorted((k, _frozen(e)) for k, e in v.items()))
+    if isinstance(v, list):
+        return tuple(_frozen(e) for e in v)
+    return v
+
+
+def _thawed(pairs):
+    return [(k, list(v) if isinstance(v, tuple) else v) for k, v in pairs]
+
+
+def build_model(spec: str, args: dict[str, Any], where: str = "config") -> Model:
+    """The model ``package.module:factory`` names, built with ``args``; a one-line
+    ``ValueError`` when it cannot be imported or built or is not a ``jaxbp.Model``."""
+    return _build(spec, _frozen(dict(args)), where)
+
+
+@functools.cache
+def _build(spec: str, args: tuple, where: str) -> Model:
+    said = f"{where}: [network] model {spec!r}"
+    module_name, _, attr = spec.partition(":")
+    if (
+        not module_name
+        or not attr
+        or not all(p.isidentifier() for p in (*module_name.split("."), *attr.split(".")))
+    ):
+        raise ValueError(f"{said}: expected 'package.module:factory'")
+    try:
+        factory = importlib.import_module(module_name)
+    except Exception as e:  # ModuleNotFoundError, or whatever the module raised
+        raise ValueError(f"{said}: cannot import {module_name} ({type(e).__name__}: {e})") from None
+    for part in attr.split("."):
+        factory = getattr(factory, part, None)
+        if factory is None:
+            raise ValueError(f"{said}: {module_name} has no {attr}")
+    if not callable(factory):
+        raise ValueError(f"{said}: {attr} is not a function")
+    try:
+        model = factory(**dict(_thawed(args)))
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise ValueError(f"{said}: building it raised {type(e).__name__}: {first}") from None
+    if not isinstance(model, Model):
+        raise ValueError(f"{said}: the factory returned {type(model).__name__}, not a jaxbp.Model")
+    return model
 
 
 def optimizer_factory(name: str):

@@ -74,7 +74,7 @@ def member_params(config: SweepConfig, task, members: list[int]) -> list[Any]:
     for m in members:
         r = train_many(
             jax.random.key(config.seed),
-            config.sizes,
+            config.network(),
             task.x,
             task.y,
             members=(m, m + 1),
@@ -86,8 +86,9 @@ def member_params(config: SweepConfig, task, members: list[int]) -> list[Any]:
 
 
 def _decision_figure(path: Path, config: SweepConfig, task, data, grid_index, name) -> bool:
-    """The decision surfaces of a few members, for tasks with 2 or 3 inputs."""
-    if task.n_features not in (2, 3):
+    """The decision surfaces of a few members, for tasks with 2 or 3 inputs (2 for a model
+    of one's own)."""
+    if task.n_features not in ((2, 3) if config.model is None else (2,)):
         return False
 
     picks = pick_members(data, grid_index)
@@ -117,8 +118,14 @@ def _decision_figure(path: Path, config: SweepConfig, task, data, grid_index, na
 
     linear = not resolve_loss(config.loss).uses_probability
 
+    network = config.network()
+
     def predict(params, points):
-        o = forward(params, jnp.asarray(points, jnp.float32), activation=config.activation)
+        if config.model is None:
+            o = forward(params, jnp.asarray(points, jnp.float32), activation=config.activation)
+        else:
+            dtype = jax.tree_util.tree_leaves(params)[0].dtype
+            o = network.apply(params, jnp.asarray(points, dtype))
         return jnp.clip(o, 0, 1) if linear else jax.nn.sigmoid(o)
 
     decision_surfaces(
@@ -174,7 +181,9 @@ def figures_and_report(out: Path, config: SweepConfig, task, data, grid_index, d
     them later; returns whether figures were drawn.
     """
     name = (
-        f"{config.task} {'-'.join(map(str, config.sizes))} {config.activation}, {config.optimizer}"
+        f"{config.task} {config.network_name}"
+        + (f" {config.activation}" if config.model is None else "")
+        + f", {config.optimizer}"
     )
     try:
         made = _figures(out / "figures", name, config, task, data, grid_index, doc)

@@ -109,8 +109,14 @@ def _prepare_folder(out: Path, config: SweepConfig) -> None:
     (out / "chunks").mkdir(exist_ok=True)
 
 
-def _meta() -> dict[str, Any]:
+def _meta(config: SweepConfig) -> dict[str, Any]:
+    network = (
+        {"sizes": list(config.sizes)}
+        if config.model is None
+        else {"model": config.model, "model_args": dict(config.model_args)}
+    )
     return {
+        "network": network,
         "jaxbp": __version__,
         "jax": jax.__version__,
         "backend": jax.default_backend(),
@@ -122,7 +128,7 @@ def _meta() -> dict[str, Any]:
 
 def _load_task(config: SweepConfig):
     task = load_task(config.task, **dict(config.task_options))
-    if task.n_features != config.sizes[0]:
+    if config.sizes is not None and task.n_features != config.sizes[0]:
         raise ValueError(
             f"[network] sizes starts with {config.sizes[0]} inputs but task {config.task!r} has "
             f"{task.n_features} features"
@@ -172,7 +178,7 @@ def estimate_sweep(config: SweepConfig, *, probe: bool = False) -> Estimate:
         steps += kw["record_every"] or 1
     kw.update(steps=steps, record_every=kw["record_every"] or 1)
     run = lambda: train_many(
-        jax.random.key(config.seed), config.sizes, task.x, task.y, members=(0, n), **kw
+        jax.random.key(config.seed), config.network(), task.x, task.y, members=(0, n), **kw
     )
     run()  # compiles
     t = time.perf_counter()
@@ -268,7 +274,7 @@ def run_sweep(
         # A tiny run validates every argument before anything is written.
         probe = train_many(
             key,
-            config.sizes,
+            config.network(),
             task.x,
             task.y,
             **{**kw, "steps": 1, "record_every": 1, "progress": False},
@@ -277,7 +283,7 @@ def run_sweep(
         _check_size(estimate(config, task, probe.final_loss.dtype), out, max_disk)
         _prepare_folder(out, config)
         if not (out / "meta.json").exists():
-            write_atomic(out / "meta.json", json.dumps(_meta(), indent=2))
+            write_atomic(out / "meta.json", json.dumps(_meta(config), indent=2))
         todo = _chunks_to_train(out, config, shard)
         bar = (
             _sweep_bar(todo, config)
@@ -289,7 +295,7 @@ def run_sweep(
                 path = out / "chunks" / f"members-{start:09d}-{stop:09d}.npz"
                 r = train_many(
                     key,
-                    config.sizes,
+                    config.network(),
                     task.x,
                     task.y,
                     members=(start, stop),
