@@ -297,8 +297,10 @@ def train_many(
     """Train ``n_inits`` networks per grid point, every learning rate x every init scale, at once.
 
     Member ``m`` starts from ``init_mlp(jax.random.fold_in(key, m), sizes, scheme=scheme,
-    scale=its init scale, dtype=dtype)`` and trains with its learning rate; nothing else
-    (chunk size, devices, processes) changes its result.
+    scale=its init scale, dtype=dtype)`` (or a model's ``init(fold_in(key, m), scale)``)
+    and trains with its learning rate; neither the chunk size nor the process count
+    changes its result, nor, with plain SGD, the device count (with momentum or adam a
+    different device count can change the last bits of some members).
 
     Args:
       key: a ``jax.random`` key.

@@ -11,6 +11,7 @@ the data are arrays, so one program serves a whole grid.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 from collections.abc import Callable
@@ -106,7 +107,15 @@ def footprint(net) -> Footprint:
 def model_footprint(model: Model, objective: Objective, params, x, y) -> Footprint:
     """A model's footprint, measured: its parameters' shapes (``params``, from
     ``jax.eval_shape`` of its init), the multiply-adds XLA counts in its forward pass on
-    the batch ``x`` (shapes), and the temporary memory of its compiled gradient step."""
+    the batch ``x`` (shapes), and the temporary memory of its compiled gradient step.
+    Measured once per model, objective and shapes (a compile), then remembered."""
+    leaves, tree = jax.tree_util.tree_flatten(params)
+    return _measured(model, objective, tree, tuple(leaves), x, y)
+
+
+@functools.lru_cache(maxsize=64)
+def _measured(model, objective, tree, leaves, x, y) -> Footprint:
+    params = jax.tree_util.tree_unflatten(tree, leaves)
     batch = x.shape[0]
     n_params = sum(math.prod(p.shape) for p in jax.tree_util.tree_leaves(params))
     forward = jax.jit(lambda p, a: model.apply(p, a)).lower(params, x)
