@@ -154,13 +154,14 @@ def main() -> None:
         f"{platform.processor() or platform.machine()}, {len(jax.devices())} "
         f"{jax.default_backend()} device(s), jax {jax.__version__}"
     )
+    print("network-steps per second (best of the timed runs)")
     print(
         f"{'model':6} {'members':>8} {'steps':>6} {'train_many':>14} {'jit(vmap)':>14} {'ratio':>6}"
     )
     for r in rows:
         print(
-            f"{r['model']:6} {r['members']:8d} {r['steps']:6d} {r['train_many'] / 1e6:11.2f} M/s"
-            f" {r['jit_vmap'] / 1e6:11.2f} M/s {r['ratio']:6.2f}"
+            f"{r['model']:6} {r['members']:8d} {r['steps']:6d} {r['train_many']:14,.0f}"
+            f" {r['jit_vmap']:14,.0f} {r['ratio']:6.2f}"
         )
     if args.out:
         with open(args.out, "w") as f:
