@@ -110,3 +110,35 @@ def test_digits_study(tmp_path):
     before = (out / "conditions" / "batch_16.npz").stat().st_mtime_ns
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and (out / "conditions" / "batch_16.npz").stat().st_mtime_ns == before
+
+
+def test_digits_conv_study(tmp_path):
+    out = tmp_path / "conv"
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    script = str(ROOT / "experiments" / "study_digits_conv.py")
+    cmd = [sys.executable, script, "--quick", "--out", str(out), "--no-progress"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = (out / "report.md").read_text()
+    assert (out / "figures" / "digits_conv.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name, label, params in (("conv", "conv 3x3x6", 277), ("mlp", "mlp 64-4-1", 265)):
+        with np.load(out / "networks" / f"{name}.npz") as z:
+            acc, probs = z["test_accuracy"], z["probabilities"]
+        assert probs.shape == (32, 445)
+        # The stored accuracy is the one the stored probabilities give.
+        y = jaxbp_test_labels()
+        np.testing.assert_allclose(acc, np.mean((probs > 0.5) == (y > 0.5), axis=1), atol=1e-6)
+        row = next(line for line in report.splitlines() if line.startswith(f"| {label} |"))
+        assert f"| {params} | 32 | {np.median(acc):.1%} |" in row
+    # A second run reuses the stored networks (resumable) and writes the same report.
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "networks").iterdir()}
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "networks").iterdir()} == before
+    assert (out / "report.md").read_text() == report
+
+
+def jaxbp_test_labels():
+    import jaxbp
+
+    return jaxbp.load_task("digits").y_test
