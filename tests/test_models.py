@@ -118,7 +118,7 @@ class _Bar:
         self.n += n
 
 
-def test_member_last_and_vmap_agree_and_fallbacks_are_counted():
+def test_member_last_and_vmap_agree_and_fallbacks_are_counted(caplog):
     def sorted_init(key, scale):
         return {"w": scale * jax.random.normal(key, (2, 3), jnp.float64)}
 
@@ -127,9 +127,17 @@ def test_member_last_and_vmap_agree_and_fallbacks_are_counted():
 
     model = jaxbp.Model(sorted_init, sorted_apply, name="sorted")
     kw = dict(n_inits=4, steps=10, learning_rate=0.2, progress=False, record_every=5)
-    with record_fallbacks() as fallbacks:
+    import logging
+
+    from jaxbp.many import _lastmap
+
+    _lastmap._said.discard("sort")  # as in a fresh process
+    with caplog.at_level(logging.INFO, logger="jaxbp"), record_fallbacks() as fallbacks:
         last = jaxbp.train_many(jax.random.key(1), model, X, Y, batching="member_last", **kw)
-    assert fallbacks["sort"] >= 1
+        jaxbp.train_many(jax.random.key(2), model, X, Y, batching="member_last", **kw)
+    assert fallbacks["sort"] >= 2
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert sum("no member-last rule for sort" in m for m in said) == 1  # said once
     plain = jaxbp.train_many(jax.random.key(1), model, X, Y, batching="vmap", **kw)
     assert_close(last.final_loss, plain.final_loss)
     assert_close(last.history, plain.history)

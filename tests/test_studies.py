@@ -1,4 +1,4 @@
-"""The three studies in experiments/ run end to end (--quick) and report what their data say."""
+"""The studies in experiments/ run end to end (--quick) and report what their data say."""
 
 import json
 import os

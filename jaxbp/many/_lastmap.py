@@ -15,8 +15,8 @@ batched values, one primitive at a time, each value carrying its member axis las
 (elementwise arithmetic, broadcasts, reductions, reshapes, slices, small products,
 ``scan``, nested ``jit`` and custom derivatives) have rules here that keep the axis
 last; any other primitive is batched by ``jax.vmap``'s own rule (correct, and only
-slower; each such fallback is logged on the ``jaxbp`` logger at DEBUG level and
-counted by ``record_fallbacks``). So there is still one implementation of the
+slower; the first fallback of each primitive is logged once on the ``jaxbp`` logger at
+INFO level, every one at DEBUG, and each is counted by ``record_fallbacks``). So there is still one implementation of the
 network: the function given.
 
 What it equals: ``vmap_last(f, flags, n)(*args)`` is
@@ -50,6 +50,7 @@ __all__ = ["record_fallbacks", "vmap_last"]
 
 _log = logging.getLogger("jaxbp")
 _recorders: list[collections.Counter] = []
+_said: set[str] = set()  # primitives whose fallback was logged at INFO
 
 
 @contextlib.contextmanager
@@ -373,6 +374,13 @@ def _scan(eqn, ins, size):
 def _fallback(eqn, ins, size):
     """Any other primitive: ``jax.vmap``'s own batching rule, axis moved to the end."""
     name = str(eqn.primitive)
+    if name not in _said:  # once per primitive and process, at INFO; every time at DEBUG
+        _said.add(name)
+        _log.info(
+            "vmap_last: no member-last rule for %s; jax.vmap's rule batches it (slower, "
+            "the same results; batching='vmap' avoids it)",
+            name,
+        )
     _log.debug("vmap_last: %s batched by jax.vmap's rule (member axis moved)", name)
     for counter in _recorders:
         counter[name] += 1
