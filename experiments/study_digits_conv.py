@@ -27,6 +27,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from study_digits import ensemble_curve
 
 import jaxbp
 from jaxbp.internal import write_atomic
@@ -100,21 +101,6 @@ def train(task, name, *, seeds, epochs, progress):
         "steps": np.array(steps),
         "params": np.array(n_params(model)),
     }
-
-
-def ensemble_curve(probs, y, sizes, draws=200, seed=0):
-    """Test accuracy of ``k`` networks' averaged probabilities: mean and 10-90% over draws."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for k in sizes:
-        accs = [
-            np.mean(
-                (probs[rng.choice(len(probs), k, replace=False)].mean(axis=0) > 0.5) == (y > 0.5)
-            )
-            for _ in range(draws)
-        ]
-        out.append((np.mean(accs), *np.quantile(accs, [0.1, 0.9])))
-    return np.array(out)
 
 
 def figures(out: Path, results, task, curves, sizes) -> None:
@@ -209,7 +195,10 @@ def main(argv=None) -> int:
         res["label"] = NETWORKS[name]().name
         results[name] = res
     sizes = [k for k in ENSEMBLES if k <= seeds // 2]
-    curves = {n: ensemble_curve(r["probabilities"], task.y_test, sizes) for n, r in results.items()}
+    curves = {
+        n: ensemble_curve(r["probabilities"], task.y_test, sizes, draws=200)
+        for n, r in results.items()
+    }
     figures(out, results, task, curves, sizes)
     write_atomic(out / "report.md", report(results, task, curves, sizes, epochs))
     print(report(results, task, curves, sizes, epochs))

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import optax
 
 from ..nn._losses import resolve_loss
-from ..nn._mlp import SCHEMES, as_float_array, check_batch, check_key, check_sizes
+from ..nn._mlp import as_float_array, check_batch, check_key, check_scheme, check_sizes
 from ..nn._model import Model, check_init, check_is_model, check_model_batch
 from ..training._batches import check_batch_size
 from ..training._objective import Objective
@@ -194,19 +194,13 @@ def _check_memory_budget(budget) -> int | None:
     return None if budget is None else int(budget)
 
 
-def _check_scheme(scheme) -> str:
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown scheme {scheme!r}; expected one of {sorted(SCHEMES)}")
-    return scheme
-
-
 # The settings of ``train_many`` that can be checked without the data, each by one rule;
 # a rule sees the settings checked before it (``record_every`` needs ``steps``).
 _RULES: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
     "sizes": lambda v, _: _check_network(v),
     "n_inits": lambda v, _: check_positive_int(v, "n_inits"),
     "steps": lambda v, _: check_positive_int(v, "steps"),
-    "scheme": lambda v, _: _check_scheme(v),
+    "scheme": lambda v, _: check_scheme(v),
     "record_every": lambda v, checked: _check_record_every(v, checked["steps"]),
     "converge_loss": lambda v, _: _check_converge_loss(v),
     "memory_budget": lambda v, _: _check_memory_budget(v),

@@ -67,6 +67,13 @@ def check_key(key, argname: str = "key"):
     )
 
 
+def check_scheme(scheme) -> str:
+    """``scheme`` if it names an initialization scheme (``SCHEMES``), else a ValueError."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r}; expected one of {sorted(SCHEMES)}")
+    return scheme
+
+
 def check_sizes(sizes) -> tuple[int, ...]:
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
         raise TypeError(
@@ -121,8 +128,7 @@ def init_mlp(
     """
     key = check_key(key)
     sizes = check_sizes(sizes)
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown scheme {scheme!r}; expected one of {sorted(SCHEMES)}")
+    check_scheme(scheme)
     dtype = resolve_dtype(dtype)
     if is_concrete(scale):
         s = np.asarray(scale)

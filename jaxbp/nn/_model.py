@@ -21,10 +21,10 @@ from ..util._dtypes import floating_dtype, resolve_dtype
 from ._activations import activation_key
 from ._losses import resolve_loss
 from ._mlp import (
-    SCHEMES,
     as_float_array,
     check_finite,
     check_labels,
+    check_scheme,
     check_sizes,
     forward_trace_unchecked,
     init_mlp_unchecked,
@@ -109,8 +109,7 @@ def mlp_model(sizes, *, activation="sigmoid", scheme: str = "normal", dtype=None
       (4, 1)
     """
     sizes = check_sizes(sizes)
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown scheme {scheme!r}; expected one of {sorted(SCHEMES)}")
+    check_scheme(scheme)
     dtype = resolve_dtype(dtype)
     name = "mlp " + "-".join(map(str, sizes))
     init = _MLPInit(sizes, scheme, dtype)
