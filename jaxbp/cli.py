@@ -19,6 +19,7 @@ never as a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -42,11 +43,13 @@ from .teach import (
     network_to_dict,
     random_exercise,
     read_claimed,
+    read_derivation,
     read_network,
     read_roster,
     read_submissions,
     write_class,
 )
+from .teach._submissions import PAGES
 from .util._files import write_atomic
 
 
@@ -155,7 +158,19 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     ck = sub.add_parser("check", help="grade a hand derivation (exit 0 only if nothing is wrong)")
-    ck.add_argument("claimed", type=Path, metavar="CLAIMED", help="claimed steps (JSON or TOML)")
+    ck.add_argument(
+        "claimed",
+        type=Path,
+        metavar="CLAIMED",
+        help="claimed steps: JSON or TOML, or a page as written (.md with LaTeX, .txt, .tex)",
+    )
+    ck.add_argument(
+        "--notation",
+        type=Path,
+        metavar="FILE",
+        help="for a page: what its symbols are among the steps (TOML or JSON; default: "
+        "jaxbp's names and the common textbook ones)",
+    )
     ck.add_argument(
         "--network",
         type=Path,
@@ -204,7 +219,8 @@ def _parser() -> argparse.ArgumentParser:
         "submissions",
         type=Path,
         metavar="SUBMISSIONS",
-        help="a folder with one claimed-derivation file per student (<id>.json or .toml), "
+        help="a folder with one derivation per student (<id>.json or .toml, or a page as "
+        "written: <id>.md, .txt, .tex), "
         "or one CSV with a student column and one column per entry (dL/dW1[2,1])",
     )
     which = gr.add_mutually_exclusive_group()
@@ -251,6 +267,21 @@ def _parser() -> argparse.ArgumentParser:
         default=1.0,
         metavar="C",
         help="credit (0-1) for a value that follows from rounded values (default 1)",
+    )
+    gr.add_argument(
+        "--slip-credit",
+        type=_credit,
+        default=0.5,
+        metavar="C",
+        help="credit (0-1) for a wrong value whose working is right: an arithmetic slip "
+        "(default 0.5)",
+    )
+    gr.add_argument(
+        "--notation",
+        type=Path,
+        metavar="FILE",
+        help="what the symbols of submissions written as text (.md, .txt, .tex) are among "
+        "the steps (default: jaxbp's names and the common textbook ones)",
     )
 
     sw = sub.add_parser("sweep", help="train a grid of many networks into a resumable run folder")
@@ -416,18 +447,46 @@ def _explain(args) -> int:
 
 
 def _check(args) -> int:
-    claimed, embedded = read_claimed(args.claimed)
-    net = read_network(args.network) if (args.network or embedded is None) else embedded
+    read = None
+    if args.claimed.suffix.lower() in PAGES:
+        net = read_network(args.network)
+        read = read_derivation(args.claimed, net, notation=args.notation)
+        claimed = read.claimed
+    else:
+        if args.notation is not None:
+            raise ValueError(
+                f"--notation is for pages written as text (.md, .txt, .tex); {args.claimed} is not one"
+            )
+        claimed, embedded = read_claimed(args.claimed)
+        net = read_network(args.network) if (args.network or embedded is None) else embedded
     try:
         report = check_derivation(
-            net.params, net.x, net.y, claimed, activation=net.activation, loss=net.loss
+            net.params,
+            net.x,
+            net.y,
+            claimed,
+            activation=net.activation,
+            loss=net.loss,
+            workings=read.workings if read else None,
+            sources=read.sources if read else None,
         )
     except (TypeError, ValueError) as e:
         raise ValueError(f"{args.claimed}: {e}") from None
+    problems, not_graded = (read.problems, read.not_graded) if read else ([], [])
     if not report.graded:
+        for line in problems:
+            print(f"  {line}", file=sys.stderr)
         print(f"jaxbp check: {args.claimed} claims no step: nothing to grade", file=sys.stderr)
         return 1
-    print(report.to_json() if args.format == "json" else report)
+    if args.format == "json":
+        doc = json.loads(report.to_json())
+        print(json.dumps({**doc, "not_read": problems, "not_graded": not_graded}, indent=2))
+    else:
+        print(report)
+        for title, lines in (("Not read", problems), ("Not graded", not_graded)):
+            if lines:
+                print(f"\n{title}:")
+                print("\n".join(f"  {line}" for line in lines))
     return 0 if report.ok else 1
 
 
@@ -469,6 +528,7 @@ def _grade(args) -> int:
     rule = ScoreRule(
         rounding=args.rounding_credit,
         inherited=0.0 if args.no_carry_forward else args.carry_forward_credit,
+        slip=args.slip_credit,
     )
     roster = read_roster(args.roster) if args.roster is not None else None
     grades = grade_class(
@@ -478,6 +538,7 @@ def _grade(args) -> int:
         rule=rule,
         steps=args.graded_steps,
         roster=roster,
+        notation=args.notation,
     )
     write_class(grades, args.out)
     graded = [g for g in grades.grades if g.report is not None]

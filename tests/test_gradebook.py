@@ -159,7 +159,7 @@ def test_malformed_submissions_are_listed_and_graded_as_far_as_they_can_be(tmp_p
     (subs / "word.json").write_text(json.dumps({"h1": [4, "minus two"]}))
     (subs / "broken.json").write_text("{")
     (subs / "bad id!.json").write_text(json.dumps(seed))
-    (subs / "notes.txt").write_text("not a submission")
+    (subs / "notes.pdf").write_text("not a submission")
     out = tmp_path / "out"
     assert main(["grade", str(subs), "--out", str(out)]) == 1
     got = rows(out / "grades.csv")
@@ -170,7 +170,7 @@ def test_malformed_submissions_are_listed_and_graded_as_far_as_they_can_be(tmp_p
     assert "'minus two'" in got["word"]["problems"] and got["word"]["score"] != ""
     assert "not valid JSON" in got["broken"]["problems"]
     assert "not a usable student id" in got["bad id!"]["problems"]
-    assert "not a JSON or TOML file" in got["notes"]["problems"]
+    assert "not a JSON, TOML, Markdown, text or LaTeX file" in got["notes"]["problems"]
     assert sorted(p.name for p in (out / "feedback").iterdir()) == [
         f"{s}.{e}" for s in ("short", "typo", "word") for e in ("html", "md")
     ]

@@ -1,5 +1,6 @@
 """Teaching: the step model of a hand derivation, worked solutions, claimed values and
-the files they come in, likely mistakes, grading, exercises (one, or one per student of
+the files they come in, derivations written as text and the notation that maps them,
+likely mistakes, grading, exercises (one, or one per student of
 a class), submissions, the gradebook and feedback pages.
 
 May import: ``jaxbp.util``, ``jaxbp.nn``, ``jaxbp.grads``, ``jaxbp.training``.
@@ -12,16 +13,22 @@ from ._explain import Step as DerivationStep
 from ._gradebook import ClassGrades, ScoreRule, StudentGrade, grade_class, write_class
 from ._grading import DerivationReport, check_derivation
 from ._networks import NetworkSpec, dumps_network, network_to_dict, read_claimed, read_network
+from ._notation import Notation, PageClaim, read_derivation, read_notation
 from ._steps import step_names
 from ._submissions import Submission, read_submissions
+from ._textread import Equation, PageRead, read_page
 
 __all__ = [
     "ClassGrades",
     "DerivationReport",
     "DerivationStep",
+    "Equation",
     "Exercise",
     "Explanation",
     "NetworkSpec",
+    "Notation",
+    "PageClaim",
+    "PageRead",
     "ScoreRule",
     "StudentGrade",
     "Submission",
@@ -33,7 +40,10 @@ __all__ = [
     "network_to_dict",
     "random_exercise",
     "read_claimed",
+    "read_derivation",
     "read_network",
+    "read_notation",
+    "read_page",
     "read_roster",
     "read_submissions",
     "seed_exercise",

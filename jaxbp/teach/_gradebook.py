@@ -8,8 +8,9 @@ for all, or each student's own from ``jaxbp exercise --class``) and scores it by
 
 The score: each graded step is worth one point, shared equally among its entries;
 an entry earns the credit of its verdict (by default: correct and rounding 1,
-inherited 1 -- error carried forward -- wrong and missing 0). The score is the
-points earned as a percentage of the steps graded.
+inherited 1 -- error carried forward -- wrong and missing 0; a wrong value whose
+working is right, an arithmetic slip, 0.5). The score is the points earned as a
+percentage of the steps graded.
 
 A malformed submission never stops the class: what can be read is graded, and each
 problem is one line (file, row, key) in ``grades.csv`` and the class report.
@@ -32,8 +33,10 @@ from ._explain import Explanation, explain
 from ._feedback import class_report, draw_class_figures, feedback_html, feedback_markdown
 from ._grading import VERDICTS, DerivationReport, check_derivation
 from ._networks import NetworkSpec, read_network
+from ._notation import Notation, claim_from_page, read_notation
 from ._steps import Problem, step_specs, unknown_step
 from ._submissions import Submission, clean_claim, read_submissions
+from ._textread import PageRead
 
 __all__ = ["ClassGrades", "ScoreRule", "StudentGrade", "grade_class", "write_class"]
 
@@ -47,9 +50,10 @@ class ScoreRule:
     inherited: float = 1.0  # error carried forward: the marker's credit for right working
     wrong: float = 0.0
     missing: float = 0.0
+    slip: float = 0.5  # a wrong value whose working is right: an arithmetic slip
 
     def __post_init__(self):
-        for v in VERDICTS:
+        for v in (*VERDICTS, "slip"):
             c = getattr(self, v)
             if not (isinstance(c, (int, float)) and 0 <= c <= 1):
                 raise ValueError(f"ScoreRule.{v} must be a credit between 0 and 1; got {c!r}")
@@ -58,13 +62,21 @@ class ScoreRule:
         return (
             "each step is worth one point, shared equally among its entries; an entry earns "
             + ", ".join(f"{getattr(self, v):g} if {v}" for v in VERDICTS)
+            + f", and {self.slip:g} if wrong only by an arithmetic slip (the working right)"
             + "; the score is the points as a percentage of the steps graded"
         )
 
     def score(self, report: DerivationReport, steps: Sequence[str]) -> float:
         credit = {v: getattr(self, v) for v in VERDICTS}
         points = [
-            float(np.mean([credit[str(v)] for v in report.entry_verdicts[s].reshape(-1)]))
+            float(
+                np.mean(
+                    [
+                        max(self.slip, credit[str(v)]) if report.slip(s, idx) else credit[str(v)]
+                        for idx, v in np.ndenumerate(report.entry_verdicts[s])
+                    ]
+                )
+            )
             for s in steps
         ]
         return 100.0 * sum(points) / len(points)
@@ -82,6 +94,7 @@ class StudentGrade:
     solution: Explanation | None = None
     steps: tuple[str, ...] = ()
     submitted: bool = True  # False: on the roster, no submission found
+    not_graded: list[str] = dataclasses.field(default_factory=list)  # lines with no value
 
     @property
     def fully_graded(self) -> bool:
@@ -93,11 +106,12 @@ class StudentGrade:
         return {v: sum(self.report.verdicts[s] == v for s in self.steps) for v in VERDICTS}
 
     def wrong_entries(self) -> list[tuple[str, str, str]]:
-        """(step, entry, diagnosis) of each root error."""
+        """(step, entry, diagnosis) of each root error; the diagnosis quotes the line it
+        was read from, when the submission was a page."""
         if self.report is None:
             return []
         return [
-            (r["step"], r["entry"], r["note"])
+            (r["step"], r["entry"], r["note"] + (f" (you wrote {r['line']})" if r["line"] else ""))
             for r in self.report.rows()
             if r["verdict"] == "wrong" and r["step"] in self.steps
         ]
@@ -121,7 +135,17 @@ class ClassGrades:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(
-            ["student", "score", *VERDICTS, "root_errors", "diagnoses", "problems", "source"]
+            [
+                "student",
+                "score",
+                *VERDICTS,
+                "slips",
+                "root_errors",
+                "diagnoses",
+                "problems",
+                "not_graded",
+                "source",
+            ]
         )
         for g in self.grades:
             counts = g.counts()
@@ -130,12 +154,14 @@ class ClassGrades:
                     g.student,
                     "" if g.score is None else f"{g.score:.1f}",
                     *(counts[v] if g.report is not None else "" for v in VERDICTS),
+                    "" if g.report is None else sum(int(f.sum()) for f in g.report.slips.values()),
                     "; ".join(dict.fromkeys(s for s, _, _ in g.wrong_entries())),
                     " | ".join(
                         f"{s}{e}: {note}" if e else f"{s}: {note}"
                         for s, e, note in g.wrong_entries()
                     ),
                     " | ".join(g.problems),
+                    " | ".join(g.not_graded),
                     g.source,
                 ]
             )
@@ -164,6 +190,7 @@ def grade_class(
     rule: ScoreRule = ScoreRule(),
     steps: Sequence[str] | None = None,
     roster: Sequence[str] | None = None,
+    notation: Notation | str | os.PathLike | None = None,
 ) -> ClassGrades:
     """Grade every submission; never stops at a malformed one.
 
@@ -178,7 +205,12 @@ def grade_class(
       steps: the steps the exercise asks for (default: every step of the network).
       roster: the class's student ids (default with ``exercises``: its student folders);
         a student on it without a submission gets a row saying so (and no score).
+      notation: how the symbols of submissions written as text map to steps (a
+        notation file or [`read_notation`][jaxbp.teach.read_notation]'s result; default:
+        jaxbp's names and the common textbook ones).
     """
+    if not isinstance(notation, Notation):
+        notation = read_notation(notation)
     if network is not None and exercises is not None:
         raise ValueError("give network= (one network for all) or exercises= (one each), not both")
     subs = (
@@ -219,10 +251,24 @@ def grade_class(
             except (ValueError, TypeError) as e:
                 g.problems.append(f"{path}: {e}; nothing graded")
                 continue
-        claim, problems = clean_claim(sub.claimed, shapes, batch_steps, sub.source)
-        g.problems += problems
+        workings = sources = None
+        if isinstance(sub.claimed, PageRead):
+            read = claim_from_page(sub.claimed, shapes, batch_steps, len(spec.x), notation)
+            claim, workings, sources = read.claimed, read.workings, read.sources
+            g.problems += [f"{sub.source}: {p}" for p in read.problems]
+            g.not_graded += read.not_graded
+        else:
+            claim, problems = clean_claim(sub.claimed, shapes, batch_steps, sub.source)
+            g.problems += problems
         g.report = check_derivation(
-            spec.params, spec.x, spec.y, claim, activation=spec.activation, loss=spec.loss
+            spec.params,
+            spec.x,
+            spec.y,
+            claim,
+            activation=spec.activation,
+            loss=spec.loss,
+            workings=workings,
+            sources=sources,
         )
         g.solution, g.steps = sol, graded
         g.score = rule.score(g.report, graded)

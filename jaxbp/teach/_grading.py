@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import jax
@@ -47,6 +48,7 @@ from ._claims import (
 )
 from ._mistakes import alternatives, diagnose, named_mistake
 from ._steps import Problem, StepSpec, step_specs, unknown_step
+from ._textread import evaluate
 
 __all__ = [
     "VERDICTS",
@@ -88,6 +90,16 @@ class DerivationReport:
     diagnoses: dict[str, np.ndarray]
     roots: dict[str, np.ndarray]
     claimed_units: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    slips: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    sources: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+
+    def slip(self, step: str, idx) -> bool:
+        """True for a wrong entry whose working is right: an arithmetic slip."""
+        return bool(step in self.slips and self.slips[step][idx])
+
+    def source(self, step: str, idx) -> str:
+        """The line the entry was read from (``"line 36: ..."``), or ``""``."""
+        return str(self.sources[step][idx] or "") if step in self.sources else ""
 
     @property
     def ok(self) -> bool:
@@ -147,6 +159,8 @@ class DerivationReport:
                         "expected": float(self.expected[n][idx]),
                         "from_your_values": float(self.own[n][idx]),
                         "note": str(self.diagnoses[n][idx]),
+                        "slip": self.slip(n, idx),
+                        "line": self.source(n, idx),
                     }
                 )
         return out
@@ -367,8 +381,51 @@ def _grade_step(spec, prob, claim, exact, carried: _Carried, names) -> dict[str,
     }
 
 
+def _grid(value, shape) -> np.ndarray:
+    """A nested list (or one value) as an object array of ``shape``; ``None`` where absent."""
+    out = np.full(shape, None, object)
+    flat = np.array(value if value is not None else [None], dtype=object).reshape(-1)
+    if flat.size == out.size:
+        out.reshape(-1)[:] = flat
+    return out
+
+
+def _slips(report, claimed, workings, grade) -> dict[str, np.ndarray]:
+    """Per step, the wrong entries whose working is right: what the working comes to
+    follows from the student's values, but the value written does not (an arithmetic slip)."""
+    slips = {}
+    for n in report.names:
+        if n not in workings:
+            continue
+        shape = report.expected[n].shape
+        works, flags = _grid(workings[n], shape), np.zeros(shape, bool)
+        swapped = _grid(claimed.get(n), shape)
+        candidates = []
+        for idx in np.ndindex(shape):
+            got = evaluate(works[idx])
+            c, half = report.claimed[n][idx], report.claimed_units[n][idx]
+            if report.entry_verdicts[n][idx] == "wrong" and got is not None and abs(got - c) > half:
+                exponent = Decimal(str(2 * half)).normalize().as_tuple().exponent
+                swapped[idx] = Decimal(repr(got)).quantize(Decimal(1).scaleb(exponent))
+                candidates.append(idx)
+        if candidates:
+            again = grade({**claimed, n: swapped.tolist()})
+            for idx in candidates:
+                flags[idx] = again.entry_verdicts[n][idx] in ("correct", "rounding", "inherited")
+        slips[n] = flags
+    return slips
+
+
 def check_derivation(
-    params: Params, x, y, claimed: Mapping[str, Any], *, activation="sigmoid", loss: str = "bce"
+    params: Params,
+    x,
+    y,
+    claimed: Mapping[str, Any],
+    *,
+    activation="sigmoid",
+    loss: str = "bce",
+    workings: Mapping[str, Any] | None = None,
+    sources: Mapping[str, Any] | None = None,
 ) -> DerivationReport:
     """Grade a hand derivation, step by step and entry by entry.
 
@@ -382,6 +439,11 @@ def check_derivation(
         (see [`step_names`][jaxbp.teach.step_names]; ``None`` for an entry not written). Precision is
         read from the digits written: ``0.52`` is taken as ``0.52 +- 0.005``. Use
         strings or ``decimal.Decimal`` to keep trailing zeros (``"0.50"``).
+      workings: step name -> the working of each entry as written (LaTeX or plain
+        arithmetic such as ``"0.98 \\cdot (-0.48)"``; ``None`` where none), shaped as
+        ``claimed``. A wrong entry whose working comes to a value that follows from the
+        student's own values is an arithmetic slip (``report.slips``), and its note says so.
+      sources: step name -> the line each entry was read from, quoted in the notes.
 
     Returns:
       [`DerivationReport`][jaxbp.teach.DerivationReport] (``.verdicts``, ``.entry_verdicts``, ``.ok``; ``print`` it).
@@ -416,6 +478,21 @@ def check_derivation(
         for k, v in graded.items():
             out[k][spec.name] = v
     batch_steps = frozenset(s.name for s in specs if s.kind not in ("dL/dW", "dL/db", "loss"))
-    return DerivationReport(
+    report = DerivationReport(
         names=names, batch_steps=batch_steps, batch=prob.batch, expected=exact, **out
     )
+    if not workings and not sources:
+        return report
+    grade = lambda c: check_derivation(params, x, y, c, activation=activation, loss=loss)
+    slips = _slips(report, claimed, workings or {}, grade)
+    lines = {n: _grid(v, exact[n].shape) for n, v in (sources or {}).items() if n in exact}
+    for n, flags in slips.items():
+        works = _grid(workings[n], exact[n].shape)
+        for idx in zip(*np.nonzero(flags)):
+            got = evaluate(works[idx])
+            out["diagnoses"][n][idx] = (
+                f"an arithmetic slip: your working {works[idx]} comes to {fmt_distinct(got, report.claimed[n][idx])}, "
+                f"not {as_written(report.claimed[n][idx], report.claimed_units[n][idx])}; its factors follow "
+                "from your values"
+            )
+    return dataclasses.replace(report, slips=slips, sources=lines)

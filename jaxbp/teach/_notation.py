@@ -35,10 +35,18 @@ from pathlib import Path
 import numpy as np
 
 from ..util._files import load_table
-from ._steps import unknown_step
-from ._textread import PageRead, factors, number, symbol_key
+from ._networks import NetworkSpec, read_network
+from ._steps import Problem, step_specs, unknown_step
+from ._textread import PageRead, factors, number, read_page, symbol_key
 
-__all__ = ["Notation", "PageClaim", "claim_from_page", "default_symbols", "read_notation"]
+__all__ = [
+    "Notation",
+    "PageClaim",
+    "claim_from_page",
+    "default_symbols",
+    "read_derivation",
+    "read_notation",
+]
 
 _TARGET = re.compile(r"^(?P<step>[^\[\]]+?)(?:\[(?P<index>[\d,\s]*)\])?$")
 
@@ -65,7 +73,9 @@ def _targets(value, where: str) -> tuple[str, ...]:
         return (value.strip(),)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(v.strip() for v in value if v.strip())
-    raise ValueError(f"{where} must be a step name, a list of step names or ''; got {value!r}"[:300])
+    raise ValueError(
+        f"{where} must be a step name, a list of step names or ''; got {value!r}"[:300]
+    )
 
 
 def read_notation(path: str | os.PathLike | None) -> Notation:
@@ -76,7 +86,9 @@ def read_notation(path: str | os.PathLike | None) -> Notation:
     doc = load_table(path)
     unknown = sorted(set(doc) - {"symbols", "default", "about"})
     if unknown:
-        raise ValueError(f"{path}: unknown key(s) {unknown}; expected 'symbols' (and 'default', 'about')")
+        raise ValueError(
+            f"{path}: unknown key(s) {unknown}; expected 'symbols' (and 'default', 'about')"
+        )
     default = doc.get("default", True)
     if not isinstance(default, bool):
         raise ValueError(f"{path}: 'default' must be true or false; got {default!r}")
@@ -92,10 +104,15 @@ def read_notation(path: str | os.PathLike | None) -> Notation:
             extra = sorted(set(value) - {"entries", "factors"})
             if extra or "entries" not in value or not isinstance(value["entries"], list):
                 raise ValueError(f"{where} must be a table with a list 'entries' (and 'factors')")
-            symbols[key] = ("entries", tuple(_targets(v, f"{where}.entries") for v in value["entries"]))
+            symbols[key] = (
+                "entries",
+                tuple(_targets(v, f"{where}.entries") for v in value["entries"]),
+            )
             fs = value.get("factors", [])
             if not isinstance(fs, list) or not all(isinstance(f, list) for f in fs):
-                raise ValueError(f"{where}.factors must be a list (per entry) of lists (per factor)")
+                raise ValueError(
+                    f"{where}.factors must be a list (per entry) of lists (per factor)"
+                )
             facs[key] = tuple(tuple(_targets(t, f"{where}.factors") for t in f) for f in fs)
         else:
             symbols[key] = ("whole", _targets(value, where))
@@ -185,7 +202,9 @@ def _parse_target(t: str, shapes, batch_steps, batch, where) -> tuple[str, tuple
     return step, keys[key]
 
 
-def claim_from_page(page: PageRead, shapes: dict, batch_steps, batch: int, notation: Notation) -> PageClaim:
+def claim_from_page(
+    page: PageRead, shapes: dict, batch_steps, batch: int, notation: Notation
+) -> PageClaim:
     """Map a page's equations onto the steps of a network (``shapes``: step -> shape)."""
     table: dict[str, tuple] = {}
     if notation.default:
@@ -209,7 +228,9 @@ def claim_from_page(page: PageRead, shapes: dict, batch_steps, batch: int, notat
             )
             return
         if idx is not None and len(values) != 1:
-            problems.append(f"line {eq.line}: {eq.source!r}: {len(values)} entries for the one entry {target}; not graded")
+            problems.append(
+                f"line {eq.line}: {eq.source!r}: {len(values)} entries for the one entry {target}; not graded"
+            )
             return
         cells = list(np.ndindex(shape)) if idx is None else [idx]
         for cell, v, w in zip(cells, values, works):
@@ -220,14 +241,23 @@ def claim_from_page(page: PageRead, shapes: dict, batch_steps, batch: int, notat
                 continue  # the same value again (a factor restating a step): keep its working
             if before is not None and before[2] != v:
                 not_graded.append(
-                    (before[0], f"{before[1]!r}: {step} written again on line {eq.line} as {v}; that one is graded")
+                    (
+                        before[0],
+                        f"{before[1]!r}: {step} written again on line {eq.line} as {v}; that one is graded",
+                    )
                 )
-            for name, item in (("claimed", v), ("workings", w), ("sources", f"line {eq.line}: {eq.source}")):
+            for name, item in (
+                ("claimed", v),
+                ("workings", w),
+                ("sources", f"line {eq.line}: {eq.source}"),
+            ):
                 grids[name].setdefault(step, np.full(shape, None, object))[cell] = item
             where_of[(step, cell)] = (eq.line, eq.source, v)
 
     for eq in page.equations:
-        found = [(lab, table.get(lab) or table.get(folded.get(lab.casefold(), ""))) for lab in eq.labels]
+        found = [
+            (lab, table.get(lab) or table.get(folded.get(lab.casefold(), ""))) for lab in eq.labels
+        ]
         mapped = [(lab, t) for lab, t in found if t is not None]
         if not mapped:
             problems.append(
@@ -253,7 +283,7 @@ def claim_from_page(page: PageRead, shapes: dict, batch_steps, batch: int, notat
             for e, w, targets in zip(entries, works, spec):
                 for t in targets:
                     put(t, e, w, eq, lab)
-            for e, w, per in zip(entries, works, notation.factors.get(lab, ())):
+            for w, per in zip(works, notation.factors.get(lab, ())):
                 fs = factors(w)
                 for k, targets in enumerate(per):
                     got = number(fs[k]) if k < len(fs) else None
@@ -274,3 +304,44 @@ def claim_from_page(page: PageRead, shapes: dict, batch_steps, batch: int, notat
         problems,
         [f"line {line}: {text}" for line, text in sorted(not_graded, key=lambda t: t[0])],
     )
+
+
+def read_derivation(
+    page: str | os.PathLike | PageRead,
+    network: NetworkSpec | str | os.PathLike | None = None,
+    *,
+    notation: Notation | str | os.PathLike | None = None,
+) -> PageClaim:
+    """A derivation written as text, read and mapped onto a network's steps.
+
+    Args:
+      page: a Markdown/LaTeX or plain-text file, or a page read by ``read_page``.
+      network: the network it is about (a [`NetworkSpec`][jaxbp.teach.NetworkSpec] or a
+        network file); default: the seed exercise.
+      notation: a notation file or [`Notation`][jaxbp.teach.Notation]; default: jaxbp's names
+        and the common textbook ones.
+
+    Returns:
+      [`PageClaim`][jaxbp.teach.PageClaim]: ``claimed``, ``workings`` and ``sources`` for
+      [`check_derivation`][jaxbp.teach.check_derivation], and the lines not read or not graded.
+
+    Examples:
+      >>> read = read_derivation(read_page("H1 = 1 + 1*1 + (-2)*2 + 3*2 = 4"))
+      >>> read.claimed["h1"], read.workings["h1"]
+      ([[Decimal('4'), None]], [['1 + 1*1 + (-2)*2 + 3*2', None]])
+    """
+    if not isinstance(page, PageRead):
+        path = Path(page)
+        try:
+            page = read_page(path.read_text(encoding="utf-8-sig"))
+        except (OSError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path}: can't be read: {' '.join(str(e).split())}") from None
+    spec = network if isinstance(network, NetworkSpec) else read_network(network)
+    if not isinstance(notation, Notation):
+        notation = read_notation(notation)
+    prob = Problem.build(spec.params, spec.x, spec.y, spec.activation, spec.loss)
+    specs = step_specs(prob)
+    exact = prob.exact_values(spec.activation)
+    shapes = {s.name: exact[s.name].shape for s in specs}
+    batch_steps = frozenset(s.name for s in specs if s.kind not in ("dL/dW", "dL/db", "loss"))
+    return claim_from_page(page, shapes, batch_steps, prob.batch, notation)

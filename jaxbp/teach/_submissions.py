@@ -1,9 +1,11 @@
 """A class's submissions: claimed derivations read from a folder of files or one CSV.
 
-A folder holds one file per student, JSON or TOML, named ``<student id>.json``
-(or ``.toml``; sub-folders and hidden files are passed over, any other file is
-listed as a problem): the claimed-derivation format of ``jaxbp check`` (a ``claimed``
-table, or a bare mapping of step names to values). A CSV file has a ``student``
+A folder holds one file per student, named ``<student id>.json`` (or ``.toml``,
+``.md``, ``.txt``, ``.tex``; sub-folders and hidden files are passed over, any
+other file is listed as a problem): JSON and TOML in the claimed-derivation format
+of ``jaxbp check`` (a ``claimed`` table, or a bare mapping of step names to
+values); Markdown/LaTeX and plain text as students write them, read by
+``_textread`` and mapped onto the network's steps by a notation when graded. A CSV file has a ``student``
 column and one column per entry, named as the checker's reports name entries:
 ``h1[0]``, ``o``, ``dL/dW1[2,1]`` (indices from 0; with one example the batch
 index is left out; a column may also hold a whole step as a JSON list). An empty
@@ -34,9 +36,12 @@ from ..util._files import load_table
 from ._claims import claim_entries
 from ._classroom import valid_student_id
 from ._steps import unknown_step
+from ._textread import PageRead, read_page
 
 __all__ = ["Submission", "clean_claim", "read_submissions"]
 
+PAGES = (".md", ".markdown", ".txt", ".tex")
+"""Suffixes read as derivations written as text (Markdown/LaTeX or plain)."""
 _COLUMN = re.compile(r"^\s*(?P<step>[^\[\]]+?)\s*(?:\[(?P<index>[\d,\s]*)\])?\s*$")
 
 
@@ -50,7 +55,7 @@ class Submission:
 
     student: str
     source: str  # the file (and row) it came from
-    claimed: dict[str, Any]  # step name -> value, nested list, or EntryMap
+    claimed: dict[str, Any] | PageRead  # step name -> value, nested list, or EntryMap; or a page
     problems: list[str] = dataclasses.field(default_factory=list)
     readable: bool = True  # False when nothing could be read (no grade can be given)
 
@@ -61,7 +66,8 @@ class Submission:
 
 
 def read_submissions(path: str | os.PathLike) -> list[Submission]:
-    """Submissions from a folder of JSON/TOML files (file stem = student id) or one CSV."""
+    """Submissions from a folder of files (file stem = student id: JSON, TOML, or pages
+    in Markdown/LaTeX or plain text) or one CSV."""
     path = Path(path)
     if path.is_dir():
         return _read_folder(path)
@@ -69,7 +75,7 @@ def read_submissions(path: str | os.PathLike) -> list[Submission]:
         return _read_csv(path)
     if path.is_file():
         raise ValueError(
-            f"{path}: expected a folder of JSON/TOML files (one per student) or a .csv file; "
+            f"{path}: expected a folder of submissions (one file per student) or a .csv file; "
             f"got a {path.suffix or 'suffix-less'} file"
         )
     raise ValueError(f"{path}: no such folder or CSV file")
@@ -81,12 +87,12 @@ def _read_folder(folder: Path) -> list[Submission]:
     files = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and not p.is_dir())
     for f in files:
         student = f.stem
-        if f.suffix.lower() not in (".json", ".toml"):
+        if f.suffix.lower() not in (".json", ".toml", *PAGES):
             out.append(
                 Submission.unread(
                     student,
                     str(f),
-                    f"{f}: not a JSON or TOML file; nothing graded",
+                    f"{f}: not a JSON, TOML, Markdown, text or LaTeX file; nothing graded",
                 )
             )
             continue
@@ -110,6 +116,16 @@ def _read_folder(folder: Path) -> list[Submission]:
             )
             continue
         seen[student] = f.name
+        if f.suffix.lower() in PAGES:
+            try:
+                out.append(
+                    Submission(student, str(f), read_page(f.read_text(encoding="utf-8-sig")))
+                )
+            except (OSError, UnicodeDecodeError) as e:
+                out.append(
+                    Submission.unread(student, str(f), f"{f}: can't be read: {_one_line(e)}")
+                )
+            continue
         try:
             doc = load_table(f)
         except (ValueError, OSError, UnicodeDecodeError) as e:

@@ -141,7 +141,11 @@ def read_page(text: str) -> PageRead:
 
 def _read_math(body, line, display, equations, skipped) -> None:
     body = body.translate(_MINUS)
-    body = re.sub(r"\\begin\{(?:aligned|align\*?|gathered|split)\}|\\end\{(?:aligned|align\*?|gathered|split)\}", " ", body)
+    body = re.sub(
+        r"\\begin\{(?:aligned|align\*?|gathered|split)\}|\\end\{(?:aligned|align\*?|gathered|split)\}",
+        " ",
+        body,
+    )
     matrices: dict[int, str] = {}
 
     def protect(m):
@@ -208,13 +212,19 @@ def _read_chain(s, shown, line, matrices, equations, skipped, *, plain) -> None:
         skipped.append((line, source, "no symbol on the left of the value: not graded"))
         return
     labels = [symbol_key(parts[0], plain=plain)]
-    labels += [symbol_key(p, plain=plain) for (kind, _), p in zip(kinds[at + 1 :], parts[at + 1 :]) if kind == "symbol"]
+    labels += [
+        symbol_key(p, plain=plain)
+        for (kind, _), p in zip(kinds[at + 1 :], parts[at + 1 :])
+        if kind == "symbol"
+    ]
     if not labels[0] or re.fullmatch(r"d\w*/d|d/d\w*", labels[0]):
         skipped.append((line, source, "its left side names no quantity: not graded"))
         return
     working = None
     if at >= 2 and kinds[at - 1][0] in ("value", "working"):
-        working = kinds[at - 1][1] if kinds[at - 1][0] == "working" else _as_text(parts[at - 1], matrices)
+        working = (
+            kinds[at - 1][1] if kinds[at - 1][0] == "working" else _as_text(parts[at - 1], matrices)
+        )
     equations.append(Equation(line, source, tuple(dict.fromkeys(labels)), kinds[at][1], working))
 
 
@@ -238,7 +248,9 @@ def _classify(part: str, matrices) -> tuple[str, object]:
         numbers = [number(c) for c in flat]
         if all(n is not None for n in numbers):
             it = iter(numbers)
-            return "value", [[next(it) for _ in row] for row in cells] if isinstance(cells[0], list) else list(numbers)
+            return "value", [[next(it) for _ in row] for row in cells] if isinstance(
+                cells[0], list
+            ) else list(numbers)
         if all(evaluate(c) is not None for c in flat):
             return "working", cells
         return "formula", part
@@ -274,7 +286,11 @@ def _mend(text: str) -> str:
     t = text.translate(_MINUS)
     t = re.sub(r"\\left\s*|\\right\s*", "", t)
     t = re.sub(r"\\(?:times|ast)\b", r"\\cdot ", t).replace("*", r"\cdot ")
-    t = re.sub(r"(?<=\d)\s*\\[,;!]\s*(?=\d)|(?<=\d)\s*\.\s*(?=\d)", lambda m: "." if "." in m.group() else "", t)
+    t = re.sub(
+        r"(?<=\d)\s*\\[,;!]\s*(?=\d)|(?<=\d)\s*\.\s*(?=\d)",
+        lambda m: "." if "." in m.group() else "",
+        t,
+    )
     t = re.sub(r"(?<=\.\d)\s+(?=\d)|(?<=\.\d\d)\s+(?=\d)|(?<=\.\d\d\d)\s+(?=\d)", "", t)
     return t.replace("[", "(").replace("]", ")")
 
@@ -294,7 +310,7 @@ def evaluate(text) -> float | None:
         if getattr(expr, "free_symbols", {None}):
             return None
         value = float(expr.evalf())
-    except Exception:  # noqa: BLE001 - any parser failure means "not arithmetic we can read"
+    except Exception:
         return None
     return value if value == value and abs(value) != float("inf") else None
 
@@ -369,7 +385,11 @@ def symbol_key(latex: str, *, plain: bool = False) -> str:
     s = _unfrac(s)
     s = re.sub(r"\\partial\b|\u2202", "d", s)
     s = re.sub(r"\\(sigma|delta|theta|alpha|eta|ell)\b", r"\1", s)
-    s = re.sub(r"\^\s*\{\s*\(([^)]*)\)\s*\}|\^\s*\(([^)]*)\)", lambda m: f"^({m.group(1) or m.group(2)})", s)
+    s = re.sub(
+        r"\^\s*\{\s*\(([^)]*)\)\s*\}|\^\s*\(([^)]*)\)",
+        lambda m: f"^({m.group(1) or m.group(2)})",
+        s,
+    )
     s = re.sub(r"[_{}\s]", "", s)
     # (dL)/(dw22) -> dL/dw22 where both sides are single symbols
     s = re.sub(r"\(([^()/]*)\)/\(([^()/]*)\)", r"\1/\2", s)
