@@ -141,6 +141,8 @@ class DerivationReport:
                         "expected": fmt_value(self.expected[n]),
                         "from_your_values": None,
                         "note": "",
+                        "slip": False,
+                        "line": "",
                     }
                 )
                 continue

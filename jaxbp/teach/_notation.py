@@ -37,7 +37,7 @@ import numpy as np
 from ..util._files import load_table
 from ._networks import NetworkSpec, read_network
 from ._steps import Problem, step_specs, unknown_step
-from ._textread import PageRead, factors, number, read_page, symbol_key
+from ._textread import PageRead, factors, flat, number, read_page, symbol_key
 
 __all__ = [
     "Notation",
@@ -127,14 +127,16 @@ def _entry_keys(name: str, shape, batch_step: bool, batch: int) -> dict[str, tup
     return out
 
 
-def default_symbols(shapes: dict, batch_steps, batch: int) -> dict[str, str]:
-    """Every key the default notation knows for a network, to the entry or step it names."""
-    out: dict[str, str] = {}
+def default_symbols(shapes: dict, batch_steps, batch: int) -> dict[str, tuple[str, ...]]:
+    """Every key the default notation knows for a network, to the entries or steps it may
+    name, in order of preference: ``a_1`` is the step ``a1`` when its value has as many
+    entries, else unit 1 of layer 1 (``a1[0]``)."""
+    out: dict[str, tuple[str, ...]] = {}
     for name, shape in shapes.items():
-        out[symbol_key(name)] = name
+        out[symbol_key(name)] = (name,)
         if int(np.prod(shape)) > 1:
             for key in _entry_keys(name, shape, name in batch_steps, batch):
-                out[symbol_key(key)] = key
+                out[symbol_key(key)] = (key,)
     hidden = sorted({int(m[1]) for n in shapes if (m := re.fullmatch(r"h(\d+)", n))})
     if batch != 1:
         return out
@@ -165,7 +167,9 @@ def default_symbols(shapes: dict, batch_steps, batch: int) -> dict[str, str]:
             names["dL/dz"] = [f"d{L}/d{x}" for L in losses for x in zs]
     for target, keys in names.items():
         for k in keys:
-            out.setdefault(symbol_key(k), target)
+            key = symbol_key(k)
+            if target not in out.setdefault(key, (target,)):
+                out[key] = (*out[key], target)
     return out
 
 
@@ -202,13 +206,18 @@ def _parse_target(t: str, shapes, batch_steps, batch, where) -> tuple[str, tuple
     return step, keys[key]
 
 
+def _size(target: str, shapes) -> int:
+    m = _TARGET.match(target)
+    return 1 if m["index"] is not None else int(np.prod(shapes[m["step"]]))
+
+
 def claim_from_page(
     page: PageRead, shapes: dict, batch_steps, batch: int, notation: Notation
 ) -> PageClaim:
     """Map a page's equations onto the steps of a network (``shapes``: step -> shape)."""
     table: dict[str, tuple] = {}
     if notation.default:
-        table = {k: ("whole", (v,)) for k, v in default_symbols(shapes, batch_steps, batch).items()}
+        table = {k: ("either", v) for k, v in default_symbols(shapes, batch_steps, batch).items()}
     table.update(notation.symbols)
     folded = {k.casefold(): k for k in table}
     grids = {k: {} for k in ("claimed", "workings", "sources")}
@@ -219,8 +228,10 @@ def claim_from_page(
         step, idx = _parse_target(target, shapes, batch_steps, batch, f"{notation.source}: {why!r}")
         shape = shapes[step]
         size = int(np.prod(shape))
-        values = value if isinstance(value, list) else [value]
-        works = working if isinstance(working, list) else [working]
+        values = flat(value)
+        works = flat(working) if isinstance(working, list) else [working] * len(values)
+        if len(works) != len(values):
+            works = [None] * len(values)
         if idx is None and len(values) != size:
             problems.append(
                 f"line {eq.line}: {eq.source!r}: {len(values)} entr{'y' if len(values) == 1 else 'ies'} "
@@ -272,6 +283,11 @@ def claim_from_page(
             if kind == "whole":
                 for t in spec:
                     put(t, eq.value, eq.working, eq, lab)
+                continue
+            if kind == "either":  # the first that the value fits, else the first
+                n = len(eq.entries)
+                fits = [t for t in spec if _size(t, shapes) == n]
+                put((fits or spec)[0], eq.value, eq.working, eq, lab)
                 continue
             entries, works = eq.entries, eq.workings
             if len(entries) != len(spec):

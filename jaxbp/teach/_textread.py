@@ -30,7 +30,16 @@ from decimal import Decimal, InvalidOperation
 
 from latex2sympy2_extended import latex2sympy
 
-__all__ = ["Equation", "PageRead", "evaluate", "read_page", "symbol_key"]
+__all__ = [
+    "Equation",
+    "PageRead",
+    "evaluate",
+    "factors",
+    "flat",
+    "number",
+    "read_page",
+    "symbol_key",
+]
 
 _MINUS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2014": "-", "\u00b7": "*", "\u00d7": "*"})
 _MATRIX = re.compile(
@@ -71,7 +80,7 @@ class Equation:
     @property
     def entries(self) -> list:
         """The value's entries row by row (one for a number)."""
-        return _flat(self.value)
+        return flat(self.value)
 
     @property
     def workings(self) -> list:
@@ -79,7 +88,7 @@ class Equation:
         n = len(self.entries)
         if self.working is None:
             return [None] * n
-        w = _flat(self.working)
+        w = flat(self.working)
         return w if len(w) == n else ([self.working] if n == 1 else [None] * n)
 
 
@@ -95,9 +104,10 @@ class PageRead:
     skipped: tuple[tuple[int, str, str], ...]
 
 
-def _flat(v) -> list:
+def flat(v) -> list:
+    """A value's entries, row by row (one for a number)."""
     if isinstance(v, list):
-        return [e for row in v for e in _flat(row)]
+        return [e for row in v for e in flat(row)]
     return [v]
 
 
@@ -166,7 +176,8 @@ def _read_math(body, line, display, equations, skipped) -> None:
 
 
 def _matrix_source(body: str) -> str:
-    return "[" + "; ".join(_one_line(r) for r in body.split("\\\\") if r.strip()) + "]"
+    rows = [", ".join(_one_line(c) for c in r.split("&")) for r in body.split("\\\\") if r.strip()]
+    return "[" + "; ".join(rows) + "]"
 
 
 def _top_level_split(s: str, sep: re.Pattern) -> list[str]:
@@ -244,24 +255,40 @@ def _classify(part: str, matrices) -> tuple[str, object]:
     m = _PLACEHOLDER.fullmatch(part.strip())
     if m:
         cells = _matrix_cells(matrices[int(m.group(1))])
-        flat = _flat(cells)
-        numbers = [number(c) for c in flat]
+        entries = flat(cells)
+        numbers = [number(c) for c in entries]
         if all(n is not None for n in numbers):
             it = iter(numbers)
             return "value", [[next(it) for _ in row] for row in cells] if isinstance(
                 cells[0], list
             ) else list(numbers)
-        if all(evaluate(c) is not None for c in flat):
+        if all(evaluate(c) is not None for c in entries):
             return "working", cells
         return "formula", part
     if _PLACEHOLDER.search(part):
         return "formula", part
+    listed = _plain_list(part)
+    if listed is not None:
+        return "value", listed
     n = number(part)
     if n is not None:
         return "value", n
     if evaluate(part) is not None:
         return "working", part.strip()
     return ("symbol" if re.search(r"[A-Za-z]", part) else "formula"), part
+
+
+def _plain_list(part: str) -> list | None:
+    """A list written in plain text: ``[0.1, 0.2]`` (a vector), ``[[1, 2], [3, 4]]`` or
+    ``[1, 2; 3, 4]`` (rows); None unless every entry is a number."""
+    t = part.strip()
+    if not (t.startswith("[") and t.endswith("]")):
+        return None
+    inner = re.findall(r"\[([^\[\]]*)\]", t[1:-1]) if t.startswith("[[") else t[1:-1].split(";")
+    rows = [[number(c) for c in r.split(",") if c.strip()] for r in inner]
+    if not rows or not all(rows) or any(n is None for r in rows for n in r):
+        return None
+    return rows[0] if len(rows) == 1 and not t.startswith("[[") else rows
 
 
 def number(text: str) -> Decimal | None:
