@@ -1,6 +1,7 @@
 """Derivations as students write them: the raw seed page, notation, workings and slips."""
 
 import csv
+import importlib.util
 import io
 import json
 from decimal import Decimal
@@ -48,7 +49,7 @@ def test_the_raw_seed_page_gets_the_verdicts_of_its_transcription_entry_by_entry
 @needs_seed
 def test_the_seed_slip_is_told_apart_from_its_method_error():
     report = _grade(read_derivation(SEED_PAGE, notation=SEED_NOTATION))
-    flagged = {(n, idx) for n, f in report.slips.items() for idx in zip(*np.nonzero(f))}
+    flagged = {(n, i) for n, f in report.slips.items() for i in np.ndindex(f.shape) if f[i]}
     # 0.98 x (-0.48) "= -0.48": the factors are the student's, the product is not.
     assert flagged == {("dL/dW2", (0, 0))}
     note = report.diagnoses["dL/dW2"][0, 0]
@@ -237,3 +238,53 @@ def test_jaxbp_grade_reads_pages_beside_json_files(tmp_path, capsys):
                  "--out", str(tmp_path / "g0")]) == 1  # fmt: skip
     zero = _rows(tmp_path / "g0" / "grades.csv")
     assert zero["ann"]["score"] == rows["bob"]["score"]
+
+
+def _synthetic():
+    spec = importlib.util.spec_from_file_location(
+        "synthetic_class", ROOT / "experiments" / "synthetic_class.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_ocr_style_pages_grade_exactly_as_their_json_twins():
+    mod = _synthetic()
+    students, planted = mod.make_class(60, seed=11)
+    ex = jaxbp.seed_exercise(dtype="float64")
+    prob = mod.Problem.build(ex.params, ex.x, ex.y, ex.activation, ex.loss)
+    rng = np.random.default_rng(5)
+    pages = {sid: mod.page(c, prob, planted[sid]["mistakes"], rng) for sid, c in students.items()}
+    twins = jaxbp.grade_class([jaxbp.Submission(s, f"{s}.json", c) for s, c in students.items()])
+    read = jaxbp.grade_class(
+        [jaxbp.Submission(s, f"{s}.md", read_page(t)) for s, t in pages.items()]
+    )
+    styles, found = set(), 0
+    for twin, got in zip(twins.grades, read.grades):
+        text = pages[got.student]
+        styles |= {m for m in ("\\times", "\\cdot", "*", "\u2212", "\\left(", "pmatrix", "array",
+                               "\\[", "so $", "no, redo") if m in text}  # fmt: skip
+        for n in twin.report.names:
+            assert np.array_equal(got.report.entry_verdicts[n], twin.report.entry_verdicts[n]), (
+                got.student,
+                n,
+                text,
+            )
+            np.testing.assert_array_equal(got.report.claimed[n], twin.report.claimed[n])
+        # The problems of the JSON (a word for a number, too few entries) are the page's too.
+        assert bool(got.problems) == any("entries" in p for p in twin.problems), (
+            got.problems,
+            twin.problems,
+        )
+        # The slip planted in dL/dW2 is found in the page's working, and only it (where the
+        # working can be read: not with a word for a number, not under a misspelt name).
+        p = planted[got.student]
+        slipped = {n for n, f in got.report.slips.items() if f.any()}
+        assert slipped == (
+            {"dL/dW2"} if "arithmetic slip" in p["mistakes"] and not p["problems"] else set()
+        )
+        found += bool(slipped)
+        assert twin.score <= got.score
+    assert len(styles) == 10  # every variation was written somewhere
+    assert found >= 2

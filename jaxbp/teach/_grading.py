@@ -490,7 +490,7 @@ def check_derivation(
     lines = {n: _grid(v, exact[n].shape) for n, v in (sources or {}).items() if n in exact}
     for n, flags in slips.items():
         works = _grid(workings[n], exact[n].shape)
-        for idx in zip(*np.nonzero(flags)):
+        for idx in filter(flags.__getitem__, np.ndindex(flags.shape)):
             got = evaluate(works[idx])
             out["diagnoses"][n][idx] = (
                 f"an arithmetic slip: your working {works[idx]} comes to {fmt_distinct(got, report.claimed[n][idx])}, "

@@ -145,18 +145,23 @@ def default_symbols(shapes: dict, batch_steps, batch: int) -> dict[str, tuple[st
     for l in hidden:
         for j in range(1, shapes[f"h{l}"][-1] + 1):
             h, a = f"h{l}[{j - 1}]", f"a{l}[{j - 1}]"
-            hs = [f"h^({l}){j}", f"h{j}^({l})", f"H^({l}){j}", f"net^({l}){j}"]
-            a_s = [f"a^({l}){j}", f"a{j}^({l})", f"out^({l}){j}"]
+            # (activation, pre-activation) as textbooks pair them
+            pairs = [(f"a^({l}){j}", f"h^({l}){j}"), (f"a{j}^({l})", f"h{j}^({l})")]
+            pairs += [(f"out^({l}){j}", f"net^({l}){j}"), (f"a^({l}){j}", f"H^({l}){j}")]
             if len(hidden) == 1:
-                hs += [f"h{j}", f"H{j}", f"net{j}", f"neth{j}"]
-                a_s += [f"a{j}", f"A{j}", f"out{j}", f"outh{j}"]
-                a_s += [f"{g}({x})" for g in ("G", "g", "f", "sigma") for x in hs[4:]]
+                pairs += [(f"a{j}", f"h{j}"), (f"A{j}", f"H{j}"), (f"out{j}", f"net{j}")]
+                pairs += [(f"outh{j}", f"neth{j}")]
+                pairs += [
+                    (f"{g}({x})", x) for g in ("G", "g", "f", "sigma") for x in (f"h{j}", f"H{j}")
+                ]
+            hs = list(dict.fromkeys(x for _, x in pairs))
+            a_s = list(dict.fromkeys(y for y, _ in pairs))
             names[h], names[a] = hs, a_s
             for x in hs:
                 names.setdefault(f"dL/dh{l}[{j - 1}]", []).extend(f"d{L}/d{x}" for L in losses)
             for x in a_s:
                 names.setdefault(f"dL/da{l}[{j - 1}]", []).extend(f"d{L}/d{x}" for L in losses)
-            names[f"da{l}/dh{l}[{j - 1}]"] = [f"d{x}/d{y}" for x, y in zip(a_s, hs * 4)]
+            names[f"da{l}/dh{l}[{j - 1}]"] = [f"d{y}/d{x}" for y, x in pairs]
     if "o" in shapes and int(np.prod(shapes["o"])) == 1:
         os_ = ["o", "O", "neto", "neto1", "neto_1"]
         zs = ["z", "Z", "yhat", "ŷ", "outo", "outo1", "G(O)", "G(o)", "sigma(o)", "sigma(O)", "p"]

@@ -396,7 +396,10 @@ def _unfrac(s: str) -> str:
         if b0 >= len(s) or s[b0] != "{":
             return s
         b1 = _brace(s, b0)
-        s = f"{s[: m.start()]}({s[a0 + 1 : a1 - 1]})/({s[b0 + 1 : b1 - 1]}){s[b1:]}"
+        num, den = s[a0 + 1 : a1 - 1].strip(), s[b0 + 1 : b1 - 1].strip()
+        derivative = all(re.match(r"\\partial|d|\u2202", t) for t in (num, den))
+        frac = f"{num}/{den}" if derivative else f"({num})/({den})"
+        s = f"{s[: m.start()]}{frac}{s[b1:]}"
 
 
 def symbol_key(latex: str, *, plain: bool = False) -> str:
