@@ -46,6 +46,7 @@ from .teach import (
     read_derivation,
     read_network,
     read_roster,
+    read_roster_table,
     read_submissions,
     write_class,
 )
@@ -275,6 +276,19 @@ def _parser() -> argparse.ArgumentParser:
         metavar="C",
         help="credit (0-1) for a wrong value whose working is right: an arithmetic slip "
         "(default 0.5)",
+    )
+    gr.add_argument(
+        "--assignment",
+        default="Derivation",
+        metavar="NAME",
+        help="the assignment's column in canvas.csv and moodle.csv (default 'Derivation')",
+    )
+    gr.add_argument(
+        "--points",
+        type=_positive_float,
+        default=100.0,
+        metavar="P",
+        help="what the assignment is worth in canvas.csv (default 100)",
     )
     gr.add_argument(
         "--notation",
@@ -530,7 +544,8 @@ def _grade(args) -> int:
         inherited=0.0 if args.no_carry_forward else args.carry_forward_credit,
         slip=args.slip_credit,
     )
-    roster = read_roster(args.roster) if args.roster is not None else None
+    table = read_roster_table(args.roster) if args.roster is not None else None
+    roster = list(table) if table is not None else None
     grades = grade_class(
         subs,
         network=args.network,
@@ -540,7 +555,7 @@ def _grade(args) -> int:
         roster=roster,
         notation=args.notation,
     )
-    write_class(grades, args.out)
+    write_class(grades, args.out, assignment=args.assignment, points=args.points, roster=table)
     graded = [g for g in grades.grades if g.report is not None]
     full = sum(g.fully_graded for g in grades.grades)
     absent = [g.student for g in grades.grades if not g.submitted]
@@ -549,7 +564,8 @@ def _grade(args) -> int:
         + (f"; {len(absent)} on the roster handed nothing in" if absent else "")
         + ") in "
         f"{time.perf_counter() - start:.1f} s -> {args.out}/grades.csv, "
-        f"{args.out}/feedback/<id>.md|.html, {args.out}/class_report.md"
+        f"{args.out}/feedback/<id>.md|.html, {args.out}/class_report.md, "
+        f"{args.out}/canvas.csv, {args.out}/moodle.csv"
     )
     for p in dict.fromkeys(p for g in grades.grades if g.submitted for p in g.problems):
         print(f"  {p}", file=sys.stderr)

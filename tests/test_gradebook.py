@@ -319,3 +319,46 @@ def test_feedback_page_as_chromium_draws_it(tmp_path):
         timeout=120,
     )
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5000
+
+
+def test_canvas_and_moodle_gradebooks_follow_their_import_rules(tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "student,Name,Canvas_ID,SIS User ID,sis_login_id,Section,Email\n"
+        's001,"Doe, Jane",101,U1,jdoe,A,jdoe@uni.edu\n'
+        "s002,Ann Lee,102,U2,alee,B,alee@uni.edu\n"
+        "s099,Absent One,199,U9,aone,B,aone@uni.edu\n"
+    )
+    table = jaxbp.teach.read_roster_table(roster)
+    assert table["s001"]["canvas id"] == "101" and table["s002"]["email"] == "alee@uni.edu"
+    subs = CLASS / "submissions"
+    out = tmp_path / "graded"
+    code = main(["grade", str(subs), "--roster", str(roster), "--assignment", "Week 9 Q2",
+                 "--points", "20", "--out", str(out)])  # fmt: skip
+    assert code == 1  # the class has a broken file
+    by_id = rows(out / "grades.csv")
+    with open(out / "canvas.csv", newline="") as f:
+        canvas = list(csv.reader(f))
+    # Canvas: the five identity columns, then the assignment; then the points row.
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Week 9 Q2"]
+    assert canvas[1] == ["Points Possible", "", "", "", "", "20"]
+    body = {r[3]: r for r in canvas[2:]}
+    assert body["jdoe"][:5] == ["Doe, Jane", "101", "U1", "jdoe", "A"]
+    assert float(body["jdoe"][5]) == pytest.approx(
+        float(by_id["s001"]["score"]) / 5, abs=0.011
+    )  # grades.csv: 1 decimal
+    assert body["aone"][5] == ""  # on the roster, nothing handed in: the grade is left alone
+    assert body["s003"][:5] == ["s003", "", "", "s003", ""]  # not on the roster: its jaxbp id
+    assert len(canvas) == 2 + len(by_id)
+    with open(out / "moodle.csv", newline="") as f:
+        moodle = list(csv.DictReader(f))
+    assert list(moodle[0]) == ["Email address", "Week 9 Q2", "Feedback"]
+    first = next(r for r in moodle if r["Email address"] == "jdoe@uni.edu")
+    assert float(first["Week 9 Q2"]) == pytest.approx(float(by_id["s001"]["score"]), abs=0.051)
+    assert first["Feedback"].startswith(f"Score {by_id['s001']['score']}/100. Steps: ")
+    assert next(r for r in moodle if r["Email address"] == "s000")["Week 9 Q2"] == ""
+    # Without e-mail addresses the identifier is the ID number (the jaxbp id if none is given).
+    text = jaxbp.teach.moodle_csv(jaxbp.grade_class(subs), "Q2")
+    assert text.splitlines()[0] == "ID number,Q2,Feedback"
+    with pytest.raises(ValueError, match="assignment must be a name on one line"):
+        jaxbp.teach.canvas_csv(jaxbp.grade_class(subs), "")

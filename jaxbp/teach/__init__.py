@@ -12,6 +12,7 @@ from ._explain import Explanation, explain
 from ._explain import Step as DerivationStep
 from ._gradebook import ClassGrades, ScoreRule, StudentGrade, grade_class, write_class
 from ._grading import DerivationReport, check_derivation
+from ._lms import canvas_csv, moodle_csv, read_roster_table
 from ._networks import NetworkSpec, dumps_network, network_to_dict, read_claimed, read_network
 from ._notation import Notation, PageClaim, read_derivation, read_notation
 from ._steps import step_names
@@ -32,11 +33,13 @@ __all__ = [
     "ScoreRule",
     "StudentGrade",
     "Submission",
+    "canvas_csv",
     "check_derivation",
     "class_exercises",
     "dumps_network",
     "explain",
     "grade_class",
+    "moodle_csv",
     "network_to_dict",
     "random_exercise",
     "read_claimed",
@@ -45,6 +48,7 @@ __all__ = [
     "read_notation",
     "read_page",
     "read_roster",
+    "read_roster_table",
     "read_submissions",
     "seed_exercise",
     "step_names",

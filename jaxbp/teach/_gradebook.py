@@ -4,7 +4,8 @@
 derivation with [`check_derivation`][jaxbp.teach.check_derivation] against the network the class was set (one
 for all, or each student's own from ``jaxbp exercise --class``) and scores it by a
 [`ScoreRule`][jaxbp.teach.ScoreRule]. ``write_class(grades, out)`` writes ``grades.csv``,
-``feedback/<id>.md`` and ``.html``, and ``class_report.md`` with its figures.
+``feedback/<id>.md`` and ``.html``, ``class_report.md`` with its figures, and the
+gradebooks a course site imports (``canvas.csv``, ``moodle.csv``: see ``_lms``).
 
 The score: each graded step is worth one point, shared equally among its entries;
 an entry earns the credit of its verdict (by default: correct and rounding 1,
@@ -22,7 +23,7 @@ import csv
 import dataclasses
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ from ._classroom import valid_student_id
 from ._explain import Explanation, explain
 from ._feedback import class_report, draw_class_figures, feedback_html, feedback_markdown
 from ._grading import VERDICTS, DerivationReport, check_derivation
+from ._lms import canvas_csv, moodle_csv
 from ._networks import NetworkSpec, read_network
 from ._notation import Notation, claim_from_page, read_notation
 from ._steps import Problem, step_specs, unknown_step
@@ -281,12 +283,33 @@ def grade_class(
     return ClassGrades(grades, rule, described)
 
 
-def write_class(grades: ClassGrades, out: str | os.PathLike, *, figures: bool = True) -> list[Path]:
-    """Write ``grades.csv``, ``feedback/<id>.md|.html`` and ``class_report.md`` (with figures
-    when matplotlib is installed and ``figures``) into ``out``; returns the files written.
+def write_class(
+    grades: ClassGrades,
+    out: str | os.PathLike,
+    *,
+    figures: bool = True,
+    assignment: str = "Derivation",
+    points: float = 100.0,
+    roster: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[Path]:
+    """Write ``grades.csv``, ``feedback/<id>.md|.html``, ``class_report.md`` (with figures
+    when matplotlib is installed and ``figures``), and the gradebooks ``canvas.csv`` and
+    ``moodle.csv`` into ``out``; returns the files written.
+
+    Args:
+      grades: what [`grade_class`][jaxbp.teach.grade_class] gave.
+      out: the folder.
+      figures: draw the class report's figures.
+      assignment: the assignment's name in the gradebooks.
+      points: what the assignment is worth in Canvas.
+      roster: per student id, the course site's ids (``read_roster_table``).
 
     Every text is made before the first file is written, and each file is written whole.
     """
+    books = {
+        "canvas.csv": canvas_csv(grades, assignment, points=points, roster=roster),
+        "moodle.csv": moodle_csv(grades, assignment, roster=roster),
+    }
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; expected a folder")
@@ -308,4 +331,7 @@ def write_class(grades: ClassGrades, out: str | os.PathLike, *, figures: bool = 
         written.append(path)
     write_atomic(out / "grades.csv", table)
     write_atomic(out / "class_report.md", report)
-    return [out / "grades.csv", out / "class_report.md", *written, *drawn]
+    for name, text in books.items():
+        write_atomic(out / name, text)
+    books_written = [out / name for name in books]
+    return [out / "grades.csv", out / "class_report.md", *books_written, *written, *drawn]
