@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 import jaxbp
@@ -85,3 +86,27 @@ def test_ids_that_cannot_name_a_folder_are_refused_and_nothing_is_written(
     assert main(["exercise", "--class", str(roster), "--out", str(out)]) == 2
     assert re.search(message, capsys.readouterr().err)
     assert not out.exists() and not (tmp_path / "evil").exists()
+
+
+def test_a_page_in_the_notation_the_sheet_states_grades_all_right(tmp_path):
+    jaxbp.class_exercises(["ann"], tmp_path / "week", sizes=(2, 2, 1), course_seed=3)
+    sheet = (tmp_path / "week" / "ann" / "sheet.md").read_text()
+    assert "`h1[0] = 1 + 1*1 + (-2)*2 + 3*2 = 4`" in sheet and "`net_{h1}`" in sheet
+    spec = jaxbp.read_network(tmp_path / "week" / "ann" / "network.json")
+    sol = jaxbp.explain(spec.params, spec.x, spec.y, activation=spec.activation, loss=spec.loss)
+    lines = []
+    for step in sol.steps:  # the textbook names for units, jaxbp's for the matrices
+        v = np.asarray(step.value).reshape(-1)
+        if step.name in ("h1", "a1"):
+            sym = {"h1": "net_{{h{}}}", "a1": "\\sigma(h_{})"}[step.name]
+            lines += [f"$${sym.format(j + 1)} = {e:.4g}$$" for j, e in enumerate(v)]
+        elif v.size == 1:
+            lines.append(f"{step.name} = {v[0]:.4g}")
+        else:
+            lines.append(f"{step.name} = [{', '.join(f'{e:.4g}' for e in v)}]")
+    read = jaxbp.teach.read_derivation(jaxbp.teach.read_page("\n".join(lines)), spec)
+    assert read.problems == []
+    report = jaxbp.check_derivation(spec.params, spec.x, spec.y, read.claimed)
+    assert report.ok and report.missing == () and set(report.verdicts.values()) <= {
+        "correct", "rounding"
+    }  # fmt: skip

@@ -109,10 +109,33 @@ def _sheet_md(student, spec: NetworkSpec, names) -> str:
         "",
         ", ".join(f"`{n}`" for n in names),
         "",
+        *_notation_md(spec),
         "Then take one step of `w' = w - lr * dL/dw` with lr = 0.5.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _notation_md(spec: NetworkSpec) -> list[str]:
+    """How the sheet's answers may be written: what the default notation reads."""
+    one = np.asarray(spec.x).shape[0] == 1
+    unit = "`h1[0]`, `dL/dW1[2,1]`" + ("" if one else ", `h1[1,0]` (example 1, unit 0)")
+    out = [
+        "Hand in a page as you write it (Markdown with LaTeX, or plain text) or a JSON file.",
+        "Write each value as a chain `name = working = value`, for example",
+        "`h1[0] = 1 + 1*1 + (-2)*2 + 3*2 = 4`: the working is read too, so an arithmetic",
+        f"slip is told apart from a wrong method. An entry is named as {unit} (from 0);",
+        "a whole step as a matrix, row by row (`\\begin{bmatrix} ... \\end{bmatrix}` or",
+        "`[[..], [..]]`).",
+    ]
+    if one and len(spec.params) == 2:
+        out += [
+            "The textbook names are read as well, units counted from 1: `h_1` or `net_{h1}`",
+            "(pre-activations), `a_1`, `out_{h1}` or `\\sigma(h_1)` (activations), `O` (the",
+            "output's logit), `Z`, `\\hat{y}` or `out_o` (the output), `L` or `E` (the loss),",
+            "and each derivative of the loss, `\\frac{\\partial L}{\\partial h_1}` or `dL/dh1`.",
+        ]
+    return [*out, ""]
 
 
 def _md_to_html(title: str, md: str) -> str:
