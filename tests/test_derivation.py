@@ -562,3 +562,39 @@ def test_one_example_with_several_outputs_takes_a_1d_y(tmp_path, capsys):
     assert main(["explain", "--network", str(path), "--format", "json"]) == 0
     sol = json.loads(capsys.readouterr().out)
     assert sol["network"]["y"] == [[1.0, 0.0]]
+
+
+def test_rounding_carried_through_a_step_not_written_is_rounding():
+    # scikit-learn's worked comment in neural_network/tests/test_mlp.py::test_fit: a1 written
+    # in full, o not written, z worked from a1 carried as 0.679 and 0.574.
+    params = (
+        {"W": np.array([[0.1, 0.2], [0.3, 0.1], [0.5, 0.0]]), "b": np.array([0.1, 0.1])},
+        {"W": np.array([[0.1], [0.2]]), "b": np.array([1.0])},
+    )
+    x, y = np.array([[0.6, 0.8, 0.7]]), np.array([[0.0]])
+    claimed = {
+        "a1": ["0.679178699175393", "0.574442516811659"],
+        "z": "0.7654329236196236",
+        "dL/do": "0.765",
+        "dL/dh1": ["0.01667", "0.0374"],
+        "dL/db2": "0.765",
+    }
+    report = jaxbp.check_derivation(params, x, y, claimed)
+    assert report.ok and report.verdicts["z"] == "rounding"
+    assert (
+        "your a1 rounded to 3 significant figures, carried through o (not written)"
+        in (report.diagnoses["z"][0, 0])
+    )
+    # The same z without the rounding to 3 figures anywhere upstream is wrong.
+    other = jaxbp.check_derivation(params, x, y, {**claimed, "z": "0.7656"})
+    assert other.verdicts["z"] == "wrong"
+
+
+def test_an_inherited_entry_names_the_wrong_values_it_was_computed_from():
+    ex = jaxbp.seed_exercise()
+    claimed = json.loads(SEED_CLAIMED.read_text())["claimed"]
+    report = jaxbp.check_derivation(ex.params, ex.x, ex.y, claimed)
+    note = report.diagnoses["dL/dW1"][2, 1]
+    assert report.entry_verdicts["dL/dW1"][2, 1] == "inherited"
+    assert note == "follows from your dL/da1[1] = -0.06, which is wrong"
+    assert report.roots["dL/dW1"][2, 1] == "dL/da1"

@@ -258,6 +258,35 @@ def _rounded_upstream(spec: StepSpec, carried: _Carried, exact) -> list[tuple[st
                             got,
                         )
                     )
+    out += _rounded_through_unwritten(spec, carried, exact)
+    return out
+
+
+def _rounded_through_unwritten(spec, carried, exact) -> list[tuple[str, np.ndarray]]:
+    """What the step gives from the nearest written values upstream rounded to 3-6
+    significant figures and carried through the steps not written: a1 written in full,
+    o not written, z worked from a1 carried as 0.679."""
+    top, between = carried.ancestors(spec)
+    if not between:
+        return []
+    out = []
+    for source, values in (("your", carried.written), ("the exact", exact)):
+        for figures in (3, 4, 5, 6):
+            held = {n: round_sig(values[n], figures) for n in top}
+            with float64_mode():
+                for n in between:  # upstream first
+                    s = carried.specs[n]
+                    held[n] = np.asarray(
+                        s.fn(*[jnp.asarray(held[m], jnp.float64) for m in s.inputs])
+                    )
+                got = np.asarray(spec.fn(*[jnp.asarray(held[m], jnp.float64) for m in spec.inputs]))
+            out.append(
+                (
+                    f"{source} {' and '.join(top)} rounded to {figures} significant figures, "
+                    f"carried through {', '.join(between)} (not written)",
+                    got,
+                )
+            )
     return out
 
 
@@ -268,14 +297,32 @@ class _Carried:
     ``mid +- rad``: the box of values the student may hold (for right-ish values,
     anywhere between what was written and the exact value; for wrong ones, what was
     written give or take its last digit); ``written``: what was written, or computed
-    from what was written where nothing was; ``root``: per entry, the wrong steps
-    upstream that it depends on.
+    from what was written where nothing was; ``root``: per entry, the wrong entries
+    upstream that it depends on, as (step, index) pairs.
     """
 
     mid: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     rad: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     written: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     root: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    specs: dict[str, StepSpec] = dataclasses.field(default_factory=dict)
+    unwritten: set[str] = dataclasses.field(default_factory=set)  # steps with no entry claimed
+
+    def ancestors(self, spec: StepSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(the nearest written steps upstream of ``spec``, the unwritten steps between)."""
+        written, between = {}, {}
+
+        def visit(name):
+            if name in self.unwritten and name in self.specs:
+                between[name] = None
+                for m in self.specs[name].inputs:
+                    visit(m)
+            else:
+                written[name] = None
+
+        for n in spec.inputs:
+            visit(n)
+        return tuple(written), tuple(reversed(between))
 
 
 def _upstream_roots(spec: StepSpec, shape, deps, carried: _Carried) -> np.ndarray:
@@ -289,6 +336,20 @@ def _upstream_roots(spec: StepSpec, shape, deps, carried: _Carried) -> np.ndarra
                 found |= carried.root[n].reshape(-1)[k]
         up[idx] = found
     return up
+
+
+def _inherited_note(pairs, carried: _Carried, batch: int, names) -> str:
+    """Which of the student's earlier values an inherited entry was computed from:
+    "follows from your dL/da1[1] = -0.06, which is wrong"."""
+    shown = []
+    for n, idx in sorted(pairs, key=lambda p: (names.index(p[0]), p[1])):
+        batch_step = carried.specs[n].kind not in ("dL/dW", "dL/db", "loss")
+        entry = idx[1:] if batch_step and batch == 1 else idx
+        where = f"[{', '.join(map(str, entry))}]" if carried.written[n].size > 1 else ""
+        shown.append(f"{n}{where} = {fmt_distinct(carried.written[n][idx])}")
+    more = f" and {len(shown) - 3} more" if len(shown) > 3 else ""
+    these = ", ".join(shown[:3]) + more
+    return f"follows from your {these}, which {'is' if len(shown) == 1 else 'are'} wrong"
 
 
 _UNCLAIMED = object()  # a step not in the claim at all (None is an entry not written)
@@ -351,16 +412,14 @@ def _grade_step(spec, prob, claim, exact, carried: _Carried, names) -> dict[str,
             verdicts[idx], roots[idx] = "correct", frozenset()
         elif follows and up_roots[idx]:
             verdicts[idx], roots[idx] = "inherited", up_roots[idx]
-            notes[idx] = (
-                f"follows from the error in {', '.join(sorted(up_roots[idx], key=names.index))}"
-            )
+            notes[idx] = _inherited_note(up_roots[idx], carried, prob.batch, names)
         elif follows:
             verdicts[idx], roots[idx] = "rounding", frozenset()
             notes[idx] = (
                 f"{note or 'follows from your rounded values'} (exact {fmt_distinct(E[idx], c)})"
             )
         else:
-            verdicts[idx], roots[idx] = "wrong", frozenset([spec.name])
+            verdicts[idx], roots[idx] = "wrong", frozenset([(spec.name, idx)])
             if mistakes is None:
                 mistakes = alternatives(spec, prob, carried.written, exact)
             notes[idx] = diagnose(spec, idx, c, hu, exact, own, mistakes)
@@ -370,6 +429,8 @@ def _grade_step(spec, prob, claim, exact, carried: _Carried, names) -> dict[str,
             m[idx], r[idx] = c, hu
     carried.mid[spec.name], carried.rad[spec.name], carried.root[spec.name] = m, r, roots
     carried.written[spec.name] = np.where(np.isnan(C), own, C)
+    if np.all(np.isnan(C)):
+        carried.unwritten.add(spec.name)
     present = [v for v in verdicts.reshape(-1) if v != "missing"] or ["missing"]
     claimed_any = not np.all(np.isnan(C))
     return {
@@ -379,7 +440,9 @@ def _grade_step(spec, prob, claim, exact, carried: _Carried, names) -> dict[str,
         "claimed_units": HU,
         "own": own,
         "diagnoses": notes.astype(str),
-        "roots": np.vectorize(lambda s: ", ".join(sorted(s)), otypes=[object])(roots).astype(str),
+        "roots": np.vectorize(
+            lambda s: ", ".join(sorted({n for n, _ in s}, key=names.index)), otypes=[object]
+        )(roots).astype(str),
     }
 
 
@@ -468,7 +531,7 @@ def check_derivation(
         if name not in names:
             raise ValueError(unknown_step(name, names))
     exact = prob.exact_values(activation)
-    carried = _Carried()
+    carried = _Carried(specs={s.name: s for s in specs})
     out = {
         k: {}
         for k in (
