@@ -234,6 +234,8 @@ def test_jaxbp_grade_reads_pages_beside_json_files(tmp_path, capsys):
     assert "line 3" in rows["cy"]["not_graded"]  # 'weights = what?': no value
     feedback = (out / "feedback" / "ann.md").read_text()
     assert "arithmetic slip" in feedback and "line 36:" in feedback
+    assert "## Lines not graded" in feedback and "line 32:" in feedback
+    assert "line 32:" in (out / "feedback" / "ann.html").read_text()
     assert main(["grade", str(subs), "--slip-credit", "0", "--notation", str(SEED_NOTATION),
                  "--out", str(tmp_path / "g0")]) == 1  # fmt: skip
     zero = _rows(tmp_path / "g0" / "grades.csv")

@@ -82,6 +82,9 @@ def feedback_markdown(g, rule) -> str:
     if g.problems:
         lines += ["## Parts of your submission that could not be read", ""]
         lines += [f"- {p}" for p in g.problems] + [""]
+    if g.not_graded:
+        lines += ["## Lines not graded (no value, or given data)", ""]
+        lines += [f"- {p}" for p in g.not_graded] + [""]
     lines += ["## What to look at first", ""]
     first = _first_look(g)
     lines += [f"- **{where}**: {note}" for where, note in first] or [
@@ -165,6 +168,9 @@ def feedback_html(g, rule) -> str:
     if g.problems:
         body += ["<h2>Parts of your submission that could not be read</h2><ul>"]
         body += [f"<li>{esc(p)}</li>" for p in g.problems] + ["</ul>"]
+    if g.not_graded:
+        body += ["<h2>Lines not graded (no value, or given data)</h2><ul>"]
+        body += [f"<li>{esc(p)}</li>" for p in g.not_graded] + ["</ul>"]
     body.append("<h2>What to look at first</h2>")
     first = _first_look(g)
     if first:
