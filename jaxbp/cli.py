@@ -474,15 +474,9 @@ def _check(args) -> int:
         claimed, embedded = read_claimed(args.claimed)
         net = read_network(args.network) if (args.network or embedded is None) else embedded
     try:
+        working = {"workings": read.workings, "sources": read.sources} if read else {}
         report = check_derivation(
-            net.params,
-            net.x,
-            net.y,
-            claimed,
-            activation=net.activation,
-            loss=net.loss,
-            workings=read.workings if read else None,
-            sources=read.sources if read else None,
+            net.params, net.x, net.y, claimed, activation=net.activation, loss=net.loss, **working
         )
     except (TypeError, ValueError) as e:
         raise ValueError(f"{args.claimed}: {e}") from None

@@ -1,7 +1,9 @@
 """The test suite's one tolerance policy: jaxbp.tolerance(dtype, kind=...), for arrays and trees."""
 
+import importlib.util
 import socket
 import subprocess
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -93,3 +95,12 @@ def run_processes(commands, envs, *, timeout):
             p.kill()
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
     return outs
+
+
+def load_experiment(name: str):
+    """A script of ``experiments/`` as a module (they are not a package)."""
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location(name, root / "experiments" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

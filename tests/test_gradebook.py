@@ -2,7 +2,6 @@
 malformed submissions, per-student networks, and the feedback page as a browser draws it."""
 
 import csv
-import importlib.util
 import json
 import os
 import shutil
@@ -14,6 +13,7 @@ import pytest
 
 import jaxbp
 from jaxbp.cli import main
+from tests.helpers import load_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASS = ROOT / "experiments" / "data" / "class_week9"
@@ -21,12 +21,7 @@ SEED_CLAIMED = ROOT / "experiments" / "data" / "week9_q2_claimed.json"
 
 
 def _synthetic():
-    spec = importlib.util.spec_from_file_location(
-        "synthetic_class", ROOT / "experiments" / "synthetic_class.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_experiment("synthetic_class")
 
 
 # What the grader should say for each planted mistake: the step, and words of the diagnosis.

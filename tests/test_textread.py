@@ -1,7 +1,6 @@
 """Derivations as students write them: the raw seed page, notation, workings and slips."""
 
 import csv
-import importlib.util
 import io
 import json
 from decimal import Decimal
@@ -14,6 +13,7 @@ import jaxbp
 from jaxbp.cli import main
 from jaxbp.teach import ScoreRule, check_derivation, read_derivation, read_network, read_page
 from jaxbp.teach._textread import evaluate, factors, number, symbol_key
+from tests.helpers import load_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_PAGE = ROOT.parent / "shared" / "seed" / "000_acf6a7ab2366700c.txt"
@@ -243,12 +243,7 @@ def test_jaxbp_grade_reads_pages_beside_json_files(tmp_path, capsys):
 
 
 def _synthetic():
-    spec = importlib.util.spec_from_file_location(
-        "synthetic_class", ROOT / "experiments" / "synthetic_class.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_experiment("synthetic_class")
 
 
 def test_ocr_style_pages_grade_exactly_as_their_json_twins():
