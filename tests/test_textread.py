@@ -285,3 +285,22 @@ def test_ocr_style_pages_grade_exactly_as_their_json_twins():
         assert twin.score <= got.score
     assert len(styles) == 10  # every variation was written somewhere
     assert found >= 2
+
+
+def test_a_latex_document_is_read_from_its_equation_environments(tmp_path):
+    tex = tmp_path / "ann.tex"
+    tex.write_text(
+        "\\documentclass{article}\n\\begin{document}\nMy answers.\n"
+        "\\begin{align*}\n"
+        "H_1 &= 1 + 1 \\cdot 1 + (-2) \\cdot 2 + 3 \\cdot 2 = 4 \\\\\n"
+        "H_2 &= -2\n"
+        "\\end{align*}\n"
+        "\\begin{equation}\n\\frac{\\partial L}{\\partial O} = 0.52 - 1 = -0.48\n\\end{equation}\n"
+        "\\end{document}\n"
+    )
+    read = read_derivation(tex)
+    assert read.claimed == {"h1": [[Decimal("4"), Decimal("-2")]], "dL/do": [[Decimal("-0.48")]]}
+    assert read.problems == [] and read.not_graded == []
+    assert read.sources["dL/do"] == [
+        ["line 8: \\frac{\\partial L}{\\partial O} = 0.52 - 1 = -0.48"]
+    ]

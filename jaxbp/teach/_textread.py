@@ -3,7 +3,8 @@
 A page is read as equation chains, ``lhs = working = ... = value``: the symbol on the
 left, the working in the middle and the value written last (a number, or a
 ``bmatrix``/``pmatrix``/``\\left[\\begin{array}...\\right]`` matrix of numbers).
-Math is taken from ``$...$``, ``$$...$$``, ``\\(...\\)`` and ``\\[...\\]``; a line with
+Math is taken from ``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]`` and LaTeX's
+``equation``/``align``/``gather`` environments (a ``.tex`` file); a line with
 no math delimiters but an ``=`` is read as plain text (``H1 = 1 + 1*1 = 2``,
 ``dL/dw22 = 0.98 * -0.48 = -0.47``). Symbols after the value are other names for
 the same quantity (``G(O) = 0.52 = Z``); ``\\text{...}`` and everything after an
@@ -47,7 +48,12 @@ _MATRIX = re.compile(
     r"|\\begin\{(?P<env>[bpBvV]?matrix)\}(?P<m>.*?)\\end\{(?P=env)\}",
     re.S,
 )
-_MATH = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|\$(.+?)\$", re.S)
+_MATH = re.compile(
+    r"\$\$(.+?)\$\$|\\\[(.+?)\\\]"
+    r"|\\begin\{(?:equation|align|gather|eqnarray|multline)\*?\}(.+?)\\end\{(?:equation|align|gather|eqnarray|multline)\*?\}"
+    r"|\\\((.+?)\\\)|\$(.+?)\$",
+    re.S,
+)
 _SEPARATORS = re.compile(
     r"\\\\|\\q?quad\b|\\Rightarrow|\\implies|\\to\b|\\rightarrow|[;\u21d2\u2192]"
 )
@@ -127,7 +133,7 @@ def read_page(text: str) -> PageRead:
     skipped: list[tuple[int, str, str]] = []
     spans = []
     for m in _MATH.finditer(text):
-        display = m.group(1) is not None or m.group(2) is not None
+        display = any(m.group(i) is not None for i in (1, 2, 3))
         body = next(g for g in m.groups() if g is not None)
         spans.append((m.start(), m.end()))
         _read_math(body, _line_of(text, m.start()), display, equations, skipped)
