@@ -18,7 +18,8 @@ import time
 import warnings
 from pathlib import Path
 
-from jaxbp.teach._textread import _mend, flat, read_page
+from jaxbp.internal import flat, mend
+from jaxbp.teach import read_page
 
 ROOT = Path(__file__).resolve().parent
 PAGES = [ROOT.parent.parent / "shared" / "seed" / "000_acf6a7ab2366700c.txt"]
@@ -76,7 +77,7 @@ def main() -> None:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    expr = parse(_mend(w))
+                    expr = parse(mend(w))
                 if not getattr(expr, "free_symbols", {None}):
                     values[w] = float(expr.evalf())
                     read += 1

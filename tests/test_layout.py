@@ -25,7 +25,7 @@ FLOORS = (
     ("top",),
 )
 # The top floor is one room: the public surface, the demo, the command, jaxbp.internal.
-TOP = ("internal", "_demo", "cli", "__main__")
+TOP = ("internal", "_demo", "cli", "__main__", "_args", "_commands_teach")
 ROOM = {room: level for level, rooms in enumerate(FLOORS) for room in rooms}
 
 

@@ -9,13 +9,16 @@ May import every floor.
 from ..many._devices import small_loop_flags
 from ..many._lastmap import record_fallbacks, vmap_last
 from ..teach._steps import Problem, StepSpec, step_specs
+from ..teach._textread import flat, mend
 from ..util._dtypes import float64_mode
 from ..util._files import write_atomic
 
 __all__ = [
     "Problem",
     "StepSpec",
+    "flat",
     "float64_mode",
+    "mend",
     "record_fallbacks",
     "small_loop_flags",
     "step_specs",

@@ -37,6 +37,7 @@ __all__ = [
     "evaluate",
     "factors",
     "flat",
+    "mend",
     "number",
     "read_page",
     "symbol_key",
@@ -314,7 +315,7 @@ def number(text: str) -> Decimal | None:
         return None
 
 
-def _mend(text: str) -> str:
+def mend(text: str) -> str:
     """Arithmetic as a LaTeX parser reads it: unicode signs, ``\\times``, spaces in numbers."""
     t = text.translate(_MINUS)
     t = re.sub(r"\\left\s*|\\right\s*", "", t)
@@ -333,7 +334,7 @@ def evaluate(text) -> float | None:
     is not arithmetic on numbers alone (it names a symbol, or no parser reads it)."""
     if not isinstance(text, str) or not re.search(r"\d", text):
         return None
-    mended = _mend(text)
+    mended = mend(text)
     if re.search(r"\\(?!cdot|frac|dfrac|tfrac|sqrt|exp|ln|log|left|right)[A-Za-z]+", mended):
         return None
     try:
