@@ -65,6 +65,7 @@ class Loss(NamedTuple):
     labels_in_unit_interval: bool
     paper: dict[str, PaperStep]  # "loss", ("dL/dz",) "dL/do", in order
     squared: float | None = None  # for squared errors: the factor c of c (out - y)^2
+    classes: bool = False  # labels are class indices, held one-hot (softmax cross-entropy)
 
     @property
     def uses_probability(self) -> bool:
@@ -75,6 +76,18 @@ class Loss(NamedTuple):
         """The decision for class 1: ``z = sigma(o) > 0.5`` (that is ``o > 0``) for losses
         of the probability, the output itself above 0.5 for ``mse_linear``."""
         return o > 0.5 if not self.uses_probability else o > 0
+
+    def right(self, o: jax.Array, y: jax.Array) -> jax.Array:
+        """Whether each prediction is right: per example, the largest logit at the label's
+        class (softmax cross-entropy); else per example and output unit, on the label's
+        side of 0.5."""
+        if self.classes:
+            return jnp.argmax(o, axis=-1) == jnp.argmax(y, axis=-1)
+        return self.predicts_one(o) == (y > 0.5)
+
+    def probs(self, o: jax.Array) -> jax.Array:
+        """The output probabilities: ``softmax(o)`` over the classes, else ``sigma(o)``."""
+        return jax.nn.softmax(o, axis=-1) if self.classes else jax.nn.sigmoid(o)
 
 
 def _bce_dlogit(o, y):
@@ -195,6 +208,35 @@ def _mse_linear(o, y):
 def _mse_linear_dlogit(o, y):
     return 2 * (o - y)
 
+
+def _softmax_ce(o, y):
+    # -sum_k y_k log softmax(o)_k with y one-hot: per output unit, -y_k log z_k, so the sum
+    # over units (as every loss here is summed) is the cross-entropy. log_softmax takes the
+    # row's maximum out first: finite for any finite logits (o = +-1e9 included).
+    return -y * jax.nn.log_softmax(o, axis=-1)
+
+
+def _softmax_ce_dlogit(o, y):
+    # d/do_j of -sum_k y_k log z_k = z_j sum_k y_k - y_j = z_j - y_j for one-hot y.
+    return jax.nn.softmax(o, axis=-1) - y
+
+
+_SOFTMAX_CE_PAPER = {
+    "loss": PaperStep(
+        ("o",),
+        "L = -mean[sum_k y_k log z_k],  z = softmax(o)",
+        r"L = -\frac{1}{B}\sum_b \sum_k y_k \log z_k,\quad z_k = \frac{e^{o_k}}{\sum_j e^{o_j}}",
+        "cross-entropy of the softmax, mean over the batch",
+        lambda o, y, B: -jnp.sum(y * jax.nn.log_softmax(o, axis=-1)) / B,
+    ),
+    "dL/do": PaperStep(
+        ("o",),
+        "dL/do = (softmax(o) - onehot(y)) / B",
+        r"\frac{\partial L}{\partial o_k} = \frac{z_k - y_k}{B}",
+        "output delta: the softmax minus the one-hot label",
+        lambda o, y, B: (jax.nn.softmax(o, axis=-1) - y) / B,
+    ),
+}
 
 _BCE_PAPER = {
     "loss": PaperStep(
@@ -340,6 +382,16 @@ LOSSES: dict[str, Loss] = {
             1.0,
         ),
         Loss(
+            "softmax_ce",
+            _softmax_ce,
+            _softmax_ce_dlogit,
+            "-log z_y,  z = softmax(o)",
+            "z - onehot(y)",
+            False,
+            _SOFTMAX_CE_PAPER,
+            classes=True,
+        ),
+        Loss(
             "half_mse_linear",
             _half_mse_linear,
             _half_mse_linear_dlogit,
@@ -352,7 +404,8 @@ LOSSES: dict[str, Loss] = {
     )
 }
 """Every built-in loss by name: ``"bce"``, ``"mse"``, ``"mse_linear"``, ``"half_mse"``,
-``"half_mse_linear"``."""
+``"half_mse_linear"``, and ``"softmax_ce"`` (optax's ``softmax_cross_entropy_with_integer_labels``:
+one output unit per class, labels given as class indices)."""
 
 
 def resolve_loss(loss: str) -> Loss:

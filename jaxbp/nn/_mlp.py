@@ -241,6 +241,8 @@ def check_batch(params: Params, x, y, loss: Loss | str) -> tuple[jax.Array, jax.
     loss = resolve_loss(loss) if isinstance(loss, str) else loss
     x = _check_x(params, x)
     batch, n_out = x.shape[0], params[-1]["W"].shape[1]
+    if loss.classes:
+        return x, class_labels(y, batch, n_out, x.dtype, loss.name)
     y = as_float_array(y, x.dtype, "y")
     if y.shape == (batch,) and n_out == 1:
         y = y[:, None]
@@ -252,6 +254,49 @@ def check_batch(params: Params, x, y, loss: Loss | str) -> tuple[jax.Array, jax.
         )
     check_labels(y, loss)
     return x, y
+
+
+def class_labels(y, batch: int, n_classes: int, dtype, loss_name: str) -> jax.Array:
+    """Class labels as one-hot rows ``(batch, n_classes)`` in ``dtype``: from one class
+    index per example (integers from 0, shape ``(batch,)``), or one-hot rows already.
+    Out-of-range and non-integer indices are refused (concrete values only)."""
+    shape = tuple(getattr(y, "shape", np.shape(y)))
+    if shape == (batch, n_classes) and n_classes > 1:
+        rows = as_float_array(y, dtype, "y")
+        if is_concrete(rows):
+            r = np.asarray(rows)
+            if not (np.all((r == 0) | (r == 1)) and np.all(r.sum(axis=1) == 1)):
+                raise ValueError(
+                    f"y for loss {loss_name!r} must hold one class index per example, shape "
+                    f"({batch},), or one-hot rows; got a ({batch}, {n_classes}) array that is not one-hot"
+                )
+        return rows
+    if shape != (batch,):
+        raise ValueError(
+            f"y for loss {loss_name!r} must hold one class index per example: shape ({batch},) "
+            f"for x's batch of {batch}; got shape {shape}"
+        )
+    if isinstance(y, jax.Array) and not is_concrete(y):
+        return jax.nn.one_hot(y, n_classes, dtype=dtype)
+    v = np.asarray(y)
+    if v.dtype == np.bool_ or not np.issubdtype(v.dtype, np.number):
+        raise TypeError(
+            f"y for loss {loss_name!r} must hold class indices (integers); got dtype {v.dtype}"
+        )
+    bad = ~np.isfinite(v) | (v != np.round(v)) if v.dtype.kind == "f" else np.zeros(v.shape, bool)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"y for loss {loss_name!r} must hold class indices (integers); y[{i}] is {v[i]}"
+        )
+    out = (v < 0) | (v >= n_classes)
+    if out.any():
+        i = int(np.flatnonzero(out)[0])
+        raise ValueError(
+            f"y for loss {loss_name!r} must hold class indices from 0 to {n_classes - 1} (the network "
+            f"has {n_classes} output units); y[{i}] is {v[i]:g}"
+        )
+    return jax.nn.one_hot(jnp.asarray(v.astype(np.int32)), n_classes, dtype=dtype)
 
 
 def check_labels(y, loss: Loss) -> None:

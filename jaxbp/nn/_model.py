@@ -26,6 +26,7 @@ from ._mlp import (
     check_labels,
     check_scheme,
     check_sizes,
+    class_labels,
     forward_trace_unchecked,
     init_mlp_unchecked,
 )
@@ -233,6 +234,8 @@ def check_model_batch(model: Model, params, x, y, loss) -> tuple[jax.Array, jax.
             )
         return x, y
     spec = resolve_loss(loss)
+    if spec.classes:
+        return x, class_labels(y, n, outputs.shape[1], x.dtype, spec.name)
     y = as_float_array(y, x.dtype, "y")
     if y.shape == (n,) and outputs.shape == (n, 1):
         y = y[:, None]

@@ -69,8 +69,26 @@ def _sub_activation(spec: StepSpec, prob: Problem, v) -> list[str]:
     ]
 
 
+def _softmax_sum(o_row) -> str:
+    return " + ".join(f"e^({fmt_num(o)})" for o in o_row)
+
+
+def _sub_softmax_loss(prob: Problem, v) -> list[str]:
+    """-log z_y with z_y = e^(o_y) / sum_j e^(o_j), the numbers put in, per example."""
+    o, B = v["o"], prob.batch
+    terms = []
+    for bb in range(B):
+        k = int(np.argmax(prob.y[bb]))
+        terms.append(f"-log(e^({fmt_num(o[bb, k])}) / ({_softmax_sum(o[bb])}))")
+    body = " + ".join(terms[:_MAX_TERMS]) + (" + ..." if len(terms) > _MAX_TERMS else "")
+    mean = f"(1/{B}) [{body}]" if B > 1 else body
+    return [f"loss = {mean} = {fmt_num(float(v['loss']))}"]
+
+
 def _sub_loss(spec: StepSpec, prob: Problem, v) -> list[str]:
     B, y = prob.batch, prob.y
+    if resolve_loss(prob.loss).classes:
+        return _sub_softmax_loss(prob, v)
     if prob.loss == "bce":
         z = v["z"]
         terms = [
@@ -118,7 +136,15 @@ def _sub_do(spec: StepSpec, prob: Problem, v) -> list[str]:
     bdiv = f" / {prob.batch}" if prob.batch > 1 else ""
     lines = []
     for (bb, j), val in np.ndenumerate(v[spec.name]):
-        if prob.loss == "bce":
+        if resolve_loss(prob.loss).classes:
+            o = v["o"][bb]
+            total = float(np.sum(np.exp(o)))
+            z = float(np.exp(o[j]) / total)
+            rhs = (
+                f"e^({fmt_num(o[j])}) / ({_softmax_sum(o)}) - {fmt_num(y[bb, j])} = "
+                f"{fmt_num(z)} - {fmt_num(y[bb, j])}{bdiv}"
+            )
+        elif prob.loss == "bce":
             rhs = f"({fmt_num(v['z'][bb, j])} - {fmt_num(y[bb, j])}){bdiv}"
         elif resolve_loss(prob.loss).uses_probability:
             z = v["z"][bb, j]

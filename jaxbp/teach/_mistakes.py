@@ -77,8 +77,23 @@ def _alt_dz(spec, prob, get, exact):
     return [("the derivative was written without the minus sign", -(z - y) / (z * (1 - z)) / B)]
 
 
+def _softmax_mistakes(o, y, B) -> list[tuple[str, np.ndarray]]:
+    """What students write for dL/do of the softmax cross-entropy instead of z - onehot(y)."""
+    e = np.exp(o - o.max(axis=1, keepdims=True))
+    z = e / e.sum(axis=1, keepdims=True)
+    others = e / (e.sum(axis=1, keepdims=True) - e)
+    return [
+        ("a sigmoid per output was used in place of the softmax", (1 / (1 + np.exp(-o)) - y) / B),
+        ("the softmax's denominator left out the class's own term", (others - y) / B),
+        ("the one-hot label was put at the wrong class", (z - np.roll(y, 1, axis=1)) / B),
+        ("the sign is flipped (onehot(y) - z)", (y - z) / B),
+    ]
+
+
 def _alt_do(spec, prob, get, exact):
     y, B = prob.y, prob.batch
+    if resolve_loss(prob.loss).classes:
+        return _softmax_mistakes(np.asarray(get("o"), np.float64), y, B)
     out = _other_convention(prob, exact, "dL/do")
     if resolve_loss(prob.loss).uses_probability:
         z = get("z")

@@ -109,12 +109,13 @@ class Objective(NamedTuple):
         return self.apply is None and not callable(self.loss) and not callable(self.grad)
 
     def right(self, logits, y) -> jax.Array:
-        """Per example (and output unit): is the prediction on the right side of 0.5?
+        """Per example (and output unit): is the prediction right? The largest logit at the
+        label's class for softmax cross-entropy, else on the label's side of 0.5.
 
         For a loss given as a function: the logit's sign (``sigmoid(o) > 0.5``)."""
         if callable(self.loss):
             return (logits > 0) == (y > 0.5)
-        return resolve_loss(self.loss).predicts_one(logits) == (y > 0.5)
+        return resolve_loss(self.loss).right(logits, y)
 
     def accuracy(self, logits, y, dtype) -> jax.Array:
         """The fraction of examples (and output units) on the right side of 0.5."""
