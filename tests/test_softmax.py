@@ -235,3 +235,48 @@ def test_the_mistakes_students_make_with_the_softmax_are_named(mistake, words):
         if v == "wrong"
     ]
     assert notes and all(words in n for n in notes), notes
+
+
+def test_a_sweep_of_three_classes_equals_train_many_and_bad_combinations_write_nothing(
+    tmp_path, capsys
+):
+    import csv
+
+    from jaxbp.cli import main
+
+    def config(loss, out_units):
+        path = tmp_path / f"{loss}{out_units}.toml"
+        path.write_text(
+            f'[task]\nname = "iris"\n[network]\nsizes = [4, 5, {out_units}]\nactivation = "tanh"\n'
+            f'loss = "{loss}"\n[optimizer]\nname = "sgd"\nlearning_rates = [0.5]\n[init]\n'
+            "scales = [1.0]\n[run]\nn_inits = 4\nsteps = 40\nrecord_every = 10\n"
+        )
+        return path
+
+    out = tmp_path / "run"
+    assert main(["sweep", str(config("softmax_ce", 3)), "--out", str(out), "--no-progress"]) == 0
+    with open(out / "members.csv") as f:
+        rows = list(csv.DictReader(f))
+    task = jaxbp.load_task("iris")
+    ref = jaxbp.train_many(
+        jax.random.key(0), (4, 5, 3), task.x, task.y, n_inits=4, steps=40, learning_rate=0.5,
+        activation="tanh", loss="softmax_ce", record_every=10, x_test=task.x_test,
+        y_test=task.y_test, dtype=np.float32, progress=False,
+    )  # fmt: skip
+    assert [float(r["test_accuracy"]) for r in rows] == [
+        float(f"{v:.9g}") for v in ref.test_accuracy
+    ]
+    assert [float(r["accuracy"]) for r in rows] == [float(f"{v:.9g}") for v in ref.accuracy]
+    assert (out / "figures" / "final_loss.png").is_file()
+    capsys.readouterr()
+    for loss, units, words in [
+        ("bce", 1, "task 'iris' has 3 classes: [network] loss must be 'softmax_ce'"),
+        (
+            "softmax_ce",
+            2,
+            "sizes ends with 2 output units but task 'iris' with loss 'softmax_ce' needs 3",
+        ),
+    ]:
+        bad = tmp_path / f"bad_{loss}"
+        assert main(["sweep", str(config(loss, units)), "--out", str(bad)]) == 2
+        assert words in capsys.readouterr().err and not bad.exists()

@@ -130,3 +130,50 @@ def test_a_missing_plotting_package_is_an_import_error_with_the_extra_to_install
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match=r"pip install 'jaxbp\[plots\]'"):
         jaxbp.pyplot()
+
+
+@pytest.mark.parametrize(
+    "name, options, loader, classes",
+    [
+        ("iris", {}, "load_iris", 3),
+        ("wine", {}, "load_wine", 3),
+        ("digits", {"classes": 10}, "load_digits", 10),
+    ],
+)
+def test_tasks_of_several_classes(name, options, loader, classes):
+    import sklearn.datasets
+
+    raw = getattr(sklearn.datasets, loader)()
+    t = jaxbp.load_task(name, **options)
+    assert t.n_classes == classes and t.y.dtype.kind == "i" and t.y_test.dtype.kind == "i"
+    assert len(t.y) + len(t.y_test) == len(raw.target) and t.x.shape[1] == raw.data.shape[1]
+    # Stratified: a quarter of each class (rounded down) held out.
+    want = np.bincount(raw.target) // 4
+    np.testing.assert_array_equal(np.bincount(t.y_test, minlength=classes), want)
+    np.testing.assert_array_equal(
+        np.bincount(t.y, minlength=classes), np.bincount(raw.target) - want
+    )
+    # Standardized with the training split's statistics.
+    assert_close(t.x.mean(axis=0), 0, kind="reorder")
+    spread = t.x.std(axis=0)
+    assert_close(spread[spread > 0], 1, kind="reorder")
+    again = jaxbp.load_task(name, **options)
+    np.testing.assert_array_equal(again.x_test, t.x_test)
+    # Undo the standardization from the data alone: each example is one of sklearn's,
+    # with its own label.
+    z, pix = np.concatenate([t.x, t.x_test]), raw.data.astype(np.float64)
+    zs = z.std(axis=0)
+    scale = np.where(zs > 0, pix.std(axis=0) / np.where(zs > 0, zs, 1), 1)
+    rows = np.round(z * scale + (pix.mean(axis=0) - scale * z.mean(axis=0)), 6)
+    labels = {}
+    for row, k in zip(np.round(pix, 6), raw.target):
+        labels.setdefault(tuple(row), set()).add(int(k))
+    assert all(int(k) in labels[tuple(r)] for r, k in zip(rows, np.concatenate([t.y, t.y_test])))
+
+
+def test_digits_classes_option_is_checked():
+    with pytest.raises(ValueError, match=r"classes must be 2 .* or 10"):
+        jaxbp.load_task("digits", classes=3)
+    with pytest.raises(ValueError, match="positive is for the binary task"):
+        jaxbp.load_task("digits", classes=10, positive=[1])
+    assert jaxbp.load_task("digits").n_classes == 2  # the odd-against-even task stays the default

@@ -161,6 +161,7 @@ LOSS_UNITS = {
     "mse_linear": "final loss (squared error of o, per example)",
     "half_mse": "final loss (half the squared error of sigma(o), per example)",
     "half_mse_linear": "final loss (half the squared error of o, per example)",
+    "softmax_ce": "final loss (softmax cross-entropy, nats per example)",
 }
 
 

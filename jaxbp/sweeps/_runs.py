@@ -133,6 +133,19 @@ def _load_task(config: SweepConfig):
             f"[network] sizes starts with {config.sizes[0]} inputs but task {config.task!r} has "
             f"{task.n_features} features"
         )
+    softmax = config.loss == "softmax_ce"
+    if task.n_classes > 2 and not softmax:
+        raise ValueError(
+            f"task {config.task!r} has {task.n_classes} classes: [network] loss must be "
+            f"'softmax_ce' (one output unit per class); got {config.loss!r}"
+        )
+    outputs = task.n_classes if softmax else 1
+    if config.sizes is not None and config.sizes[-1] != outputs:
+        raise ValueError(
+            f"[network] sizes ends with {config.sizes[-1]} output units but task "
+            f"{config.task!r} with loss {config.loss!r} needs {outputs}"
+            + (" (one per class)" if softmax else " (one logit for two classes)")
+        )
     return task
 
 

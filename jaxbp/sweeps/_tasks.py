@@ -1,4 +1,4 @@
-"""Built-in tasks: small binary classification data sets that need no download.
+"""Built-in tasks: small classification data sets that need no download.
 
 Each task is a [`Task`][jaxbp.sweeps.Task] with training inputs and labels (and, where the
 task has one, a held-out test split), generated deterministically from a seed:
@@ -10,10 +10,16 @@ task has one, a held-out test split), generated deterministically from a seed:
 - ``breast_cancer``: the Wisconsin data bundled with scikit-learn (569 examples,
   30 features), standardized with the training split's mean and deviation, with
   a fixed stratified 75/25 train/test split;
-- ``digits`` (``positive``): the 8x8 handwritten digits bundled with scikit-learn
-  (1,797 images, 64 pixel features) as a binary task: label 1 for the digit
-  classes in ``positive`` (default the odd digits), standardized and split the
-  same way (stratified by digit).
+- ``digits`` (``positive``, ``classes``): the 8x8 handwritten digits bundled with
+  scikit-learn (1,797 images, 64 pixel features), standardized and split the same
+  way (stratified by digit): as a binary task, label 1 for the digit classes in
+  ``positive`` (default the odd digits); with ``classes=10``, all ten digits;
+- ``iris`` (150 flowers, 4 features, 3 classes) and ``wine`` (178 wines, 13
+  features, 3 classes), bundled with scikit-learn, standardized and split the same
+  way (stratified by class).
+
+Tasks of more than two classes have labels that are class indices (``y`` integers
+from 0): train them with ``loss="softmax_ce"`` and one output unit per class.
 """
 
 from __future__ import annotations
@@ -30,13 +36,15 @@ __all__ = ["TASKS", "Task", "load_task"]
 
 
 class Task(NamedTuple):
-    """A binary classification data set: ``x`` is ``(n, features)``, ``y`` is ``(n,)`` in {0, 1}."""
+    """A classification data set: ``x`` is ``(n, features)``; ``y`` is ``(n,)``, in {0, 1}
+    for a binary task, class indices ``0 .. n_classes - 1`` (integers) for more classes."""
 
     name: str
     x: np.ndarray
     y: np.ndarray
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    n_classes: int = 2
 
     @property
     def n_features(self) -> int:
@@ -115,6 +123,20 @@ def _load_sklearn(task: str, loader: str):
     return getattr(sklearn.datasets, loader)()
 
 
+def _classes(name: str, loader: str, seed: int) -> Task:
+    data = _load_sklearn(name, loader)
+    x, y = data.data.astype(np.float64), data.target.astype(np.int64)
+    return _split_standardized(name, x, y, y, seed)._replace(n_classes=int(y.max()) + 1)
+
+
+def _iris(seed: int = 0) -> Task:
+    return _classes("iris", "load_iris", seed)
+
+
+def _wine(seed: int = 0) -> Task:
+    return _classes("wine", "load_wine", seed)
+
+
 def _split_standardized(name, x, y, strata, seed) -> Task:
     """A fixed stratified 75/25 split, standardized with the training split's mean and
     deviation (a feature constant in training is centred, not scaled)."""
@@ -128,7 +150,16 @@ def _split_standardized(name, x, y, strata, seed) -> Task:
     return Task(name, z[~test], y[~test], z[test], y[test])
 
 
-def _digits(positive=(1, 3, 5, 7, 9), seed: int = 0) -> Task:
+def _digits(positive=None, seed: int = 0, classes: int = 2) -> Task:
+    if classes not in (2, 10) or isinstance(classes, bool):
+        raise ValueError(f"classes must be 2 (a binary task) or 10 (every digit); got {classes!r}")
+    if classes == 10:
+        if positive is not None:
+            raise ValueError(
+                "positive is for the binary task; with classes=10 every digit is a class"
+            )
+        return _classes("digits", "load_digits", seed)
+    positive = (1, 3, 5, 7, 9) if positive is None else positive
     if isinstance(positive, (str, bytes)) or not hasattr(positive, "__iter__"):
         raise ValueError(f"positive must be a list of digit classes 0-9; got {positive!r}")
     classes = list(positive)
@@ -150,6 +181,8 @@ TASKS = {
     "spirals": _spirals,
     "breast_cancer": _breast_cancer,
     "digits": _digits,
+    "iris": _iris,
+    "wine": _wine,
 }
 """The built-in tasks by name, each a function of the task's options returning a
 [`Task`][jaxbp.sweeps.Task] (see [`load_task`][jaxbp.sweeps.load_task])."""
@@ -157,7 +190,7 @@ TASKS = {
 
 def load_task(name: str, **options) -> Task:
     """A built-in task by name; ``options`` are the task's own (``bits``, ``n``, ``noise``,
-    ``seed``, ``positive``).
+    ``seed``, ``positive``, ``classes``).
 
     Examples:
       >>> t = load_task("parity", bits=3)
