@@ -110,3 +110,23 @@ def test_a_page_in_the_notation_the_sheet_states_grades_all_right(tmp_path):
     assert report.ok and report.missing == () and set(report.verdicts.values()) <= {
         "correct", "rounding"
     }  # fmt: skip
+
+
+def test_a_class_of_three_class_exercises_grades_its_keys_all_correct(tmp_path, capsys):
+    roster = tmp_path / "class.txt"
+    roster.write_text("ana\nbo\n")
+    out = tmp_path / "week10"
+    args = ["exercise", "--class", str(roster), "--out", str(out), "--sizes", "2,2,3"]
+    assert main([*args, "--loss", "softmax_ce"]) == 0
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for sid in ("ana", "bo"):
+        net = json.loads((out / sid / "network.json").read_text())
+        assert net["loss"] == "softmax_ce" and len(net["y"]) == 1 and net["y"][0] in (0, 1, 2)
+        key = json.loads((out / "_keys" / sid / "solution.json").read_text())
+        claimed = {step["name"]: step["value"] for step in key["steps"]}
+        (subs / f"{sid}.json").write_text(json.dumps({"claimed": claimed}))
+    capsys.readouterr()
+    assert main(["grade", str(subs), "--exercises", str(out), "--out", str(tmp_path / "g")]) == 0
+    rows = (tmp_path / "g" / "grades.csv").read_text().splitlines()
+    assert all(",100.0," in r for r in rows[1:]), rows

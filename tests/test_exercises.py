@@ -61,6 +61,10 @@ def _forward(aug, x, activation, masks=None) -> list[np.ndarray]:
 
 def _loss(aug, x, y, activation, loss, masks) -> float:
     o = _forward(aug, x, activation, masks)[-1]
+    if loss == "softmax_ce":  # y one-hot: log sum_j e^(o_j) - o_y per example
+        top = o.max(axis=1, keepdims=True)
+        lse = top[:, 0] + np.log(np.exp(o - top).sum(axis=1))
+        return float((lse - (o * y).sum(axis=1)).mean())
     z = 1 / (1 + np.exp(-o))
     per = {
         "bce": np.logaddexp(0, o) - y * o,  # -y log z - (1 - y) log(1 - z), from the logit
@@ -98,3 +102,26 @@ def test_the_same_arguments_give_the_same_exercise():
         if hasattr(u, "shape")
     )
     assert not np.array_equal(a.params[0]["W"], c.params[0]["W"])
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+def test_exercises_of_three_or_four_classes_can_be_worked_by_hand(activation):
+    for seed in range(60):
+        sizes = [(2, 2, 3), (3, 2, 3), (2, 3, 4)][seed % 3]
+        batch = 1 + seed % 2
+        ex = jaxbp.random_exercise(
+            seed, sizes, activation=activation, loss="softmax_ce", batch=batch
+        )
+        y = np.asarray(ex.y)
+        assert y.shape == (batch,) and y.dtype.kind == "i" and set(y) <= set(range(sizes[-1]))
+        aug = [np.array(m, np.float64) for m in jaxbp.to_augmented(ex.params)]
+        x = np.asarray(ex.x, np.float64)
+        for v in itertools.chain(x.ravel(), *(m.ravel() for m in aug)):
+            assert v != 0 and abs(v) <= 2 and (2 * v).is_integer()
+        assert all(np.all(np.abs(h) <= 3) for h in _forward(aug, x, activation))
+        onehot = np.eye(sizes[-1])[y]
+        assert np.min(np.abs(_fd_grad(aug, x, onehot, activation, "softmax_ce"))) >= 1e-3 * (
+            1 - 1e-6
+        )
+    with pytest.raises(ValueError, match="needs an output unit per class"):
+        jaxbp.random_exercise(0, (2, 2, 1), loss="softmax_ce")

@@ -85,7 +85,8 @@ def random_exercise(
 ) -> Exercise:
     """A fresh exercise worth working by hand, like the seed's.
 
-    Weights, biases and inputs are halves from -2 to 2 (no zeros), labels 0 or 1.
+    Weights, biases and inputs are halves from -2 to 2 (no zeros), labels 0 or 1 (for
+    ``loss="softmax_ce"``, one class index per example).
     Every pre-activation and the output logit lie within +-3 (sigmoid and tanh units
     in their useful range), every ReLU unit is active on some example, and every
     gradient entry has a magnitude of at least 1e-3. Any sizes, several outputs and
@@ -97,12 +98,19 @@ def random_exercise(
     batch = check_positive_int(batch, "batch")
     dtype = resolve_dtype(dtype)
     acts = resolve_activations(activation, len(sizes) - 2)
-    resolve_loss(loss)
+    classes = resolve_loss(loss).classes
+    if classes and sizes[-1] < 2:
+        raise ValueError(
+            f"loss {loss!r} needs an output unit per class (2 or more); got sizes {sizes}"
+        )
     tag = zlib.crc32(repr((sizes, activation, loss, batch)).encode())
     rng = np.random.default_rng([int(seed), tag])
     for _ in range(1000):
         x = rng.choice(INPUT_VALUES, size=(batch, sizes[0]))
-        y = rng.integers(0, 2, size=(batch, sizes[-1])).astype(np.float64)
+        if classes:  # one class index per example
+            y = rng.integers(0, sizes[-1], size=batch)
+        else:
+            y = rng.integers(0, 2, size=(batch, sizes[-1])).astype(np.float64)
         mats, a = [], x
         for l, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
             act = acts[l] if l < len(acts) else None
@@ -122,7 +130,7 @@ def random_exercise(
             return Exercise(
                 params=from_augmented(mats, dtype=dtype),
                 x=jnp.asarray(x, dtype),
-                y=jnp.asarray(y, dtype),
+                y=jnp.asarray(y) if classes else jnp.asarray(y, dtype),
                 activation=activation,
                 loss=loss,
             )
