@@ -84,7 +84,9 @@ TASK_OPTIONS = {
     "moons": ("n", "noise", "seed"),
     "spirals": ("n", "noise", "seed"),
     "breast_cancer": ("seed",),
-    "digits": ("positive", "seed"),
+    "digits": ("positive", "seed", "classes"),
+    "iris": ("seed",),
+    "wine": ("seed",),
 }
 
 FIELDS: tuple[Field, ...] = (
@@ -97,10 +99,11 @@ FIELDS: tuple[Field, ...] = (
         "seed",
         int,
         0,
-        "moons, spirals, breast_cancer, digits: the data's seed",
+        "moons, spirals, breast_cancer, digits, iris, wine: the data's seed",
         "task_seed",
     ),
     Field("task", "positive", list, [1, 3, 5, 7, 9], "digits: the classes labelled 1"),
+    Field("task", "classes", int, 2, "digits: 2 (the binary task) or 10 (every digit a class)"),
     Field(
         "network",
         "sizes",

@@ -150,16 +150,19 @@ def _split_standardized(name, x, y, strata, seed) -> Task:
     return Task(name, z[~test], y[~test], z[test], y[test])
 
 
+_ODD = (1, 3, 5, 7, 9)  # the binary task's default: odd digits against even
+
+
 def _digits(positive=None, seed: int = 0, classes: int = 2) -> Task:
     if classes not in (2, 10) or isinstance(classes, bool):
         raise ValueError(f"classes must be 2 (a binary task) or 10 (every digit); got {classes!r}")
     if classes == 10:
-        if positive is not None:
+        if positive is not None and list(positive) != list(_ODD):
             raise ValueError(
                 "positive is for the binary task; with classes=10 every digit is a class"
             )
         return _classes("digits", "load_digits", seed)
-    positive = (1, 3, 5, 7, 9) if positive is None else positive
+    positive = _ODD if positive is None else positive
     if isinstance(positive, (str, bytes)) or not hasattr(positive, "__iter__"):
         raise ValueError(f"positive must be a list of digit classes 0-9; got {positive!r}")
     classes = list(positive)
