@@ -59,7 +59,8 @@ def assert_tree_equal(actual, expected):
 
 
 def random_batch(seed, params, batch, *, labels="binary"):
-    """Inputs ~ N(0, 1) and labels for a network: binary, soft in (0, 1), or real-valued."""
+    """Inputs ~ N(0, 1) and labels for a network: binary, soft in (0, 1), real-valued, or
+    class indices (``"classes"``, for softmax cross-entropy)."""
     rng = np.random.default_rng(seed)
     n_in = params[0]["W"].shape[0]
     n_out = params[-1]["W"].shape[1]
@@ -67,6 +68,8 @@ def random_batch(seed, params, batch, *, labels="binary"):
     x = rng.normal(size=(batch, n_in)).astype(dtype)
     if labels == "binary":
         y = (rng.uniform(size=(batch, n_out)) < 0.5).astype(dtype)
+    elif labels == "classes":  # one class index per example
+        y = rng.integers(0, n_out, size=batch)
     elif labels == "soft":
         y = rng.uniform(size=(batch, n_out)).astype(dtype)
     else:

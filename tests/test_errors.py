@@ -113,7 +113,7 @@ def test_unknown_names():
         jaxbp.forward(P, X, activation=("tanh", "relu"))
     with pytest.raises(
         ValueError,
-        match=r"unknown loss 'hinge'; expected one of \['bce', 'half_mse', 'half_mse_linear', 'mse', 'mse_linear'\]",
+        match=r"unknown loss 'hinge'; expected one of \['bce', 'half_mse', 'half_mse_linear', 'mse', 'mse_linear', 'softmax_ce'\]",
     ):
         jaxbp.autodiff_grad(P, X, Y, loss="hinge")
     with pytest.raises(ValueError, match=r"unknown scheme 'xavier'; expected one of"):

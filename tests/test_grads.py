@@ -17,6 +17,8 @@ LOSSES = sorted(jaxbp.LOSSES)
 
 
 def labels_for(loss):
+    if jaxbp.LOSSES[loss].classes:
+        return "classes"
     return "real" if loss.endswith("mse_linear") else "binary"
 
 
@@ -45,6 +47,8 @@ def make(net, dtype):
     # Plain NumPy weights: the gradient tests do not lean on init_mlp (tested on its own).
     rng = np.random.default_rng(net["seed"])
     sizes = net["sizes"]
+    if jaxbp.LOSSES[net["loss"]].classes and sizes[-1] == 1:
+        sizes = (*sizes[:-1], 3)  # softmax cross-entropy: an output unit per class
     params = tuple(
         {
             "W": jnp.asarray(0.7 * rng.normal(size=(a, b)), dtype),
@@ -196,7 +200,9 @@ class TestTorch:
         yt = torch.tensor(np.asarray(y))
         # Mean over the batch of the sum over output units (one unit here: the mean).
         half = 0.5 if loss.startswith("half_") else 1.0
-        if loss == "bce":
+        if loss == "softmax_ce":
+            value = torch.nn.functional.cross_entropy(a, yt)
+        elif loss == "bce":
             value = torch.nn.functional.binary_cross_entropy_with_logits(a, yt, reduction="mean")
         elif loss.endswith("mse"):
             value = half * torch.mean((torch.sigmoid(a) - yt) ** 2)
