@@ -326,7 +326,10 @@ def test_canvas_and_moodle_gradebooks_follow_their_import_rules(tmp_path):
     )
     table = jaxbp.teach.read_roster_table(roster)
     assert table["s001"]["canvas id"] == "101" and table["s002"]["email"] == "alee@uni.edu"
-    subs = CLASS / "submissions"
+    subs = tmp_path / "subs"  # four of the shipped class, the broken file among them
+    subs.mkdir()
+    for sid in ("s000", "s001", "s002", "s003"):
+        shutil.copy(CLASS / "submissions" / f"{sid}.json", subs)
     out = tmp_path / "graded"
     code = main(["grade", str(subs), "--roster", str(roster), "--assignment", "Week 9 Q2",
                  "--points", "20", "--out", str(out)])  # fmt: skip

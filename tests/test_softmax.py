@@ -4,6 +4,7 @@ import math
 import warnings
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -280,3 +281,42 @@ def test_a_sweep_of_three_classes_equals_train_many_and_bad_combinations_write_n
         bad = tmp_path / f"bad_{loss}"
         assert main(["sweep", str(config(loss, units)), "--out", str(bad)]) == 2
         assert words in capsys.readouterr().err and not bad.exists()
+
+
+def test_a_model_of_ones_own_trains_on_class_labels_as_a_hand_optax_loop_does():
+    import optax
+
+    def init(key, scale):
+        k1, k2 = jax.random.split(key)
+        return {
+            "W": scale * jax.random.normal(k1, (4, 3), jnp.float32),
+            "V": scale * jax.random.normal(k2, (3, 3), jnp.float32),
+        }
+
+    def apply(params, x):
+        return jnp.tanh(x @ params["W"]) @ params["V"]
+
+    model = jaxbp.Model(init, apply, name="two-layer")
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(10, 4)).astype(np.float32)
+    y = rng.integers(0, 3, size=10)
+    runs = jaxbp.train_many(
+        jax.random.key(2), model, x, y, n_inits=3, steps=25, learning_rate=0.3,
+        loss="softmax_ce", keep_params=True, batching="vmap", progress=False, dtype=np.float32,
+    )  # fmt: skip
+    onehot = np.eye(3, dtype=np.float32)[y]
+    for m in range(3):
+        start = model.init(jax.random.fold_in(jax.random.key(2), m), 1.0)
+        params, opt = start, optax.sgd(0.3)
+        state = opt.init(params)
+
+        def loss_fn(p):
+            return -jnp.mean(jnp.sum(onehot * jax.nn.log_softmax(apply(p, x)), axis=1))
+
+        for _ in range(25):
+            g = jax.grad(loss_fn)(params)
+            updates, state = opt.update(g, state)
+            params = optax.apply_updates(params, updates)
+        assert_tree_close(runs.member(m)["params"], params, dtype=np.float32)
+        right = np.argmax(np.asarray(apply(params, x)), axis=1) == y
+        assert float(runs.accuracy[m]) == pytest.approx(right.mean())
