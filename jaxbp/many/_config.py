@@ -26,9 +26,10 @@ from ..training._objective import Objective
 from ..training._train import check_test_set, sgd, test_set
 from ..util._checks import check_positive_int, is_int
 from ..util._dtypes import floating_dtype, resolve_dtype
-from ._grid import Grid, grid_axis
+from ._grid import Grid, check_widths, grid_axis
 from ._program import BATCHINGS
 from ._spec import Footprint, MemberSpec, footprint, model_footprint
+from ._widths import widest
 
 __all__ = ["SETTINGS", "Config", "check_config", "check_setting", "default_record_every"]
 
@@ -150,6 +151,23 @@ def _check_network(net):
     return check_sizes(net)
 
 
+def _check_widths_for(widths, sizes, model) -> tuple[int, ...] | None:
+    """``widths`` checked, and checked against the network it widens."""
+    if widths is None:
+        return None
+    if model is not None:
+        raise ValueError(
+            f"widths sets the hidden width of the built-in MLP; model {model.name!r} has "
+            "none to set (train one model per width, or give sizes and widths)"
+        )
+    widths = check_widths(widths)
+    if len(sizes) < 3:
+        raise ValueError(
+            f"widths sets the hidden layers' width, but sizes={list(sizes)} has no hidden layer"
+        )
+    return widths
+
+
 def _check_record_every(record_every, steps: int) -> int:
     if record_every is None:
         return default_record_every(steps)
@@ -229,7 +247,7 @@ def check_config(
     key, sizes, x, y, *, n_inits, steps, learning_rate, optimizer, init_scale, scheme,
     activation, loss, grad, converge_loss, chunk_size, memory_budget, record_every,
     keep_params, dtype, progress, members, x_test, y_test, batching, batch_size, crossed,
-    eval_x, eval_y,
+    eval_x, eval_y, widths=None,
 ) -> Config:  # fmt: skip
     """Every argument of ``train_many`` checked, with a clear error for each; defaults filled."""
     key = check_key(key)
@@ -242,6 +260,9 @@ def check_config(
         s[name] = check_setting(name, value, s)
     sizes, n_inits, steps = s["sizes"], s["n_inits"], s["steps"]
     model = sizes if isinstance(sizes, Model) else None
+    widths = _check_widths_for(widths, sizes, model)
+    if widths is not None:
+        sizes = widest(sizes, widths)
     x_test, y_test = test_set(x_test, y_test, eval_x, eval_y)
     if model is None:
         dtype = resolve_dtype(dtype, like=(x,))
@@ -253,7 +274,10 @@ def check_config(
     if batching not in BATCHINGS:
         raise ValueError(f"batching must be one of {BATCHINGS}; got {batching!r}")
     grid = Grid(
-        grid_axis(learning_rate, "learning_rate"), grid_axis(init_scale, "init_scale"), n_inits
+        grid_axis(learning_rate, "learning_rate"),
+        grid_axis(init_scale, "init_scale"),
+        n_inits,
+        widths,
     )
     batch_size = check_batch_size(batch_size, x.shape[0])
     if chunk_size != "auto":
@@ -274,6 +298,7 @@ def check_config(
         crossed=_check_crossed(crossed, n_inits, batch_size),
         n_inits=n_inits,
         model=model,
+        widths=widths,
     )
     batch = x.shape[0] if batch_size is None else batch_size
     if model is None:

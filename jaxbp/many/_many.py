@@ -195,10 +195,12 @@ def _run_chunks(c: Config, plan: _Plan) -> dict[str, np.ndarray]:
             ids = np.minimum(plan.first + start + np.arange(plan.chunk), hi - 1)
             m = c.grid.members(ids)
             args = [
-                ids.astype(np.int32),
+                (ids if m.local_index is None else m.local_index).astype(np.int32),
                 m.learning_rate.astype(spec.dtype),
                 m.init_scale.astype(spec.dtype),
             ]
+            if m.width_index is not None:
+                args.append(m.width_index.astype(np.int32))
             if sharding is not None:
                 args = [jax.device_put(a, sharding) for a in args]
             if piece >= n_records:
@@ -260,6 +262,7 @@ def _assemble(c: Config, local: dict[str, np.ndarray], seconds: float) -> ManyRe
         record_every=c.spec.record_every,
         seconds=seconds,
         batch_size=c.spec.batch_size,
+        sizes=c.spec.sizes,
     )
 
 
@@ -293,6 +296,7 @@ def train_many(
     crossed: tuple[int, int] | None = None,
     eval_x=None,
     eval_y=None,
+    widths: Sequence[int] | None = None,
 ) -> ManyResult:
     """Train ``n_inits`` networks per grid point, every learning rate x every init scale, at once.
 
@@ -364,6 +368,15 @@ def train_many(
         spread due to the data order (start 0 is the same as without it).
       eval_x: the older name of ``x_test``.
       eval_y: the older name of ``y_test``.
+      widths: hidden widths, a grid axis outside the learning rates: every hidden layer
+        of a member of width ``w`` is ``w`` wide (``sizes`` gives the input, the output
+        and the depth). The members of the ``i``-th width are the block
+        ``[i * per_width, (i + 1) * per_width)`` (``per_width`` the members of a grid
+        without widths), and member ``i * per_width + k`` starts and trains as member
+        ``k`` of ``train_many`` at that width alone (to the rounding of sums ordered
+        differently). One compiled program trains them all, each held as the widest
+        network with its extra units zero and kept zero (``keep_params`` returns them
+        so; ``ManyResult.member`` cuts them off).
 
     Returns:
       [`ManyResult`][jaxbp.many.ManyResult], one row per member (grid-major), with ``summary()``.

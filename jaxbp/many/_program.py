@@ -182,8 +182,9 @@ def member_program(key, x, y, test_xy, spec: MemberSpec, *, phase: Phase, count:
     """The single-network program for member ``m``, whole or in one of its three phases.
 
     ``Phase.ALL``: ``member(m, lr, scale) -> outputs``: init from ``fold_in(key, m)``,
-    then ``train_program``. The same run in pieces, for a progress bar that moves
-    during a chunk: ``START``: ``member(m, lr, scale) -> carry``; ``RECORDS``:
+    then ``train_program``; with a width axis, ``member(m, lr, scale, width_index)``,
+    ``m`` the index within the width. The same run in pieces, for a progress bar that
+    moves during a chunk: ``START``: ``member(m, lr, scale[, width_index]) -> carry``; ``RECORDS``:
     ``member(carry, lr, first) -> (carry, history)`` for ``count`` records from
     ``first``; ``LAST``: the same for the last records, then the outputs (with
     those records' history). The pieces give the whole's results bit for bit.
@@ -191,22 +192,24 @@ def member_program(key, x, y, test_xy, spec: MemberSpec, *, phase: Phase, count:
     s = spec
     objective = s.objective
 
-    def start(m, lr, scale):
+    def start(m, lr, scale, width_index=None):
+        # m: the member's index within its width (its index in the grid, without widths)
         init_m = order_m = m
         if s.crossed is not None:  # start (i, j) of a grid point: row i's init, column j's order
             cols = s.crossed[1]
             j = m % s.n_inits
             init_m, order_m = m - j % cols, m - j + j % cols
-        params = s.init(jax.random.fold_in(key, init_m), scale)
+        params = s.init(jax.random.fold_in(key, init_m), scale, width_index)
         data_key = None if s.batch_size is None else data_order_key(key, order_m)
-        return train_start(params, s.make_optimizer(lr), data_key=data_key, n_examples=x.shape[0])
+        opt = s.optimizer(lr, width_index)
+        return train_start(params, opt, data_key=data_key, n_examples=x.shape[0])
 
     def records(carry, lr, first, count):
         carry, h = train_records(
             carry,
             x,
             y,
-            s.make_optimizer(lr),
+            s.optimizer(lr),
             objective,
             first=first,
             count=count,
@@ -239,8 +242,8 @@ def member_program(key, x, y, test_xy, spec: MemberSpec, *, phase: Phase, count:
             out["params"] = carry.params
         return out
 
-    def whole(m, lr, scale):
-        carry, histories = records(start(m, lr, scale), lr, 0, s.n_records)
+    def whole(m, lr, scale, width_index=None):
+        carry, histories = records(start(m, lr, scale, width_index), lr, 0, s.n_records)
         return {**finish(carry), **histories}
 
     def piece(carry, lr, first):

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..nn._tree import Params
 from ._grid import Grid
+from ._widths import sizes_at, trim
 
 __all__ = ["HISTORIES", "ManyResult"]
 
@@ -39,6 +40,8 @@ class ManyResult:
         Histories are stored record by record (Fortran order), as they are computed:
         ``history[:, k]`` is contiguous, a member's row ``history[m]`` is a strided view.
       params: the final parameters, stacked on axis 0 of every leaf (when kept), else None.
+        With a width axis, every member's are the widest network's, zero outside its
+        own units; ``member(i)["params"]`` cuts them to its width.
       test_loss: the loss on the held-out ``x_test``, ``y_test`` (when given), else None.
       test_accuracy: the accuracy on the held-out set (when given), else None.
       test_loss_history: ``(members, steps // record_every)``: the held-out loss at every
@@ -46,6 +49,10 @@ class ManyResult:
       test_accuracy_history: the same for the held-out accuracy
         (``eval_accuracy_history``).
       batch_size: the minibatch size, or None for full-batch steps.
+      width: each member's hidden width (with a width axis), else None.
+      widths: the grid's width axis, outside the learning rates, or None.
+      sizes: the layer widths of the built-in MLP (the widest, with a width axis), or
+        None for a model of one's own.
       learning_rates: the grid's first axis.
       init_scales: the grid's second axis.
       n_inits: members per grid point.
@@ -76,6 +83,9 @@ class ManyResult:
     test_loss_history: np.ndarray | None = None
     test_accuracy_history: np.ndarray | None = None
     batch_size: int | None = None
+    width: np.ndarray | None = None
+    widths: tuple[int, ...] | None = None
+    sizes: tuple[int, ...] | None = None
 
     @property
     def eval_loss_history(self) -> np.ndarray | None:
@@ -98,6 +108,7 @@ class ManyResult:
         record_every: int,
         seconds=0.0,
         batch_size: int | None = None,
+        sizes: tuple[int, ...] | None = None,
     ) -> ManyResult:
         """The result for members ``ids`` of ``grid`` from their per-member ``arrays``
         (``final_loss``, ``accuracy``, ``converged_at``, ``diverged``, ``history``, and
@@ -127,6 +138,9 @@ class ManyResult:
             test_loss_history=arrays.get("test_loss_history"),
             test_accuracy_history=arrays.get("test_accuracy_history"),
             batch_size=batch_size,
+            width=m.width,
+            widths=grid.widths,
+            sizes=None if sizes is None else tuple(sizes),
         )
 
     @property
@@ -149,6 +163,8 @@ class ManyResult:
                 "diverged",
             )
         }
+        if self.width is not None:
+            out["width"] = int(self.width[i])
         out["history"] = self.history[i]
         if self.test_loss is not None:
             out["test_loss"] = self.test_loss[i].item()
@@ -158,6 +174,8 @@ class ManyResult:
             out["test_accuracy_history"] = self.test_accuracy_history[i]
         if self.params is not None:
             out["params"] = jax.tree_util.tree_map(lambda a: a[i], self.params)
+            if self.width is not None:
+                out["params"] = trim(out["params"], sizes_at(self.sizes, self.width[i]))
         return out
 
     def summary(self, *, confidence: float = 0.95) -> list[dict[str, Any]]:
@@ -168,7 +186,7 @@ class ManyResult:
         """
         z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
         rows = []
-        grid = Grid(self.learning_rates, self.init_scales, self.n_inits)
+        grid = Grid(self.learning_rates, self.init_scales, self.n_inits, self.widths)
         for g in range(grid.n_points):
             sel = self.grid_index == g
             n = int(sel.sum())
@@ -183,6 +201,7 @@ class ManyResult:
             rows.append(
                 {
                     "grid_index": g,
+                    **({} if self.widths is None else {"width": grid.width(g)}),
                     "learning_rate": lr,
                     "init_scale": scale,
                     "members": n,

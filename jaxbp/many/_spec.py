@@ -22,6 +22,7 @@ import numpy as np
 from ..nn._mlp import init_mlp_unchecked
 from ..nn._model import Model
 from ..training._objective import Objective
+from ._widths import masked, padded_init, width_mask
 
 __all__ = ["Footprint", "MemberSpec", "footprint", "model_footprint"]
 
@@ -45,6 +46,8 @@ class MemberSpec:
       crossed: ``(rows, columns)`` of the crossed design, or None.
       n_inits: members per grid point.
       model: a [`Model`][jaxbp.nn.Model] of one's own, or None for the built-in MLP.
+      widths: the hidden widths of a width axis, or None; ``sizes`` are then the
+        widest, in which every member is held (``_widths``).
     """
 
     sizes: tuple[int, ...] | None
@@ -60,14 +63,32 @@ class MemberSpec:
     crossed: tuple[int, int] | None = None
     n_inits: int = 1
     model: Model | None = None
+    widths: tuple[int, ...] | None = None
 
-    def init(self, key, scale):
-        """A member's starting parameters from its key and init scale."""
-        if self.model is None:
-            return init_mlp_unchecked(
-                key, scale, sizes=self.sizes, scheme=self.scheme, dtype=self.dtype
-            )
-        return self.model.init(key, scale)
+    def init(self, key, scale, width_index=None):
+        """A member's starting parameters from its key and init scale (and, with a
+        width axis, the index of its width)."""
+        if self.model is not None:
+            return self.model.init(key, scale)
+        if self.widths is not None:
+            return padded_init(
+                key, scale, width_index, sizes=self.sizes, widths=self.widths,
+                scheme=self.scheme, dtype=self.dtype,
+            )  # fmt: skip
+        return init_mlp_unchecked(
+            key, scale, sizes=self.sizes, scheme=self.scheme, dtype=self.dtype
+        )
+
+    def optimizer(self, lr, width_index=None):
+        """The member's optimizer; with a width axis, masked to its own entries (the
+        mask is made from ``width_index`` at the start, then carried in its state)."""
+        opt = self.make_optimizer(lr)
+        if self.widths is None:
+            return opt
+        mask = None
+        if width_index is not None:
+            mask = width_mask(width_index, sizes=self.sizes, widths=self.widths)
+        return masked(opt, mask)
 
     @property
     def n_records(self) -> int:
