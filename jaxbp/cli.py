@@ -176,15 +176,20 @@ def _print_sweep(args, doc) -> int:
         return 0
     print(f"{doc['members']} members of task {doc['task']!r} -> {args.out}")
     test = "median_test_accuracy" in doc["grid"][0]
+    wide = "width" in doc["grid"][0]
     print(
-        "grid point  learning rate  init scale  converged  rate    diverged  median loss"
+        "grid point  "
+        + ("width  " if wide else "")
+        + "learning rate  init scale  converged  rate    diverged  median loss"
         + ("  median test acc" if test else "")
     )
     for row in doc["grid"]:
         loss = "-" if row["loss_median"] is None else f"{row['loss_median']:.4g}"
         acc = row.get("median_test_accuracy")
         print(
-            f"{row['grid_index']:>10}  {row['learning_rate']:>13g}  {row['init_scale']:>10g}  "
+            f"{row['grid_index']:>10}  "
+            + (f"{row['width']:>5}  " if wide else "")
+            + f"{row['learning_rate']:>13g}  {row['init_scale']:>10g}  "
             f"{row['converged']:>9}  {row['convergence_rate']:.3f}  {row['diverged']:>8}  {loss:>11}"
             + (f"  {'-' if acc is None else format(acc, '.3f'):>15}" if test else "")
         )

@@ -196,6 +196,25 @@ def test_another_config_on_a_run_folder_is_refused(tmp_path, capsys):
             CONFIG.format(steps=20) + "batch_size = 0\n",
             r"\[run\] batch_size must be a positive integer; got 0",
         ),
+        (
+            CONFIG.format(steps=20).replace("sizes =", "widths = [2, 0]\nsizes ="),
+            r"\[network\] widths must be a non-empty list of positive integers; got \[2, 0\]",
+        ),
+        (
+            CONFIG.format(steps=20).replace("sizes =", "widths = []\nsizes ="),
+            r"\[network\] widths must be a non-empty list of positive integers; got \[\]",
+        ),
+        (
+            CONFIG.format(steps=20).replace("[3, 2, 1]", "[3, 1]\nwidths = [2]"),
+            r"\[network\] widths sets the hidden layers' width, but sizes=\[3, 1\] has no hidden",
+        ),
+        (
+            CONFIG.format(steps=20).replace(
+                "sizes = [3, 2, 1]",
+                'model = "jaxbp:mlp_model"\nmodel_args = { sizes = [3, 2, 1] }\nwidths = [2, 4]',
+            ),
+            r"\[network\] widths sets the hidden width of the built-in MLP: it needs sizes",
+        ),
     ],
 )
 def test_bad_configs_leave_no_folder(tmp_path, capsys, text, message):
@@ -492,3 +511,44 @@ def test_the_time_estimate_bounds_the_real_run(tmp_path):
     # An upper estimate of the training (the real run adds compilation and files).
     assert est.seconds < 20 * took
     assert est.disk > sum(p.stat().st_size for p in (tmp_path / "run" / "chunks").glob("*"))
+
+
+def test_a_sweep_over_widths_trains_each_width_as_train_many_does(tmp_path, capsys):
+    import csv
+
+    import jax
+
+    import jaxbp
+
+    config = tmp_path / "widths.toml"
+    config.write_text(CONFIG.format(steps=60).replace("[3, 2, 1]", "[3, 2, 1]\nwidths = [2, 5]"))
+    out = tmp_path / "run"
+    assert main(["sweep", str(config), "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "grid point  width  learning rate" in printed
+    with (out / "members.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 512 and [r["width"] for r in rows[255:257]] == ["2", "5"]
+    task = jaxbp.load_task("parity", bits=3)
+    run = jaxbp.load_run(out)
+    kw = run.config.train_kwargs(task)
+    assert kw["widths"] == (2, 5)
+    for i, w in enumerate((2, 5)):
+        alone = jaxbp.train_many(
+            jax.random.key(0), (3, w, 1), task.x, task.y, **{**kw, "widths": None}
+        )
+        part = slice(256 * i, 256 * (i + 1))
+        np.testing.assert_array_equal(run.result.width[part], w)
+        np.testing.assert_array_equal(run.result.converged_at[part], alone.converged_at)
+        finals = [float(r["final_loss"]) for r in rows[part]]
+        np.testing.assert_allclose(finals, alone.final_loss, rtol=1e-5, atol=1e-6)
+    grid = run.summary["grid"]
+    assert [(g["width"], g["learning_rate"], g["init_scale"]) for g in grid][:5] == [
+        (2, 0.5, 0.5), (2, 0.5, 2.0), (2, 4.0, 0.5), (2, 4.0, 2.0), (5, 0.5, 0.5),
+    ]  # fmt: skip
+    report = (out / "report.md").read_text()
+    assert "2 hidden widths x 2 learning rates x 2 init scales x 64 random starts" in report
+    assert "| width | learning rate | init scale |" in report
+    assert sorted(p.name for p in (out / "figures").iterdir()) == [
+        "convergence.png", "decision_surfaces.png", "final_loss.png", "loss_curves.png",
+    ]  # fmt: skip

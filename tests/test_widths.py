@@ -33,9 +33,9 @@ def test_each_width_starts_from_init_mlp_at_that_width(scheme):
             k, 1.5, i, sizes=widest, widths=WIDTHS, scheme=scheme, dtype=np.float32
         )
     )
-    for i, w in enumerate(WIDTHS):
+    for w in WIDTHS:
         k = jax.random.fold_in(key, 7)
-        held = init(k, np.int32(i))
+        held = init(k, np.int32(w))
         alone = jaxbp.init_mlp(k, sizes_at(sizes, w), scale=1.5, scheme=scheme, dtype=np.float32)
         for layer, own in zip(held, alone):
             a, b = own["W"].shape

@@ -151,19 +151,22 @@ def _check_network(net):
     return check_sizes(net)
 
 
-def _check_widths_for(widths, sizes, model) -> tuple[int, ...] | None:
-    """``widths`` checked, and checked against the network it widens."""
+def _check_widths_for(widths, network) -> tuple[int, ...] | None:
+    """``widths`` checked, and checked against the network it widens (checked sizes, a
+    ``Model``, or None when no network is given)."""
     if widths is None:
         return None
-    if model is not None:
+    if isinstance(network, Model):
         raise ValueError(
-            f"widths sets the hidden width of the built-in MLP; model {model.name!r} has "
+            f"widths sets the hidden width of the built-in MLP; model {network.name!r} has "
             "none to set (train one model per width, or give sizes and widths)"
         )
     widths = check_widths(widths)
-    if len(sizes) < 3:
+    if network is None:
+        raise ValueError("widths sets the hidden width of the built-in MLP: it needs sizes")
+    if len(network) < 3:
         raise ValueError(
-            f"widths sets the hidden layers' width, but sizes={list(sizes)} has no hidden layer"
+            f"widths sets the hidden layers' width, but sizes={list(network)} has no hidden layer"
         )
     return widths
 
@@ -216,6 +219,7 @@ def _check_memory_budget(budget) -> int | None:
 # a rule sees the settings checked before it (``record_every`` needs ``steps``).
 _RULES: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
     "sizes": lambda v, _: _check_network(v),
+    "widths": lambda v, checked: _check_widths_for(v, checked.get("sizes")),
     "n_inits": lambda v, _: check_positive_int(v, "n_inits"),
     "steps": lambda v, _: check_positive_int(v, "steps"),
     "scheme": lambda v, _: check_scheme(v),
@@ -252,7 +256,7 @@ def check_config(
     """Every argument of ``train_many`` checked, with a clear error for each; defaults filled."""
     key = check_key(key)
     given = dict(
-        sizes=sizes, n_inits=n_inits, steps=steps, scheme=scheme, record_every=record_every,
+        sizes=sizes, widths=widths, n_inits=n_inits, steps=steps, scheme=scheme, record_every=record_every,
         converge_loss=converge_loss, memory_budget=memory_budget,
     )  # fmt: skip
     s: dict[str, Any] = {}
@@ -260,7 +264,7 @@ def check_config(
         s[name] = check_setting(name, value, s)
     sizes, n_inits, steps = s["sizes"], s["n_inits"], s["steps"]
     model = sizes if isinstance(sizes, Model) else None
-    widths = _check_widths_for(widths, sizes, model)
+    widths = s["widths"]
     if widths is not None:
         sizes = widest(sizes, widths)
     x_test, y_test = test_set(x_test, y_test, eval_x, eval_y)

@@ -199,8 +199,8 @@ def _run_chunks(c: Config, plan: _Plan) -> dict[str, np.ndarray]:
                 m.learning_rate.astype(spec.dtype),
                 m.init_scale.astype(spec.dtype),
             ]
-            if m.width_index is not None:
-                args.append(m.width_index.astype(np.int32))
+            if m.width is not None:
+                args.append(m.width.astype(np.int32))
             if sharding is not None:
                 args = [jax.device_put(a, sharding) for a in args]
             if piece >= n_records:

@@ -182,9 +182,9 @@ def member_program(key, x, y, test_xy, spec: MemberSpec, *, phase: Phase, count:
     """The single-network program for member ``m``, whole or in one of its three phases.
 
     ``Phase.ALL``: ``member(m, lr, scale) -> outputs``: init from ``fold_in(key, m)``,
-    then ``train_program``; with a width axis, ``member(m, lr, scale, width_index)``,
+    then ``train_program``; with a width axis, ``member(m, lr, scale, width)``,
     ``m`` the index within the width. The same run in pieces, for a progress bar that
-    moves during a chunk: ``START``: ``member(m, lr, scale[, width_index]) -> carry``; ``RECORDS``:
+    moves during a chunk: ``START``: ``member(m, lr, scale[, width]) -> carry``; ``RECORDS``:
     ``member(carry, lr, first) -> (carry, history)`` for ``count`` records from
     ``first``; ``LAST``: the same for the last records, then the outputs (with
     those records' history). The pieces give the whole's results bit for bit.
@@ -192,16 +192,16 @@ def member_program(key, x, y, test_xy, spec: MemberSpec, *, phase: Phase, count:
     s = spec
     objective = s.objective
 
-    def start(m, lr, scale, width_index=None):
+    def start(m, lr, scale, width=None):
         # m: the member's index within its width (its index in the grid, without widths)
         init_m = order_m = m
         if s.crossed is not None:  # start (i, j) of a grid point: row i's init, column j's order
             cols = s.crossed[1]
             j = m % s.n_inits
             init_m, order_m = m - j % cols, m - j + j % cols
-        params = s.init(jax.random.fold_in(key, init_m), scale, width_index)
+        params = s.init(jax.random.fold_in(key, init_m), scale, width)
         data_key = None if s.batch_size is None else data_order_key(key, order_m)
-        opt = s.optimizer(lr, width_index)
+        opt = s.optimizer(lr, width)
         return train_start(params, opt, data_key=data_key, n_examples=x.shape[0])
 
     def records(carry, lr, first, count):
@@ -242,8 +242,8 @@ def member_program(key, x, y, test_xy, spec: MemberSpec, *, phase: Phase, count:
             out["params"] = carry.params
         return out
 
-    def whole(m, lr, scale, width_index=None):
-        carry, histories = records(start(m, lr, scale, width_index), lr, 0, s.n_records)
+    def whole(m, lr, scale, width=None):
+        carry, histories = records(start(m, lr, scale, width), lr, 0, s.n_records)
         return {**finish(carry), **histories}
 
     def piece(carry, lr, first):

@@ -22,7 +22,7 @@ import numpy as np
 from ..nn._mlp import init_mlp_unchecked
 from ..nn._model import Model
 from ..training._objective import Objective
-from ._widths import masked, padded_init, width_mask
+from ._widths import masked, padded_init
 
 __all__ = ["Footprint", "MemberSpec", "footprint", "model_footprint"]
 
@@ -65,30 +65,25 @@ class MemberSpec:
     model: Model | None = None
     widths: tuple[int, ...] | None = None
 
-    def init(self, key, scale, width_index=None):
+    def init(self, key, scale, width=None):
         """A member's starting parameters from its key and init scale (and, with a
-        width axis, the index of its width)."""
+        width axis, its hidden width)."""
         if self.model is not None:
             return self.model.init(key, scale)
         if self.widths is not None:
             return padded_init(
-                key, scale, width_index, sizes=self.sizes, widths=self.widths,
+                key, scale, width, sizes=self.sizes, widths=self.widths,
                 scheme=self.scheme, dtype=self.dtype,
             )  # fmt: skip
         return init_mlp_unchecked(
             key, scale, sizes=self.sizes, scheme=self.scheme, dtype=self.dtype
         )
 
-    def optimizer(self, lr, width_index=None):
-        """The member's optimizer; with a width axis, masked to its own entries (the
-        mask is made from ``width_index`` at the start, then carried in its state)."""
+    def optimizer(self, lr, width=None):
+        """The member's optimizer; with a width axis, masked to its own entries (its
+        ``width`` given at the start, then carried in the optimizer's state)."""
         opt = self.make_optimizer(lr)
-        if self.widths is None:
-            return opt
-        mask = None
-        if width_index is not None:
-            mask = width_mask(width_index, sizes=self.sizes, widths=self.widths)
-        return masked(opt, mask)
+        return opt if self.widths is None else masked(opt, width, sizes=self.sizes)
 
     @property
     def n_records(self) -> int:

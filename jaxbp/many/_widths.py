@@ -6,23 +6,25 @@ rest zero. A member of width ``w`` starts from exactly the parameters
 with zeros (``padded_init``). Its gradient and its optimizer's update are zeroed
 outside its own units (``masked``): a padded weight or bias stays exactly zero, so a
 padded unit adds ``0`` to every sum it enters and the member trains as the network of
-width ``w`` does, up to the order of those sums. The mask is kept in the optimizer's
-state, so a run cut into pieces carries it along; a ``where``, not a product, so a
+width ``w`` does, up to the order of those sums. The width rides in the optimizer's
+state (one integer: the mask is recomputed from it each step, fused into the update),
+so a run cut into pieces carries it along; a ``where``, not a product, so a
 non-finite gradient never reaches a padded entry.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
+from jax import lax
 
 from ..nn._mlp import init_mlp_unchecked
 
-__all__ = ["masked", "padded_init", "sizes_at", "trim", "widest", "width_mask"]
+__all__ = ["masked", "own_entries", "padded_init", "sizes_at", "trim", "widest"]
 
 
 def sizes_at(sizes, width: int) -> tuple[int, ...]:
@@ -35,31 +37,28 @@ def widest(sizes, widths) -> tuple[int, ...]:
     return sizes_at(sizes, max(widths))
 
 
-def _select(index, trees):
-    """``trees[index]`` for a traced ``index``, elementwise (one ``where`` per tree)."""
+def _select(width, widths, trees):
+    """The tree of ``width`` (traced) among ``trees``, one per ``widths``, elementwise."""
     out = trees[0]
-    for i, tree in enumerate(trees[1:], start=1):
-        out = jax.tree_util.tree_map(lambda a, b, i=i: jnp.where(index == i, b, a), out, tree)
+    for w, tree in zip(widths[1:], trees[1:], strict=True):
+        out = jax.tree_util.tree_map(lambda a, b, w=w: jnp.where(width == w, b, a), out, tree)
     return out
 
 
 def _pad(params, sizes):
     return tuple(
         {
-            "W": jnp.pad(
-                layer["W"], [(0, n_in - layer["W"].shape[0]), (0, n_out - layer["W"].shape[1])]
-            ),
-            "b": jnp.pad(layer["b"], [(0, n_out - layer["b"].shape[0])]),
+            "W": jnp.pad(layer["W"], [(0, a - layer["W"].shape[0]), (0, b - layer["W"].shape[1])]),
+            "b": jnp.pad(layer["b"], [(0, b - layer["b"].shape[0])]),
         }
-        for layer, n_in, n_out in zip(params, sizes[:-1], sizes[1:], strict=True)
+        for layer, a, b in zip(params, sizes[:-1], sizes[1:], strict=True)
     )
 
 
-def padded_init(key, scale, width_index, *, sizes, widths, scheme, dtype):
-    """The start of a member of width ``widths[width_index]``, held at the widest sizes.
-
-    ``sizes`` are the widest; each width's start is drawn as ``init_mlp_unchecked``
-    draws it at that width, and the member's is selected."""
+def padded_init(key, scale, width, *, sizes, widths, scheme, dtype):
+    """The start of a member of hidden width ``width`` (traced, one of ``widths``), held
+    at the widest ``sizes``: each width's start drawn as ``init_mlp_unchecked`` draws it
+    at that width, and the member's selected."""
     starts = [
         _pad(
             init_mlp_unchecked(key, scale, sizes=sizes_at(sizes, w), scheme=scheme, dtype=dtype),
@@ -67,52 +66,51 @@ def padded_init(key, scale, width_index, *, sizes, widths, scheme, dtype):
         )
         for w in widths
     ]
-    return _select(width_index, starts)
+    return _select(width, widths, starts)
 
 
-def width_mask(width_index, *, sizes, widths):
-    """Which entries of the widest network a member of width ``widths[width_index]`` owns."""
-    masks = []
-    for w in widths:
-        own = sizes_at(sizes, w)
-        masks.append(
-            tuple(
-                {
-                    "W": np.pad(np.ones((a, b), bool), [(0, n_in - a), (0, n_out - b)]),
-                    "b": np.pad(np.ones(b, bool), [(0, n_out - b)]),
-                }
-                for a, b, n_in, n_out in zip(own[:-1], own[1:], sizes[:-1], sizes[1:], strict=True)
-            )
+def own_entries(width, sizes):
+    """Which entries of the widest network (``sizes``) a member of hidden width ``width``
+    (traced) owns: its first ``width`` units of every hidden layer."""
+    depth = len(sizes) - 1
+    out = []
+    for layer, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        rows = n_in if layer == 0 else width  # the input and the output are never padded
+        cols = n_out if layer == depth - 1 else width
+        out.append(
+            {
+                "W": (lax.broadcasted_iota(jnp.int32, (n_in, n_out), 0) < rows)
+                & (lax.broadcasted_iota(jnp.int32, (n_in, n_out), 1) < cols),
+                "b": lax.iota(jnp.int32, n_out) < cols,
+            }
         )
-    return _select(width_index, [jax.tree_util.tree_map(jnp.asarray, m) for m in masks])
+    return tuple(out)
 
 
-class MaskState(NamedTuple):
-    """The member's own entries (``width_mask``), carried in the optimizer's state."""
+class MaskedState(NamedTuple):
+    """The member's hidden width and its optimizer's own state."""
 
-    mask: object
+    width: jax.Array  # int32[]
+    inner: object
 
 
-def _mask_transform(mask) -> optax.GradientTransformation:
+def masked(optimizer: optax.GradientTransformation, width=None, *, sizes):
+    """``optimizer`` seeing only the member's own entries (``own_entries``) of its
+    gradient, and updating only them. ``width`` is needed only to start a run
+    (``init``); a carried state holds it."""
+
+    def keep(tree, mask):
+        return jax.tree_util.tree_map(lambda u, k: jnp.where(k, u, jnp.zeros_like(u)), tree, mask)
+
     def init(params):
-        del params
-        return MaskState(mask)
+        return MaskedState(jnp.asarray(width, jnp.int32), optimizer.init(params))
 
     def update(updates, state, params=None):
-        del params
-        kept = jax.tree_util.tree_map(
-            lambda u, k: jnp.where(k, u, jnp.zeros_like(u)), updates, state.mask
-        )
-        return kept, state
+        mask = own_entries(state.width, sizes)
+        updates, inner = optimizer.update(keep(updates, mask), state.inner, params)
+        return keep(updates, mask), MaskedState(state.width, inner)
 
     return optax.GradientTransformation(init, update)
-
-
-def masked(optimizer: optax.GradientTransformation, mask=None) -> optax.GradientTransformation:
-    """``optimizer`` seeing only the member's own entries, and updating only them.
-
-    ``mask`` is needed only to start a run (``init``); a carried state holds it."""
-    return optax.chain(_mask_transform(mask), optimizer, _mask_transform(mask))
 
 
 def trim(params, sizes):

@@ -26,6 +26,7 @@ import numpy as np
 import optax
 
 from ..many._config import SETTINGS, check_setting
+from ..many._grid import Grid
 from ..many._many import train_many
 from ..nn._model import Model
 from ..training._freeze import Frozen
@@ -111,6 +112,16 @@ FIELDS: tuple[Field, ...] = (
         None,
         "the built-in MLP's layer widths, e.g. `[3, 2, 1]` (or give `model`)",
         arg="sizes",
+    ),
+    Field(
+        "network",
+        "widths",
+        list,
+        None,
+        "hidden widths, a grid axis outside the learning rates: every hidden layer of a "
+        "member takes its width (with `sizes`; one compiled program for all)",
+        arg="widths",
+        convert=lambda v: None if v is None else tuple(v),
     ),
     Field(
         "network",
@@ -250,6 +261,7 @@ class SweepConfig:
     task: str
     task_options: tuple[tuple[str, Any], ...]
     sizes: tuple[int, ...] | None
+    widths: tuple[int, ...] | None
     model: str | None
     model_args: tuple[tuple[str, Any], ...]
     activation: str
@@ -344,6 +356,7 @@ class SweepConfig:
         kw.update(
             freeze_layers=tuple(frozen),
             sizes=checked.get("sizes"),
+            widths=checked.get("widths"),
             model_args=_frozen(args),
             learning_rates=tuple(
                 float(v)
@@ -408,12 +421,22 @@ class SweepConfig:
     def network_name(self) -> str:
         """The network in a few words: the MLP's widths, or the model's name."""
         if self.model is None:
+            if self.widths is not None:
+                hidden = "-".join(["w"] * (len(self.sizes) - 2))
+                return f"{self.sizes[0]}-{hidden}-{self.sizes[-1]} (w in {list(self.widths)})"
             return "-".join(map(str, self.sizes))
         return self.network().name
 
+    def grid(self) -> Grid:
+        """The sweep's grid: [widths x] learning rates x init scales x ``n_inits``."""
+        return Grid(
+            np.asarray(self.learning_rates), np.asarray(self.init_scales), self.n_inits,
+            self.widths,
+        )  # fmt: skip
+
     @property
     def n_members(self) -> int:
-        return len(self.learning_rates) * len(self.init_scales) * self.n_inits
+        return self.grid().n_members
 
     def optimizer_factory(self):
         """``lr -> optax.GradientTransformation`` for this config (frozen leaves included)."""

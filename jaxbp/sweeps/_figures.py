@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..many._grid import Grid
 from ..util._checks import ceil_div
 from ..util._plotting import pyplot
 
 __all__ = [
+    "convergence_by_width",
     "convergence_heatmap",
     "decision_surfaces",
     "loss_curves",
@@ -29,17 +29,11 @@ def _save(plt, fig, path: Path) -> Path:
     return path
 
 
-def convergence_heatmap(
-    rate: np.ndarray, learning_rates, init_scales, path: Path, *, title: str
-) -> Path:
-    """Convergence rate (fraction of members) over learning rate (rows) x init scale (columns)."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(1.2 * len(init_scales) + 3, 0.8 * len(learning_rates) + 2.2))
+def _heat(ax, rate: np.ndarray, columns, rows) -> object:
+    """One heatmap of convergence rates (rows x columns), each cell's rate written in it."""
     im = ax.imshow(rate, vmin=0, vmax=1, cmap="viridis", origin="lower", aspect="auto")
-    ax.set_xticks(range(len(init_scales)), [f"{s:g}" for s in init_scales])
-    ax.set_yticks(range(len(learning_rates)), [f"{lr:g}" for lr in learning_rates])
-    ax.set_xlabel("init scale (multiplier of the scheme's spread)")
-    ax.set_ylabel("learning rate")
+    ax.set_xticks(range(len(columns)), [f"{s:g}" for s in columns])
+    ax.set_yticks(range(len(rows)), [f"{lr:g}" for lr in rows])
     for i in range(rate.shape[0]):
         for j in range(rate.shape[1]):
             ax.text(
@@ -51,9 +45,46 @@ def convergence_heatmap(
                 color="white" if rate[i, j] < 0.6 else "black",
                 fontsize=9,
             )
+    return im
+
+
+def convergence_heatmap(
+    rate: np.ndarray, learning_rates, init_scales, path: Path, *, title: str
+) -> Path:
+    """Convergence rate (fraction of members) over learning rate (rows) x init scale (columns)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(1.2 * len(init_scales) + 3, 0.8 * len(learning_rates) + 2.2))
+    im = _heat(ax, rate, init_scales, learning_rates)
+    ax.set_xlabel("init scale (multiplier of the scheme's spread)")
+    ax.set_ylabel("learning rate")
     fig.colorbar(im, ax=ax, label="converged (fraction of members)")
     ax.set_title(title)
     return _save(plt, fig, path)
+
+
+def convergence_by_width(
+    rate: np.ndarray, widths, learning_rates, init_scales, path: Path, *, title: str
+) -> Path:
+    """Convergence rate over learning rate (rows) x hidden width (columns): one panel
+    per init scale. ``rate`` is ``(widths, learning rates, init scales)``."""
+    plt = pyplot()
+    n_s = len(init_scales)
+    fig, axes = plt.subplots(
+        1, n_s, figsize=(n_s * (0.75 * len(widths) + 2.2) + 1.2, 0.8 * len(learning_rates) + 2.4),
+        squeeze=False,
+    )  # fmt: skip
+    for j, scale in enumerate(init_scales):
+        ax = axes[0, j]
+        im = _heat(ax, rate[:, :, j].T, widths, learning_rates)
+        ax.set_xlabel("hidden width")
+        if j == 0:
+            ax.set_ylabel("learning rate")
+        ax.set_title(f"init scale {scale:g}", fontsize=9)
+    fig.colorbar(im, ax=axes[0].tolist(), label="converged (fraction of members)")
+    fig.suptitle(title)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def loss_histogram(
@@ -87,20 +118,21 @@ def loss_histogram(
 
 def loss_curves(
     history: np.ndarray,
-    grid_index: np.ndarray,
+    cell: np.ndarray,
     learning_rates,
-    init_scales,
+    lines,
     record_every: int,
     path: Path,
     *,
     title: str,
     ylabel: str = "loss",
+    line_name: str = "init scale",
 ) -> Path:
     """Median loss with its 10-90% band against training steps: one panel per learning
-    rate, one line per init scale."""
+    rate, one line per value of ``lines`` (init scales, or hidden widths). ``cell``: each
+    member's ``lr_index * len(lines) + line_index`` (the grid index, for init scales)."""
     plt = pyplot()
-    n_lr, n_s = len(learning_rates), len(init_scales)
-    grid = Grid(np.asarray(learning_rates), np.asarray(init_scales), 1)
+    n_lr, n_s = len(learning_rates), len(lines)
     cols = min(3, n_lr)
     rows = ceil_div(n_lr, cols)
     fig, axes = plt.subplots(
@@ -110,13 +142,13 @@ def loss_curves(
     colors = plt.cm.viridis(np.linspace(0, 0.85, n_s))
     for i, lr in enumerate(learning_rates):
         ax = axes[i // cols, i % cols]
-        for j, (scale, color) in enumerate(zip(init_scales, colors)):
-            h = history[grid_index == grid.index(i, j)]
+        for j, (value, color) in enumerate(zip(lines, colors)):
+            h = history[cell == i * n_s + j]
             h = h[np.all(np.isfinite(h), axis=1)]
             if not len(h):
                 continue
             lo, med, hi = np.quantile(h, [0.1, 0.5, 0.9], axis=0)
-            ax.plot(steps, med, color=color, label=f"init scale {scale:g}")
+            ax.plot(steps, med, color=color, label=f"{line_name} {value:g}")
             ax.fill_between(steps, lo, hi, color=color, alpha=0.12, linewidth=0)
         ax.set_yscale("log")
         ax.set_title(f"learning rate {lr:g}", fontsize=9)
@@ -134,29 +166,30 @@ def loss_curves(
 def train_vs_heldout(
     train: np.ndarray,
     heldout: np.ndarray,
-    grid_index: np.ndarray,
+    cell: np.ndarray,
     learning_rates,
-    init_scales,
+    columns,
     record_every: int,
     path: Path,
     *,
     title: str,
     ylabel: str = "loss",
+    column_name: str = "init scale",
 ) -> Path:
     """Training loss against held-out loss during training, median and 10-90% band:
-    one panel per grid point (rows: learning rates, columns: init scales)."""
+    one panel per learning rate (rows) and value of ``columns`` (init scales, or hidden
+    widths); ``cell`` as for ``loss_curves``."""
     plt = pyplot()
-    n_lr, n_s = len(learning_rates), len(init_scales)
-    grid = Grid(np.asarray(learning_rates), np.asarray(init_scales), 1)
+    n_lr, n_s = len(learning_rates), len(columns)
     fig, axes = plt.subplots(
         n_lr, n_s, figsize=(3.6 * n_s + 0.6, 2.7 * n_lr + 0.8), squeeze=False, sharex=True,
         sharey=True,
     )  # fmt: skip
     steps = np.arange(train.shape[1]) * record_every
     for i, lr in enumerate(learning_rates):
-        for j, scale in enumerate(init_scales):
+        for j, value in enumerate(columns):
             ax = axes[i, j]
-            sel = grid_index == grid.index(i, j)
+            sel = cell == i * n_s + j
             ok = sel & np.all(np.isfinite(train), axis=1) & np.all(np.isfinite(heldout), axis=1)
             for h, label, color in (
                 (train, "training", "#0969da"),
@@ -168,7 +201,7 @@ def train_vs_heldout(
                 ax.plot(steps, med, color=color, label=label)
                 ax.fill_between(steps, lo, hi, color=color, alpha=0.15, linewidth=0)
             ax.set_yscale("log")
-            ax.set_title(f"lr {lr:g}, init scale {scale:g} ({int(ok.sum())} nets)", fontsize=8)
+            ax.set_title(f"lr {lr:g}, {column_name} {value:g} ({int(ok.sum())} nets)", fontsize=8)
             if j == 0:
                 ax.set_ylabel(ylabel)
             if i == n_lr - 1:

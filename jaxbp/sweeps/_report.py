@@ -28,6 +28,7 @@ from ..util._files import write_atomic
 from ..util._plotting import pyplot
 from ._config import SweepConfig
 from ._figures import (
+    convergence_by_width,
     convergence_heatmap,
     decision_surfaces,
     loss_curves,
@@ -39,7 +40,7 @@ __all__ = ["add_report_section", "figures_and_report", "member_params", "pick_me
 
 
 def _grid(config: SweepConfig) -> Grid:
-    return Grid(np.asarray(config.learning_rates), np.asarray(config.init_scales), config.n_inits)
+    return config.grid()
 
 
 def pick_members(data, grid_index, n: int = 4) -> list[int]:
@@ -98,6 +99,7 @@ def _decision_figure(path: Path, config: SweepConfig, task, data, grid_index, na
     panels = []
     for m, params in zip(picks, member_params(config, task, picks)):
         lr, scale = grid.point(int(grid_index[m]))
+        width = grid.width(int(grid_index[m]))
         at = int(data["converged_at"][m])
         story = (
             f"converged at step {at}"
@@ -110,7 +112,9 @@ def _decision_figure(path: Path, config: SweepConfig, task, data, grid_index, na
         panels.append(
             {
                 "params": params,
-                "label": f"member {m}: lr {lr:g}, "
+                "label": f"member {m}: "
+                + ("" if width is None else f"width {width}, ")
+                + f"lr {lr:g}, "
                 f"scale {scale:g}\n{story}; at the end "
                 f"{right}/{len(task.y)} right, loss {float(data['final_loss'][m]):.3g}",
             }
@@ -194,26 +198,49 @@ def figures_and_report(out: Path, config: SweepConfig, task, data, grid_index, d
     return made is not None
 
 
+def _cells(config: SweepConfig, grid_index: np.ndarray):
+    """What the curves are drawn over: (``cell`` per member, the lines' values, their
+    name). Without widths, one line per init scale (the cell is the grid point); with
+    widths, one per width, every init scale pooled."""
+    if config.widths is None:
+        return grid_index, config.init_scales, "init scale"
+    n_lr, n_s, n_w = len(config.learning_rates), len(config.init_scales), len(config.widths)
+    width_index, within = np.divmod(grid_index, n_lr * n_s)
+    return (within // n_s) * n_w + width_index, config.widths, "width"
+
+
 def _figures(figures: Path, name, config: SweepConfig, task, data, grid_index, doc) -> list[str]:
     """Draw the figures into ``figures/``; the file names drawn."""
     pyplot()  # an ImportError before anything is drawn when matplotlib is missing
-    ns = len(config.init_scales)
-    rate = np.array([row["convergence_rate"] for row in doc["grid"]]).reshape(
-        len(config.learning_rates), ns
+    n_lr, ns = len(config.learning_rates), len(config.init_scales)
+    rate = np.array([row["convergence_rate"] for row in doc["grid"]])
+    cell, lines, line_name = _cells(config, grid_index)
+    pooled = "" if config.widths is None or ns == 1 else f", {ns} init scales pooled"
+    every = config.record_every or max(1, config.steps // data["history"].shape[1])
+    ylabel = {"bce": "cross-entropy (nats)", "softmax_ce": "cross-entropy (nats)"}.get(
+        config.loss, "squared error"
     )
+    if config.widths is None:
+        convergence = lambda p: convergence_heatmap(
+            rate.reshape(n_lr, ns),
+            config.learning_rates,
+            config.init_scales,
+            p,
+            title=f"{name}: convergence over {config.n_inits} starts per cell",
+        )
+    else:
+        convergence = lambda p: convergence_by_width(
+            rate.reshape(len(config.widths), n_lr, ns),
+            config.widths,
+            config.learning_rates,
+            config.init_scales,
+            p,
+            title=f"{name}: convergence over {config.n_inits} starts per cell",
+        )
     figures.mkdir(exist_ok=True)
     made = []
     for fname, draw in (
-        (
-            "convergence.png",
-            lambda p: convergence_heatmap(
-                rate,
-                config.learning_rates,
-                config.init_scales,
-                p,
-                title=f"{name}: convergence over {config.n_inits} starts per cell",
-            ),
-        ),
+        ("convergence.png", convergence),
         (
             "final_loss.png",
             lambda p: loss_histogram(
@@ -228,13 +255,14 @@ def _figures(figures: Path, name, config: SweepConfig, task, data, grid_index, d
             "loss_curves.png",
             lambda p: loss_curves(
                 data["history"],
-                grid_index,
+                cell,
                 config.learning_rates,
-                config.init_scales,
-                config.record_every or max(1, config.steps // data["history"].shape[1]),
+                lines,
+                every,
                 p,
-                title=f"{name}: loss during training",
-                ylabel={"bce": "cross-entropy (nats)"}.get(config.loss, "squared error"),
+                title=f"{name}: loss during training{pooled}",
+                ylabel=ylabel,
+                line_name=line_name,
             ),
         ),
     ):
@@ -247,18 +275,19 @@ def _figures(figures: Path, name, config: SweepConfig, task, data, grid_index, d
         train_vs_heldout(
             data["history"],
             data["test_loss_history"],
-            grid_index,
+            cell,
             config.learning_rates,
-            config.init_scales,
-            config.record_every or max(1, config.steps // data["history"].shape[1]),
+            lines,
+            every,
             tmp,
-            title=f"{name}: training and held-out loss"
+            title=f"{name}: training and held-out loss{pooled}"
             + (
                 ""
                 if config.batch_size is None
                 else f" (training: the step's minibatch of {config.batch_size})"
             ),
-            ylabel={"bce": "cross-entropy (nats)"}.get(config.loss, "squared error"),
+            ylabel=ylabel,
+            column_name=line_name,
         )
         os.replace(tmp, figures / "train_vs_heldout.png")
         made.append("train_vs_heldout.png")
@@ -273,12 +302,18 @@ def _report_text(name: str, config: SweepConfig, doc, made: list[str] | None, ou
     """report.md: what was run, the findings, the figures, a table per grid point."""
     ns = len(config.init_scales)
     test = "median_test_accuracy" in doc["grid"][0]
+    wide = config.widths is not None
+    at = lambda r: (
+        (f"width {r['width']}, " if wide else "") + f"learning rate {r['learning_rate']:g}"
+    )
     best = max(doc["grid"], key=lambda r: r["convergence_rate"])
     worst = min(doc["grid"], key=lambda r: r["convergence_rate"])
     lines = [
         f"# Sweep: {name}",
         "",
-        f"{doc['members']} networks: {len(config.learning_rates)} learning rates x {ns} init scales x "
+        f"{doc['members']} networks: "
+        + (f"{len(config.widths)} hidden widths x " if wide else "")
+        + f"{len(config.learning_rates)} learning rates x {ns} init scales x "
         f"{config.n_inits} random starts, {config.steps} "
         + (
             "full-batch steps"
@@ -290,9 +325,9 @@ def _report_text(name: str, config: SweepConfig, doc, made: list[str] | None, ou
         "",
         "## Findings",
         "",
-        f"- Highest convergence rate: {best['convergence_rate']:.1%} at learning rate {best['learning_rate']:g}, "
+        f"- Highest convergence rate: {best['convergence_rate']:.1%} at {at(best)}, "
         f"init scale {best['init_scale']:g}.",
-        f"- Lowest: {worst['convergence_rate']:.1%} at learning rate {worst['learning_rate']:g}, "
+        f"- Lowest: {worst['convergence_rate']:.1%} at {at(worst)}, "
         f"init scale {worst['init_scale']:g}.",
         f"- Diverged: {sum(r['diverged'] for r in doc['grid'])} of {doc['members']} networks.",
         "",
@@ -305,11 +340,15 @@ def _report_text(name: str, config: SweepConfig, doc, made: list[str] | None, ou
         ),
         "## Per grid point",
         "",
-        "| learning rate | init scale | converged | rate (95% CI) | diverged | median final loss |"
+        ("| width " if wide else "")
+        + "| learning rate | init scale | converged | rate (95% CI) | diverged | median final loss |"
         + (" median test accuracy |" if test else ""),
-        "| ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if test else ""),
+        ("| ---: " if wide else "")
+        + "| ---: | ---: | ---: | ---: | ---: | ---: |"
+        + (" ---: |" if test else ""),
         *(
-            f"| {r['learning_rate']:g} | {r['init_scale']:g} | {r['converged']} | "
+            (f"| {r['width']} " if wide else "")
+            + f"| {r['learning_rate']:g} | {r['init_scale']:g} | {r['converged']} | "
             f"{r['convergence_rate']:.1%} ({r['ci_low']:.1%}-{r['ci_high']:.1%}) | "
             f"{r['diverged']} | {_fmt(r['loss_median'], '.4g')} |"
             + (f" {_fmt(r['median_test_accuracy'], '.1%')} |" if test else "")

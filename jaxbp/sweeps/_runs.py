@@ -39,7 +39,6 @@ from tqdm.auto import tqdm
 from .._version import __version__
 from ..many._config import default_record_every
 from ..many._devices import available_memory
-from ..many._grid import Grid
 from ..many._many import local_process, train_many
 from ..many._result import HISTORIES, ManyResult
 from ..util._checks import ceil_div
@@ -111,7 +110,7 @@ def _prepare_folder(out: Path, config: SweepConfig) -> None:
 
 def _meta(config: SweepConfig) -> dict[str, Any]:
     network = (
-        {"sizes": list(config.sizes)}
+        {"sizes": list(config.sizes), **({"widths": list(config.widths)} if config.widths else {})}
         if config.model is None
         else {"model": config.model, "model_args": dict(config.model_args)}
     )
@@ -442,7 +441,7 @@ def _read_chunks(out: Path, n: int, fields) -> dict[str, np.ndarray]:
 
 def _result(config: SweepConfig, data: dict[str, np.ndarray]) -> ManyResult:
     """The chunks' arrays as what ``train_many`` returns for the whole grid."""
-    grid = Grid(np.asarray(config.learning_rates), np.asarray(config.init_scales), config.n_inits)
+    grid = config.grid()
     return ManyResult.from_members(
         grid,
         np.arange(config.n_members),
@@ -450,6 +449,7 @@ def _result(config: SweepConfig, data: dict[str, np.ndarray]) -> ManyResult:
         steps=config.steps,
         record_every=config.record_every or config.steps // data["history"].shape[1],
         batch_size=config.batch_size,
+        sizes=config.sizes,
     )
 
 
@@ -457,10 +457,12 @@ def _members_csv(result: ManyResult) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     test = result.test_loss is not None
+    r = result
     w.writerow(
         [
             "member",
             "grid_index",
+            *(("width",) if r.width is not None else ()),
             "learning_rate",
             "init_scale",
             "seed_index",
@@ -472,12 +474,12 @@ def _members_csv(result: ManyResult) -> str:
             *(("test_loss", "test_accuracy") if test else ()),
         ]
     )
-    r = result
     for i in range(r.n_members):
         w.writerow(
             [
                 i,
                 r.grid_index[i],
+                *((int(r.width[i]),) if r.width is not None else ()),
                 repr(float(r.learning_rate[i])),
                 repr(float(r.init_scale[i])),
                 r.seed_index[i],
