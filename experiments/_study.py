@@ -20,14 +20,14 @@ import jaxbp
 from jaxbp import SweepConfig, add_report_section, run_sweep
 
 
-def main(name: str, doc: str, config: dict, quick: dict, analyse) -> int:
+def main(name: str, doc: str, config: dict, quick: dict, analyse, argv=None) -> int:
     ap = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
     ap.add_argument(
         "--out", type=Path, default=Path("runs") / name, help=f"run folder (default runs/{name})"
     )
     ap.add_argument("--quick", action="store_true", help="a much smaller version, for a smoke test")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     jaxbp.use_cpu_cores()  # before any JAX computation
     cfg = {k: dict(v) for k, v in config.items()}
     if args.quick:

@@ -3,8 +3,10 @@
     python experiments/bench_minibatch.py [--members 1024] [--repeats 3] [--cpu-devices N] [--quick]
 
 64-32-1 tanh networks on the digits task (1,352 training images, 64 features,
-float32), plain SGD with minibatches of 32 and of 256, each of N networks in its
-own data order (a fresh permutation per epoch). Measured in this one run:
+float32, odd against even, BCE), plain SGD with minibatches of 32 and of 256, and
+64-32-10 networks on the ten-class digits (softmax cross-entropy from integer
+labels) with minibatches of 256; each of N networks in its own data order (a fresh
+permutation per epoch). Measured in this one run:
 
 - train_many: ``train_many(..., batch_size=B)``, the call a user writes (default
   history of about 100 records, data order drawn per member);
@@ -13,8 +15,8 @@ own data order (a fresh permutation per epoch). Measured in this one run:
 - the float32 matrix-multiply rate JAX reaches on this machine (1024 x 1024).
 
 Rates are examples per second summed over networks (network-examples/s), and the
-arithmetic rate they mean: forward + backward is about 3 x 2 x (64 x 32 + 32 x 1)
-flops per example. Each rate is the best of --repeats timed runs.
+arithmetic rate they mean: forward + backward is about 3 x 2 x (64 x 32 + 32 x k)
+flops per example (k output units). Each rate is the best of --repeats timed runs.
 """
 
 from __future__ import annotations
@@ -32,43 +34,53 @@ import bench_many
 
 import jaxbp
 
-SIZES = (64, 32, 1)
-FLOPS_PER_EXAMPLE = 3 * 2 * (64 * 32 + 32 * 1)
+
+def sizes(classes: int) -> tuple[int, int, int]:
+    return (64, 32, 1 if classes == 2 else classes)
 
 
-def bench_jaxbp(x, y, n, steps, batch):
+def flops_per_example(classes: int) -> int:
+    return 3 * 2 * (64 * 32 + 32 * sizes(classes)[-1])
+
+
+def bench_jaxbp(x, y, n, steps, batch, classes=2):
     kw = dict(
         n_inits=n, steps=steps, batch_size=batch, learning_rate=0.05, scheme="glorot_normal",
-        activation="tanh", progress=False,
+        activation="tanh", progress=False, loss="bce" if classes == 2 else "softmax_ce",
     )  # fmt: skip
+    net = sizes(classes)
     first, _ = bench_many.timed(
-        lambda: jaxbp.train_many(jax.random.key(0), SIZES, x, y, **kw).final_loss
+        lambda: jaxbp.train_many(jax.random.key(0), net, x, y, **kw).final_loss
     )
-    t = bench_many.best(lambda: jaxbp.train_many(jax.random.key(1), SIZES, x, y, **kw).final_loss)
+    t = bench_many.best(lambda: jaxbp.train_many(jax.random.key(1), net, x, y, **kw).final_loss)
     return n * steps * batch / t, max(0.0, first - t)
 
 
-def bench_torch(x, y, n, steps, batch):
+def bench_torch(x, y, n, steps, batch, classes=2):
     try:
         import torch
         from torch.func import grad, vmap
     except ImportError:
         return None
     torch.set_num_threads(os.cpu_count() or 1)
-    xt, yt = torch.tensor(x), torch.tensor(y)
+    xt = torch.tensor(x)
+    yt = torch.tensor(y) if classes == 2 else torch.tensor(y, dtype=torch.long)
     rows = len(y)
     per_epoch = rows // batch
+    k = sizes(classes)[-1]
 
     def loss(w1, b1, w2, b2, xb, yb):
         o = torch.tanh(xb @ w1 + b1) @ w2 + b2
-        return torch.nn.functional.binary_cross_entropy_with_logits(o[:, 0], yb)
+        if classes == 2:
+            return torch.nn.functional.binary_cross_entropy_with_logits(o[:, 0], yb)
+        return torch.nn.functional.cross_entropy(o, yb)
 
     g = vmap(grad(loss, argnums=(0, 1, 2, 3)))
     ps = (
         torch.randn(n, 64, 32) * (2 / 96) ** 0.5,
         torch.zeros(n, 32),
-        torch.randn(n, 32, 1) * (2 / 33) ** 0.5,
-        torch.zeros(n, 1),
+        torch.randn(n, 32, k) * (2 / (32 + k)) ** 0.5,
+        torch.zeros(n, k),
     )
 
     def train():
@@ -96,8 +108,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     bench_many.REPEATS = max(1, args.repeats)
     jaxbp.use_cpu_cores(args.cpu_devices)
-    task = jaxbp.load_task("digits")
-    x, y = task.x.astype(np.float32), task.y.astype(np.float32)
+    binary, ten = jaxbp.load_task("digits"), jaxbp.load_task("digits", classes=10)
+    data = {
+        2: (binary.x.astype(np.float32), binary.y.astype(np.float32)),
+        10: (ten.x.astype(np.float32), np.asarray(ten.y, np.int32)),
+    }
     n = 64 if args.quick else args.members
     matmul = bench_many.matmul_gflops()
     print(
@@ -105,18 +120,21 @@ def main(argv=None):
         f"jaxbp {jaxbp.__version__}; float32 matmul {matmul:.0f} GFLOP/s"
     )
     print(
-        "| batch | N | steps | train_many (examples/s) | GFLOP/s | share of matmul | compile s | "
-        "torch.func (examples/s) | ratio |"
+        "| network | batch | N | steps | train_many (examples/s) | GFLOP/s | share of matmul | "
+        "compile s | torch.func (examples/s) | ratio |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for batch, steps in ((32, 400), (256, 100)):
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for classes, batch, steps in ((2, 32, 400), (2, 256, 100), (10, 256, 100)):
         steps = steps // 10 if args.quick else steps
+        x, y = data[classes]
         t0 = time.perf_counter()
-        ours, compile_s = bench_jaxbp(x, y, n, steps, batch)
-        theirs = bench_torch(x, y, n, steps, batch)
-        gflops = ours * FLOPS_PER_EXAMPLE / 1e9
+        ours, compile_s = bench_jaxbp(x, y, n, steps, batch, classes)
+        theirs = bench_torch(x, y, n, steps, batch, classes)
+        gflops = ours * flops_per_example(classes) / 1e9
+        name = "-".join(map(str, sizes(classes)))
         print(
-            f"| {batch} | {n} | {steps} | {ours / 1e6:.2f} M | {gflops:.1f} | {gflops / matmul:.0%} | "
+            f"| {name} | {batch} | {n} | {steps} | {ours / 1e6:.2f} M | {gflops:.1f} | "
+            f"{gflops / matmul:.0%} | "
             f"{compile_s:.1f} | "
             + (f"{theirs / 1e6:.2f} M | {ours / theirs:.1f}x |" if theirs else "- | - |"),
             flush=True,

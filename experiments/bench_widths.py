@@ -80,7 +80,9 @@ def main(argv=None) -> dict:
         rows["widths_converged"] = float(r.converged.mean())
 
     def run_widest():
-        jaxbp.train_many(key, (n_in, wide, 1), x, y, **{**kw, "n_inits": len(widths) * args.n_inits})
+        jaxbp.train_many(
+            key, (n_in, wide, 1), x, y, **{**kw, "n_inits": len(widths) * args.n_inits}
+        )
 
     def run_each():
         for w in widths:
