@@ -28,7 +28,7 @@ demo: $(CORE)
 	$(BIN)/jaxbp demo
 
 test: $(FULL)
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --durations=25
 
 # The whole suite (but the PyTorch comparisons) on exactly the lowest versions that
 # pyproject.toml declares, in a venv of its own, so the declared range cannot rot.

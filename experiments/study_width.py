@@ -118,6 +118,7 @@ def analyse_for(task_name: str):
         tail = h[:, -max(2, h.shape[1] // 5)]
         learning = failed & ((tail - h[:, -1]) > 0.01 * tail)
         stuck = failed & ~learning
+        right = np.rint(r.accuracy * t).astype(int)
         lines = [
             "| hidden units | " + " | ".join(f"init scale {s:g}" for s in SCALES) + " |",
             "| ---: |" + " ---: |" * len(SCALES),
@@ -139,7 +140,7 @@ def analyse_for(task_name: str):
             f"_Convergence rate (95% Wilson interval) of {config.n_inits:,} starts per cell, "
             f"learning rate {config.learning_rates[0]:g}, {config.steps} steps._",
             "",
-            f"- **Best cell:** {best['width']} hidden units, init scale {best['init_scale']:g}: "
+            f"- **Best cell** (the narrowest at the highest rate): {best['width']} hidden units, init scale {best['init_scale']:g}: "
             f"{best['convergence_rate']:.2%} ({best['converged']:,} of {best['members']:,}).",
             "- **By width** (every init scale pooled): "
             + ", ".join(f"{w}: {r.converged[r.width == w].mean():.1%}" for w in WIDTHS)
@@ -149,6 +150,17 @@ def analyse_for(task_name: str):
             f"failures, {_pct(learning[at_t].sum() / max(1, failed[at_t].sum()))} were still "
             f"learning when training stopped and {int(stuck[at_t].sum()):,} were stuck "
             f"({_pct(stuck[at_t].mean())} of those starts).",
+            "- **Stuck at t - 1 units and wider, by init scale** (share of that scale's starts): "
+            + ", ".join(
+                f"{sc:g}: {_pct(stuck[at_t & (r.init_scale == sc)].mean())}" for sc in SCALES
+            )
+            + "; by patterns right at the end: "
+            + ", ".join(
+                f"{k} of {t}: {_pct(np.mean(right[stuck & at_t] == k))}"
+                for k in range(t, -1, -1)
+                if np.any(right[stuck & at_t] == k)
+            )
+            + ".",
             f"- **Below t - 1**: {r.converged[~at_t].mean():.2%} converged; "
             f"{_pct(learning[~at_t].sum() / max(1, failed[~at_t].sum()))} of the failures were "
             "still learning.",

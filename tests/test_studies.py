@@ -12,12 +12,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def study(name, out):
+def study(name, out, *extra):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     r = subprocess.run(
         [
             sys.executable,
             str(ROOT / "experiments" / f"study_{name}.py"),
+            *extra,
             "--quick",
             "--out",
             str(out),
@@ -65,6 +66,41 @@ def test_xor_study(tmp_path):
     m = members(out)
     assert f"**{np.mean(m['converged']):.1%} of {len(m['member']):,} starts converged**" in report
     assert "Sprinkhuizen-Kuyper" in report and "How the failures look" in report
+
+
+def test_width_study(tmp_path):
+    out = tmp_path / "width"
+    report, summary = study("width", out, "--task", "xor")
+    m = members(out)
+    widths = sorted(set(m["width"].astype(int)))
+    assert widths == [2, 3, 4, 5, 6, 7, 8, 10, 12, 16]
+    pooled = ", ".join(f"{w}: {m['converged'][m['width'] == w].mean():.1%}" for w in widths)
+    assert f"**By width** (every init scale pooled): {pooled}." in report
+    row = next(line for line in report.splitlines() if line.startswith("| 3 |"))
+    cell = next(g for g in summary["grid"] if g["width"] == 3 and g["init_scale"] == 0.5)
+    assert row.startswith(f"| 3 | {cell['convergence_rate']:.1%} ({cell['ci_low']:.1%}")
+    assert "Sprinkhuizen-Kuyper" in report and "t - 1 = 3" in report
+    assert (out / "figures" / "rate_by_width.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_digits10_study(tmp_path):
+    out = tmp_path / "digits10"
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    script = str(ROOT / "experiments" / "study_digits10.py")
+    cmd = [sys.executable, script, "--quick", "--out", str(out), "--no-progress"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = (out / "report.md").read_text()
+    with np.load(out / "networks.npz") as z:
+        acc, probs = z["test_accuracy"], z["probabilities"]
+    y = jaxbp_test_labels(classes=10)
+    assert probs.shape == (64, 445, 10)
+    # The stored accuracy is the argmax of the stored probabilities, per network.
+    np.testing.assert_allclose(acc, np.mean(probs.argmax(2) == y, axis=1), atol=1e-6)
+    assert f"test accuracy {acc.mean():.2%} on average" in report
+    whole = np.mean(probs.mean(axis=0).argmax(1) == y)
+    assert f"64: {whole:.2%}." in report
+    assert (out / "figures" / "digits10.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.standard_promotion
@@ -138,7 +174,7 @@ def test_digits_conv_study(tmp_path):
     assert (out / "report.md").read_text() == report
 
 
-def jaxbp_test_labels():
+def jaxbp_test_labels(classes=2):
     import jaxbp
 
-    return jaxbp.load_task("digits").y_test
+    return jaxbp.load_task("digits", classes=classes).y_test

@@ -423,7 +423,8 @@ class SweepConfig:
         if self.model is None:
             if self.widths is not None:
                 hidden = "-".join(["w"] * (len(self.sizes) - 2))
-                return f"{self.sizes[0]}-{hidden}-{self.sizes[-1]} (w in {list(self.widths)})"
+                w = self.widths
+                return f"{self.sizes[0]}-{hidden}-{self.sizes[-1]} (w {min(w)}-{max(w)}, {len(w)} widths)"
             return "-".join(map(str, self.sizes))
         return self.network().name
 

@@ -5,6 +5,7 @@ Reads the arrays a run produced and writes image files. Needs the ``plots`` extr
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,12 @@ __all__ = [
     "loss_histogram",
     "train_vs_heldout",
 ]
+
+
+def _suptitle(fig, title: str, **kw) -> None:
+    """The figure's title, wrapped to the figure's width (about 11 characters an inch)."""
+    chars = max(30, int(fig.get_figwidth() * 11))
+    fig.suptitle("\n".join(textwrap.wrap(title, chars)), **kw)
 
 
 def _save(plt, fig, path: Path) -> Path:
@@ -66,22 +73,27 @@ def convergence_by_width(
     rate: np.ndarray, widths, learning_rates, init_scales, path: Path, *, title: str
 ) -> Path:
     """Convergence rate over learning rate (rows) x hidden width (columns): one panel
-    per init scale. ``rate`` is ``(widths, learning rates, init scales)``."""
+    per init scale, two panels a row. ``rate`` is ``(widths, learning rates, init scales)``."""
     plt = pyplot()
     n_s = len(init_scales)
+    cols = min(2, n_s)
+    rows = ceil_div(n_s, cols)
+    panel = (0.62 * len(widths) + 1.6, 0.55 * len(learning_rates) + 1.5)
     fig, axes = plt.subplots(
-        1, n_s, figsize=(n_s * (0.75 * len(widths) + 2.2) + 1.2, 0.8 * len(learning_rates) + 2.4),
-        squeeze=False,
+        rows, cols, figsize=(cols * panel[0] + 1.4, rows * panel[1] + 0.9), squeeze=False,
+        layout="constrained",
     )  # fmt: skip
     for j, scale in enumerate(init_scales):
-        ax = axes[0, j]
+        ax = axes[j // cols, j % cols]
         im = _heat(ax, rate[:, :, j].T, widths, learning_rates)
         ax.set_xlabel("hidden width")
-        if j == 0:
+        if j % cols == 0:
             ax.set_ylabel("learning rate")
         ax.set_title(f"init scale {scale:g}", fontsize=9)
-    fig.colorbar(im, ax=axes[0].tolist(), label="converged (fraction of members)")
-    fig.suptitle(title)
+    for k in range(n_s, rows * cols):
+        axes[k // cols, k % cols].axis("off")
+    fig.colorbar(im, ax=axes.ravel().tolist(), label="converged (fraction of members)")
+    _suptitle(fig, title)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
@@ -136,8 +148,9 @@ def loss_curves(
     cols = min(3, n_lr)
     rows = ceil_div(n_lr, cols)
     fig, axes = plt.subplots(
-        rows, cols, figsize=(4.2 * cols, 3.2 * rows + 0.5), squeeze=False, sharex=True, sharey=True
-    )
+        rows, cols, figsize=(max(6.0, 4.2 * cols), 3.2 * rows + 0.5), squeeze=False, sharex=True,
+        sharey=True,
+    )  # fmt: skip
     steps = np.arange(history.shape[1]) * record_every
     colors = plt.cm.viridis(np.linspace(0, 0.85, n_s))
     for i, lr in enumerate(learning_rates):
@@ -159,7 +172,7 @@ def loss_curves(
     for k in range(n_lr, rows * cols):
         axes[k // cols, k % cols].axis("off")
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle(title)
+    _suptitle(fig, title)
     return _save(plt, fig, path)
 
 
@@ -207,7 +220,7 @@ def train_vs_heldout(
             if i == n_lr - 1:
                 ax.set_xlabel("training step")
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle(title)
+    _suptitle(fig, title)
     return _save(plt, fig, path)
 
 
@@ -282,7 +295,7 @@ def decision_surfaces(
             )
             ax.set_title(sub, fontsize=8)
     axes[0, 0].legend(fontsize=7, loc="upper left", framealpha=0.8)
-    fig.suptitle(title, fontsize=10)
+    _suptitle(fig, title, fontsize=10)
     fig.tight_layout(rect=(0, 0, 0.9, 1))
     cax = fig.add_axes((0.91, 0.15, 0.02, 0.7))
     fig.colorbar(im, cax=cax, label="network output sigma(o)")
