@@ -31,7 +31,7 @@ CONFIG = {
         "members_per_file": 200_000,
     },
 }
-QUICK = {"run": {"n_inits": 500, "steps": 500, "members_per_file": 5000}}
+QUICK = {"run": {"n_inits": 200, "steps": 500, "members_per_file": 2000}}
 
 
 def pct(v: float) -> str:

@@ -49,7 +49,7 @@ CONFIGS = {
     },
 }  # fmt: skip
 PATTERNS = {"xor": 4, "parity3": 8}
-QUICK = {"run": {"n_inits": 200, "steps": 400, "record_every": 20, "members_per_file": 20_000}}
+QUICK = {"run": {"n_inits": 60, "steps": 200, "record_every": 10, "members_per_file": 20_000}}
 
 LITERATURE = """\
 **What the literature says.** Yu (1992, *IEEE Transactions on Neural Networks* 3(6),

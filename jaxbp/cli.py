@@ -143,12 +143,12 @@ def _sweep(args) -> int:
     if args.finish:
         return _print_sweep(args, finish_sweep(config, args.out))
     shard = args.shard or _slurm_shard()
-    print(
-        f"{config.n_members:,} networks x {config.steps:,} steps: "
-        # Time is measured (a short probe run) only where it is long enough to matter.
-        f"{estimate_sweep(config, probe=config.n_members * config.steps > 10**8)}",
-        file=sys.stderr,
-    )
+    # Time is measured (a short probe run) only where it is long enough to matter, and
+    # not for a sweep the disk limit refuses anyway.
+    estimate = estimate_sweep(config, probe=False)
+    if config.n_members * config.steps > 10**8 and estimate.disk <= args.max_disk * 2**30:
+        estimate = estimate_sweep(config, probe=True)
+    print(f"{config.n_members:,} networks x {config.steps:,} steps: {estimate}", file=sys.stderr)
     try:
         doc = run_sweep(
             config,

@@ -521,7 +521,7 @@ def test_a_sweep_over_widths_trains_each_width_as_train_many_does(tmp_path, caps
     import jaxbp
 
     config = tmp_path / "widths.toml"
-    config.write_text(CONFIG.format(steps=60).replace("[3, 2, 1]", "[3, 2, 1]\nwidths = [2, 5]"))
+    config.write_text(CONFIG.format(steps=20).replace("[3, 2, 1]", "[3, 2, 1]\nwidths = [2, 5]"))
     out = tmp_path / "run"
     assert main(["sweep", str(config), "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from ..nn._mlp import init_mlp_unchecked
+from ..nn._mlp import init_from_noise, init_noise, n_init_draws
 
 __all__ = ["masked", "own_entries", "padded_init", "sizes_at", "trim", "widest"]
 
@@ -59,12 +59,17 @@ def padded_init(key, scale, width, *, sizes, widths, scheme, dtype):
     """The start of a member of hidden width ``width`` (traced, one of ``widths``), held
     at the widest ``sizes``: each width's start drawn as ``init_mlp_unchecked`` draws it
     at that width, and the member's selected."""
+    own = [sizes_at(sizes, w) for w in widths]
+    if jax.config.jax_threefry_partitionable:
+        # One draw, each width's start from its first numbers (init_noise): one random
+        # kernel to compile instead of one per width, the same numbers.
+        noise = init_noise(key, max(map(n_init_draws, own)), scheme=scheme, dtype=dtype)
+        draws = [noise[: n_init_draws(s)] for s in own]
+    else:
+        draws = [init_noise(key, n_init_draws(s), scheme=scheme, dtype=dtype) for s in own]
     starts = [
-        _pad(
-            init_mlp_unchecked(key, scale, sizes=sizes_at(sizes, w), scheme=scheme, dtype=dtype),
-            sizes,
-        )
-        for w in widths
+        _pad(init_from_noise(d, scale, sizes=s, scheme=scheme, dtype=dtype), sizes)
+        for d, s in zip(draws, own, strict=True)
     ]
     return _select(width, widths, starts)
 

@@ -146,15 +146,30 @@ def init_mlp_unchecked(key, scale, *, sizes, scheme, dtype) -> Params:
     The library's convention: ``name`` checks its arguments at the public edge,
     ``name_unchecked`` is the same computation for validated inputs, called inside ``jit``.
     """
-    dist, spread, random_bias = SCHEMES[scheme]
-    draw = {
-        "normal": lambda k, shape: jax.random.normal(k, shape, dtype),
-        "uniform": lambda k, shape: jax.random.uniform(k, shape, dtype, minval=-1.0, maxval=1.0),
-    }[dist]
     # One draw for the whole network, sliced by layer: a single random-bits
     # kernel compiles several times faster than one per weight matrix.
+    noise = init_noise(key, n_init_draws(sizes), scheme=scheme, dtype=dtype)
+    return init_from_noise(noise, scale, sizes=sizes, scheme=scheme, dtype=dtype)
+
+
+def n_init_draws(sizes) -> int:
+    """How many random numbers ``init_mlp_unchecked`` draws for a network of ``sizes``."""
+    return sum(n_in * n_out + n_out for n_in, n_out in itertools.pairwise(sizes))
+
+
+def init_noise(key, n: int, *, scheme, dtype):
+    """The ``n`` random numbers an initialization of ``scheme`` starts from. Under JAX's
+    partitionable threefry (its default) the first ``m`` of them are those of a draw
+    of ``m``: one draw serves networks of several widths."""
+    if SCHEMES[scheme][0] == "normal":
+        return jax.random.normal(key, (n,), dtype)
+    return jax.random.uniform(key, (n,), dtype, minval=-1.0, maxval=1.0)
+
+
+def init_from_noise(noise, scale, *, sizes, scheme, dtype) -> Params:
+    """``init_mlp_unchecked``'s parameters from its random numbers (``init_noise``)."""
+    _, spread, random_bias = SCHEMES[scheme]
     shapes = [((n_in, n_out), (n_out,)) for n_in, n_out in itertools.pairwise(sizes)]
-    noise = draw(key, (sum(n_in * n_out + n_out for (n_in, n_out), _ in shapes),))
     params, start = [], 0
     for (n_in, n_out), _ in shapes:
         w = noise[start : start + n_in * n_out].reshape(n_in, n_out)
