@@ -552,3 +552,17 @@ def test_a_sweep_over_widths_trains_each_width_as_train_many_does(tmp_path, caps
     assert sorted(p.name for p in (out / "figures").iterdir()) == [
         "convergence.png", "decision_surfaces.png", "final_loss.png", "loss_curves.png",
     ]  # fmt: skip
+
+
+def test_a_section_a_study_added_survives_redrawing_the_report(tmp_path, capsys):
+    import jaxbp
+
+    out = tmp_path / "run"
+    config = write_config(tmp_path, steps=20)
+    assert main(["sweep", str(config), "--out", str(out), "--no-progress"]) == 0
+    jaxbp.add_report_section(out, "Study findings", "- **Finding:** the rate rises.")
+    before = (out / "report.md").read_text()
+    assert main(["report", str(out)]) == 0
+    after = (out / "report.md").read_text()
+    assert after == before and after.count("## Study findings") == 1
+    assert after.index("## Study findings") < after.index("## Figures")

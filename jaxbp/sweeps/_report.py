@@ -145,18 +145,10 @@ def _decision_figure(path: Path, config: SweepConfig, task, data, grid_index, na
 
 def add_report_section(out: str | os.PathLike, heading: str, markdown: str) -> None:
     """Put a ``## heading`` section into the run folder's report.md, before the figures,
-    replacing one of the same heading (so rerunning a study rewrites, never repeats, it)."""
+    replacing one of the same heading (so rerunning a study rewrites, never repeats, it).
+    The section is kept when the report is drawn again (``jaxbp report``)."""
     path = Path(out) / "report.md"
-    lines = path.read_text().splitlines()
-    title = f"## {heading}"
-    if title in lines:
-        i = lines.index(title)
-        j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith("## ")), len(lines))
-        del lines[i:j]
-    at = lines.index("## Figures") if "## Figures" in lines else len(lines)
-    lines[at:at] = [title, "", *markdown.strip("\n").splitlines(), ""]
-    text = "\n".join(lines) + "\n"
-    write_atomic(path, text)
+    write_atomic(path, _with_section(path.read_text(), heading, markdown))
 
 
 LOSS_UNITS = {
@@ -194,8 +186,41 @@ def figures_and_report(out: Path, config: SweepConfig, task, data, grid_index, d
         made = _figures(out / "figures", name, config, task, data, grid_index, doc)
     except ImportError:
         made = None
-    write_atomic(out / "report.md", _report_text(name, config, doc, made, out))
+    text = _report_text(name, config, doc, made, out)
+    old = out / "report.md"
+    for heading, body in _added_sections(old.read_text() if old.is_file() else ""):
+        text = _with_section(text, heading, body)
+    write_atomic(out / "report.md", text)
     return made is not None
+
+
+_OWN_SECTIONS = ("## Findings", "## Figures", "## Per grid point")
+
+
+def _added_sections(text: str) -> list[tuple[str, str]]:
+    """The ``## `` sections of a report that ``add_report_section`` put there (a study's
+    findings), as (heading, body): kept when the report is drawn again."""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("## ")]
+    out = []
+    for i, j in zip(starts, [*starts[1:], len(lines)]):
+        if lines[i] not in _OWN_SECTIONS:
+            out.append((lines[i][3:], "\n".join(lines[i + 1 : j])))
+    return out
+
+
+def _with_section(text: str, heading: str, markdown: str) -> str:
+    """``text`` with a ``## heading`` section before its figures, replacing one of the
+    same heading."""
+    lines = text.splitlines()
+    title = f"## {heading}"
+    if title in lines:
+        i = lines.index(title)
+        j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith("## ")), len(lines))
+        del lines[i:j]
+    at = lines.index("## Figures") if "## Figures" in lines else len(lines)
+    lines[at:at] = [title, "", *markdown.strip("\n").splitlines(), ""]
+    return "\n".join(lines) + "\n"
 
 
 def _cells(config: SweepConfig, grid_index: np.ndarray):
