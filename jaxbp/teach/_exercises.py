@@ -9,6 +9,7 @@ row, ``W_2j = [-1, 1, 1]`` the output column.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import zlib
 from typing import NamedTuple
@@ -17,8 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..grads._manual import manual_grad
-from ..nn._activations import resolve_activations
+from ..grads._manual import manual_value_and_grad_unchecked
+from ..nn._activations import activation_key, resolve_activations
 from ..nn._losses import resolve_loss
 from ..nn._mlp import check_sizes
 from ..nn._tree import Params, from_augmented
@@ -80,6 +81,16 @@ def _layer(rng, a, n_in, n_out, act) -> np.ndarray | None:
     return None
 
 
+@functools.partial(jax.jit, static_argnames=("activation", "loss"))
+def _smallest_gradient(mats, x, y, activation, loss):
+    """The smallest gradient magnitude of the network of augmented matrices ``mats`` on
+    a batch (``y`` as the loss holds it), by the chain rule: one compiled check per
+    candidate shape, however many candidates are drawn."""
+    params = tuple({"W": m[1:], "b": m[0]} for m in mats)
+    _, grads = manual_value_and_grad_unchecked(params, x, y, activation, loss)
+    return jnp.min(jnp.stack([jnp.min(jnp.abs(g)) for g in jax.tree_util.tree_leaves(grads)]))
+
+
 def random_exercise(
     seed: int, sizes, *, activation="sigmoid", loss: str = "bce", batch: int = 1, dtype=None
 ) -> Exercise:
@@ -98,6 +109,7 @@ def random_exercise(
     batch = check_positive_int(batch, "batch")
     dtype = resolve_dtype(dtype)
     acts = resolve_activations(activation, len(sizes) - 2)
+    key = activation_key(activation, len(sizes) - 2)
     classes = resolve_loss(loss).classes
     if classes and sizes[-1] < 2:
         raise ValueError(
@@ -122,10 +134,9 @@ def random_exercise(
             a = np.asarray(act.fn(h)) if act is not None else h
         if len(mats) < len(sizes) - 1:
             continue
+        labels = np.eye(sizes[-1])[y] if classes else y  # one-hot rows, as the loss holds them
         with float64_mode():
-            params = from_augmented(mats, dtype="float64")
-            g = manual_grad(params, x, y, activation=activation, loss=loss)
-            smallest = min(float(np.min(np.abs(leaf))) for leaf in jax.tree_util.tree_leaves(g))
+            smallest = float(_smallest_gradient(tuple(mats), x, labels, key, loss))
         if smallest >= MIN_GRADIENT:
             return Exercise(
                 params=from_augmented(mats, dtype=dtype),
