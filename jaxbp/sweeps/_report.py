@@ -229,9 +229,10 @@ def _cells(config: SweepConfig, grid_index: np.ndarray):
     widths, one per width, every init scale pooled."""
     if config.widths is None:
         return grid_index, config.init_scales, "init scale"
-    n_lr, n_s, n_w = len(config.learning_rates), len(config.init_scales), len(config.widths)
-    width_index, within = np.divmod(grid_index, n_lr * n_s)
-    return (within // n_s) * n_w + width_index, config.widths, "width"
+    grid = config.grid()
+    width_index, within = np.divmod(grid_index, grid.points_per_width)
+    lr_index = within // len(config.init_scales)
+    return lr_index * grid.n_widths + width_index, config.widths, "width"
 
 
 def _figures(figures: Path, name, config: SweepConfig, task, data, grid_index, doc) -> list[str]:
