@@ -25,13 +25,13 @@ Steps and their formulas come from the step model (``_steps``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ..nn._tree import Params
@@ -207,14 +207,34 @@ def shown_values(row: Mapping[str, Any]) -> tuple[str, str, str]:
     )
 
 
-def _propagate(fn, mids, rads):
-    """Value at the midpoints and a first-order bound on its spread over the boxes."""
+@functools.partial(jax.jit, static_argnums=0)
+def _value(op, inputs, consts):
+    return op(*inputs, *consts)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _value_and_jacobians(op, inputs, consts):
+    f = lambda *v: op(*v, *consts)
+    return f(*inputs), jax.jacfwd(f, argnums=tuple(range(len(inputs))))(*inputs)
+
+
+def step_value(spec: StepSpec, inputs) -> np.ndarray:
+    """The step's value from its inputs' values, in float64: one compiled program per
+    step form and shapes, shared by every student and problem."""
     with float64_mode():
-        mids = [jnp.asarray(m, jnp.float64) for m in mids]
-        center = np.asarray(fn(*mids), np.float64)
-        if not mids:
-            return center, np.zeros_like(center), []
-        jac = jax.jacfwd(fn, argnums=tuple(range(len(mids))))(*mids)
+        args = tuple(np.asarray(v, np.float64) for v in inputs)
+        return np.asarray(_value(spec.op, args, spec.consts), np.float64)
+
+
+def _propagate(spec: StepSpec, mids, rads):
+    """Value at the midpoints and a first-order bound on its spread over the boxes."""
+    if not mids:
+        center = step_value(spec, ())
+        return center, np.zeros_like(center), []
+    with float64_mode():
+        args = tuple(np.asarray(m, np.float64) for m in mids)
+        center, jac = _value_and_jacobians(spec.op, args, spec.consts)
+    center = np.asarray(center, np.float64)
     rad = np.zeros_like(center)
     deps = []
     for J, r in zip(jac, rads):
@@ -242,8 +262,7 @@ def _rounded_upstream(spec: StepSpec, carried: _Carried, exact) -> list[tuple[st
                     ):
                         continue  # no tie: the same as rounding ties up
                     args = [r.get(n, values[n]) for n in spec.inputs]
-                    with float64_mode():
-                        got = np.asarray(spec.fn(*[jnp.asarray(a, jnp.float64) for a in args]))
+                    got = step_value(spec, args)
                     small = sum(r[n].size for n in group) <= 6
                     one = lambda v: v[0] if v.ndim > 1 and v.shape[0] == 1 else v
                     shown = (
@@ -273,13 +292,10 @@ def _rounded_through_unwritten(spec, carried, exact) -> list[tuple[str, np.ndarr
     for source, values in (("your", carried.written), ("the exact", exact)):
         for figures in (3, 4, 5, 6):
             held = {n: round_sig(values[n], figures) for n in top}
-            with float64_mode():
-                for n in between:  # upstream first
-                    s = carried.specs[n]
-                    held[n] = np.asarray(
-                        s.fn(*[jnp.asarray(held[m], jnp.float64) for m in s.inputs])
-                    )
-                got = np.asarray(spec.fn(*[jnp.asarray(held[m], jnp.float64) for m in spec.inputs]))
+            for n in between:  # upstream first
+                s = carried.specs[n]
+                held[n] = step_value(s, [held[m] for m in s.inputs])
+            got = step_value(spec, [held[m] for m in spec.inputs])
             out.append(
                 (
                     f"{source} {' and '.join(top)} rounded to {figures} significant figures, "
@@ -362,9 +378,9 @@ def _grade_step(spec, prob, claim, exact, carried: _Carried, names) -> dict[str,
     # whole so that the rules read top to bottom.
     E = exact[spec.name]
     center, own_rad, deps = _propagate(
-        spec.fn, [carried.mid[n] for n in spec.inputs], [carried.rad[n] for n in spec.inputs]
+        spec, [carried.mid[n] for n in spec.inputs], [carried.rad[n] for n in spec.inputs]
     )
-    own, _, _ = _propagate(spec.fn, [carried.written[n] for n in spec.inputs], [])
+    own = step_value(spec, [carried.written[n] for n in spec.inputs])
     up_roots = _upstream_roots(spec, E.shape, deps, carried)
     if claim is not _UNCLAIMED:
         C, HU = read_claim(spec.name, claim, E.shape)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -46,7 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..grads._manual import backward
-from ..nn._activations import Activation, resolve_activations
+from ..nn._activations import Activation, activation_key, resolve_activations
 from ..nn._losses import resolve_loss
 from ..nn._mlp import check_batch, check_sizes
 from ..nn._tree import Params, check_params
@@ -68,7 +69,15 @@ class StepSpec:
     formula: str
     latex: str
     what: str
-    fn: Callable[..., jax.Array]  # fn(*inputs) -> value, written as a student would
+    # op(*inputs, *consts) -> value, written as a student would. ``op`` is a function of
+    # the step's form alone and ``consts`` the network's numbers it uses (W, b, x, y), so
+    # one compiled op serves every problem of the same shapes.
+    op: Callable[..., jax.Array]
+    consts: tuple[jax.Array, ...] = ()
+
+    def fn(self, *inputs) -> jax.Array:
+        """The step's value from the values of its inputs."""
+        return self.op(*inputs, *self.consts)
 
     @property
     def part(self) -> str:
@@ -121,43 +130,79 @@ class Problem:
 
     def exact_values(self, activation) -> dict[str, np.ndarray]:
         """Every step's exact value, from the forward trace and the hand-written backward pass."""
+        key = activation_key(activation, self.n_layers - 1)
         with float64_mode():
-            params = tuple({k: jnp.asarray(v) for k, v in p.items()} for p in self.params)
-            x, y = jnp.asarray(self.x), jnp.asarray(self.y)
-            b = backward(params, x, y, activation=activation, loss=self.loss)
-            t = b.trace
-            v: dict[str, Any] = {}
-            for l in range(1, self.n_layers):
-                v[f"h{l}"], v[f"a{l}"] = t.h[l - 1], t.a[l - 1]
-                v[f"da{l}/dh{l}"] = self.acts[l - 1].grad(t.h[l - 1])
-                v[f"dL/da{l}"] = b.da[l - 1]
-                v[f"dL/dh{l}"] = b.dh[l - 1]
-            v["o"] = t.logits
-            v["loss"] = b.loss
-            v["dL/do"] = b.dh[-1]
-            paper = resolve_loss(self.loss).paper
-            if "dL/dz" in paper:
-                v["z"] = t.probs
-                # For display only: the probability form of dL/dz may divide by z(1 - z).
-                v["dL/dz"] = paper["dL/dz"].fn(t.probs, y, self.batch)
-            for l in range(1, self.n_layers + 1):
-                v[f"dL/dW{l}"] = b.grads[l - 1]["W"]
-                v[f"dL/db{l}"] = b.grads[l - 1]["b"]
-            return {k: np.asarray(a, np.float64) for k, a in v.items()}
+            v = _exact_values(self.params, self.x, self.y, key, self.loss)
+        return {k: np.asarray(a, np.float64) for k, a in v.items()}
+
+
+@functools.partial(jax.jit, static_argnames=("activation", "loss"))
+def _exact_values(params, x, y, activation, loss) -> dict[str, jax.Array]:
+    b = backward(params, x, y, activation=activation, loss=loss)
+    t, n_layers = b.trace, len(params)
+    acts = resolve_activations(activation, n_layers - 1)
+    v: dict[str, Any] = {}
+    for l in range(1, n_layers):
+        v[f"h{l}"], v[f"a{l}"] = t.h[l - 1], t.a[l - 1]
+        v[f"da{l}/dh{l}"] = acts[l - 1].grad(t.h[l - 1])
+        v[f"dL/da{l}"] = b.da[l - 1]
+        v[f"dL/dh{l}"] = b.dh[l - 1]
+    v["o"] = t.logits
+    v["loss"] = b.loss
+    v["dL/do"] = b.dh[-1]
+    paper = resolve_loss(loss).paper
+    if "dL/dz" in paper:
+        v["z"] = t.probs
+        # For display only: the probability form of dL/dz may divide by z(1 - z).
+        v["dL/dz"] = paper["dL/dz"].fn(t.probs, y, x.shape[0])
+    for l in range(1, n_layers + 1):
+        v[f"dL/dW{l}"] = b.grads[l - 1]["W"]
+        v[f"dL/db{l}"] = b.grads[l - 1]["b"]
+    return v
 
 
 # --------------------------------------------------------------------------- the specs
+# The steps' ops: functions of their inputs and constants only, the same objects for
+# every problem.
+
+
+def _affine(a, W, b):
+    return a @ W + b[None, :]
+
+
+def _transposed_times(a, d):
+    return a.T @ d
+
+
+def _input_transposed_times(d, x):
+    return x.T @ d
+
+
+def _times_transposed(d, W):
+    return d @ W.T
+
+
+def _times(da, g):
+    return da * g
+
+
+def _batch_sum(d):
+    return jnp.sum(d, axis=0)
+
+
+@functools.cache
+def _paper_op(fn):
+    """A loss's paper step ``fn(*inputs, y, B)`` as an op of its inputs and ``y``."""
+    return lambda *v: fn(*v[:-1], v[-1], v[-1].shape[0])
 
 
 def _forward_specs(prob: Problem, layers, x) -> list[StepSpec]:
     L = prob.n_layers
     specs = []
 
-    def affine(l):
+    def affine(l):  # the op and its constants
         W, b = layers[l - 1]["W"], layers[l - 1]["b"]
-        if l == 1:
-            return lambda: x @ W + b[None, :]
-        return lambda a: a @ W + b[None, :]
+        return (_affine, (x, W, b)) if l == 1 else (_affine, (W, b))
 
     def prev(l):
         return (f"a{l - 1}",) if l > 1 else ()
@@ -173,7 +218,7 @@ def _forward_specs(prob: Problem, layers, x) -> list[StepSpec]:
                 f"h{l} = a{l - 1} W{l} + b{l}",
                 rf"h^{{({l})}} = a^{{({l - 1})}} W^{{({l})}} + b^{{({l})}}",
                 f"pre-activation of hidden layer {l}",
-                affine(l),
+                *affine(l),
             )
         )
         specs.append(
@@ -197,7 +242,7 @@ def _forward_specs(prob: Problem, layers, x) -> list[StepSpec]:
             f"o = a{L - 1} W{L} + b{L}",
             rf"o = a^{{({L - 1})}} W^{{({L})}} + b^{{({L})}}",
             "output logit",
-            affine(L),
+            *affine(L),
         )
     )
     return specs
@@ -205,7 +250,7 @@ def _forward_specs(prob: Problem, layers, x) -> list[StepSpec]:
 
 def _output_specs(prob: Problem, y) -> list[StepSpec]:
     """``z`` (for losses of the probability), then the loss's own paper steps."""
-    L, B = prob.n_layers, prob.batch
+    L = prob.n_layers
     paper = resolve_loss(prob.loss).paper
     specs = []
     if "dL/dz" in paper:
@@ -231,7 +276,8 @@ def _output_specs(prob: Problem, y) -> list[StepSpec]:
                 step.formula,
                 step.latex,
                 step.what,
-                lambda *v, fn=step.fn: fn(*v, y, B),
+                _paper_op(step.fn),
+                (y,),
             )
         )
     return specs
@@ -252,7 +298,7 @@ def _backward_specs(prob: Problem, layers, x) -> list[StepSpec]:
                 f"dL/dW{l} = {a}^T {delta}",
                 rf"\frac{{\partial L}}{{\partial W^{{({l})}}}} = {a_t} \frac{{\partial L}}{{\partial {dl}}}",
                 "(current value) x (backward gradient)",
-                (lambda d: x.T @ d) if l == 1 else (lambda a, d: a.T @ d),
+                *((_input_transposed_times, (x,)) if l == 1 else (_transposed_times, ())),
             )
         )
         specs.append(
@@ -264,7 +310,7 @@ def _backward_specs(prob: Problem, layers, x) -> list[StepSpec]:
                 f"dL/db{l} = sum over the batch of {delta}",
                 rf"\frac{{\partial L}}{{\partial b^{{({l})}}}} = \sum_b \frac{{\partial L}}{{\partial {dl}}}",
                 "the bias input is 1",
-                lambda d: jnp.sum(d, axis=0),
+                _batch_sum,
             )
         )
         if l > 1:
@@ -285,7 +331,8 @@ def _hidden_backward_specs(prob: Problem, k: int, delta: str, dl: str, W) -> lis
             f"dL/da{k} = {delta} W{k + 1}^T",
             rf"\frac{{\partial L}}{{\partial a^{{({k})}}}} = \frac{{\partial L}}{{\partial {dl}}} W^{{({k + 1})\top}}",
             "back through the weights",
-            lambda d: d @ W.T,
+            _times_transposed,
+            (W,),
         ),
         StepSpec(
             f"da{k}/dh{k}",
@@ -305,7 +352,7 @@ def _hidden_backward_specs(prob: Problem, k: int, delta: str, dl: str, W) -> lis
             f"dL/dh{k} = dL/da{k} * da{k}/dh{k}",
             rf"\frac{{\partial L}}{{\partial h^{{({k})}}}} = \frac{{\partial L}}{{\partial a^{{({k})}}}} \odot \frac{{\partial a^{{({k})}}}}{{\partial h^{{({k})}}}}",
             "back through the activation",
-            lambda da, g: da * g,
+            _times,
         ),
     ]
 
