@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import inspect
 import math
 import sys
 import time
@@ -387,3 +388,14 @@ def train_many(
     plan = _plan(config)
     local = _run_chunks(config, plan)
     return _assemble(config, local, time.perf_counter() - t0)
+
+
+def check_train_many(key, sizes, x, y, **kwargs) -> Config:
+    """The arguments of ``train_many(key, sizes, x, y, **kwargs)`` checked as that call
+    checks them (defaults filled, the plan made), without compiling or training: a bad
+    argument raises the same error, and nothing else."""
+    bound = inspect.signature(train_many).bind(key, sizes, x, y, **kwargs)
+    bound.apply_defaults()
+    config = check_config(**bound.arguments)
+    _plan(config)
+    return config

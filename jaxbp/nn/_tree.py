@@ -164,8 +164,8 @@ def from_augmented(matrices: Sequence, *, dtype=None) -> Params:
                 f"matrices[{i}] must have {n + 1} rows (the bias row, then one per unit of "
                 f"matrices[{i - 1}], which has {n} columns); got shape {m.shape}"
             )
-        m = jnp.asarray(m, dtype=dtype)
-        params.append({"W": m[1:], "b": m[0]})
+        # Split on the host: a slice of a device array would compile per shape.
+        params.append({"W": jnp.asarray(m[1:], dtype=dtype), "b": jnp.asarray(m[0], dtype=dtype)})
     return check_params(tuple(params), argname="from_augmented(matrices)")
 
 

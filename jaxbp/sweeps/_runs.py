@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from .._version import __version__
 from ..many._config import default_record_every
 from ..many._devices import available_memory
-from ..many._many import local_process, train_many
+from ..many._many import check_train_many, local_process, train_many
 from ..many._result import HISTORIES, ManyResult
 from ..util._checks import ceil_div
 from ..util._files import write_atomic
@@ -283,16 +283,9 @@ def run_sweep(
     kw = config.train_kwargs(task, progress=progress)
     key = jax.random.key(config.seed)
     with local_process() if distributed else contextlib.nullcontext():
-        # A tiny run validates every argument before anything is written.
-        probe = train_many(
-            key,
-            config.network(),
-            task.x,
-            task.y,
-            **{**kw, "steps": 1, "record_every": 1, "progress": False},
-            members=(0, 1),
-        )
-        _check_size(estimate(config, task, probe.final_loss.dtype), out, max_disk)
+        # Every argument checked as train_many checks it, before anything is written.
+        checked = check_train_many(key, config.network(), task.x, task.y, **kw)
+        _check_size(estimate(config, task, checked.spec.dtype), out, max_disk)
         _prepare_folder(out, config)
         if not (out / "meta.json").exists():
             write_atomic(out / "meta.json", json.dumps(_meta(config), indent=2))
