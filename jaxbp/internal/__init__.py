@@ -12,6 +12,7 @@ from ..teach._steps import Problem, StepSpec, step_specs
 from ..teach._textread import flat, mend
 from ..util._dtypes import float64_mode
 from ..util._files import write_atomic
+from ..util._threefry import rolled_threefry
 
 __all__ = [
     "Problem",
@@ -20,6 +21,7 @@ __all__ = [
     "float64_mode",
     "mend",
     "record_fallbacks",
+    "rolled_threefry",
     "small_loop_flags",
     "step_specs",
     "vmap_last",

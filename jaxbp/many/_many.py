@@ -34,6 +34,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
 from ..util._checks import ceil_div
+from ..util._threefry import unrolled_threefry
 from ._config import Config, check_config
 from ._devices import (
     available_memory,
@@ -175,10 +176,11 @@ def _run_chunks(c: Config, plan: _Plan) -> dict[str, np.ndarray]:
     piece = max(1, ceil_div(n_records, _PIECES)) if show else n_records
 
     def call(batched, shared=(), phase=Phase.ALL, count=0):
-        return plan.program(
-            c.key, batched, shared, n_blocks, c.x, c.y, c.test_xy, spec=spec, phase=phase,
-            count=count, width=plan.width, mesh=plan.mesh, last=plan.member_last,
-        )  # fmt: skip
+        with unrolled_threefry():
+            return plan.program(
+                c.key, batched, shared, n_blocks, c.x, c.y, c.test_xy, spec=spec, phase=phase,
+                count=count, width=plan.width, mesh=plan.mesh, last=plan.member_last,
+            )  # fmt: skip
 
     rows = ceil_div(plan.per_proc, plan.chunk) * plan.chunk  # whole chunks, trimmed at the end
 

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..util._dtypes import floating_dtype, resolve_dtype
+from ..util._threefry import unrolled_threefry
 from ._activations import resolve_activations
 from ._losses import Loss, resolve_loss
 from ._tree import Params, check_params, is_concrete
@@ -134,9 +135,10 @@ def init_mlp(
         s = np.asarray(scale)
         if s.shape != () or not np.isfinite(s) or s <= 0:
             raise ValueError(f"scale must be a positive finite number; got {scale!r}")
-    return init_mlp_unchecked(
-        key, jnp.asarray(scale, dtype=dtype), sizes=sizes, scheme=scheme, dtype=dtype
-    )
+    with unrolled_threefry():
+        return init_mlp_unchecked(
+            key, jnp.asarray(scale, dtype=dtype), sizes=sizes, scheme=scheme, dtype=dtype
+        )
 
 
 @partial(jax.jit, static_argnames=("sizes", "scheme", "dtype"))

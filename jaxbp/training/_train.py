@@ -19,6 +19,7 @@ from ..nn._mlp import check_key
 from ..nn._model import Model, check_is_model
 from ..nn._tree import Params, tree_norm
 from ..util._checks import check_positive_int
+from ..util._threefry import unrolled_threefry
 from ._batches import DATA_ORDER_STREAM, check_batch_size, data_order_key, minibatch
 from ._objective import Objective
 from ._step import (
@@ -424,16 +425,17 @@ def train(
         make_optimizer, hyper = sgd, jnp.asarray(optimizer, dtype)
     else:
         make_optimizer, hyper = _Fixed(as_optimizer(optimizer)), None
-    return _train(
-        params,
-        x,
-        y,
-        hyper,
-        data_key,
-        test_xy,
-        make_optimizer=make_optimizer,
-        objective=objective,
-        steps=steps,
-        record_every=record_every,
-        batch_size=batch_size,
-    )
+    with unrolled_threefry():
+        return _train(
+            params,
+            x,
+            y,
+            hyper,
+            data_key,
+            test_xy,
+            make_optimizer=make_optimizer,
+            objective=objective,
+            steps=steps,
+            record_every=record_every,
+            batch_size=batch_size,
+        )
