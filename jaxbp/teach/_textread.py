@@ -29,8 +29,6 @@ import re
 import warnings
 from decimal import Decimal, InvalidOperation
 
-from latex2sympy2_extended import latex2sympy
-
 __all__ = [
     "Equation",
     "PageRead",
@@ -337,6 +335,10 @@ def evaluate(text) -> float | None:
     mended = mend(text)
     if re.search(r"\\(?!cdot|frac|dfrac|tfrac|sqrt|exp|ln|log|left|right)[A-Za-z]+", mended):
         return None
+    # Imported here, on the first working read: with sympy it is a third of the time
+    # `import jaxbp` would take, which every command and process would pay.
+    from latex2sympy2_extended import latex2sympy
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
