@@ -27,6 +27,8 @@ __all__ = ["rolled_threefry", "unrolled_threefry"]
 
 def _rolled_cpu_rule():
     """``(primitive, CPU rules table)`` where this JAX lowers threefry2x32 rolled on CPU, else None."""
+    tables = getattr(mlir, "_platform_specific_lowerings", None)
+    generic = getattr(mlir, "_lowerings", {})
     for name in ("jax._src.random.threefry2x32", "jax._src.prng"):
         try:
             module = importlib.import_module(name)
@@ -34,8 +36,6 @@ def _rolled_cpu_rule():
             continue
         prim = getattr(module, "threefry2x32_p", None)
         rolled = getattr(module, "_threefry2x32_cpu_lowering_rule", None)
-        tables = getattr(mlir, "_platform_specific_lowerings", None)
-        generic = getattr(mlir, "_lowerings", {})
         if prim is None or rolled is None or tables is None or prim not in generic:
             return None
         entry = tables["cpu"].get(prim)
