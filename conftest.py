@@ -23,3 +23,8 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 import jax
 
 jax.config.update("jax_enable_x64", True)
+# Start the CPU backend now, with one device. A test that calls the jaxbp command in
+# this process (whose sweep calls use_cpu_cores) then finds it started and cannot
+# change the device count or XLA_FLAGS for the tests that run after it in the same
+# worker; tests of several devices start processes of their own.
+jax.devices()
