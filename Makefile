@@ -28,7 +28,7 @@ demo: $(CORE)
 	$(BIN)/jaxbp demo
 
 test: $(FULL)
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=25
+	$(BIN)/python -m pytest -q -n 2 --durations=25
 
 # The whole suite (but the PyTorch comparisons) on exactly the lowest versions that
 # pyproject.toml declares, in a venv of its own, so the declared range cannot rot.
@@ -42,7 +42,7 @@ $(LOWEST)/.installed: pyproject.toml .ci/lowest_requirements.py
 	touch $@
 
 test-lowest: $(LOWEST)/.installed
-	$(LOWEST)/bin/python -m pytest -q -n 2 --dist loadgroup -p no:cacheprovider --deselect tests/test_grads.py::TestTorch
+	$(LOWEST)/bin/python -m pytest -q -n 2 -p no:cacheprovider --deselect tests/test_grads.py::TestTorch
 
 lint: $(FULL)
 	$(BIN)/ruff format --check jaxbp tests experiments conftest.py docs_hooks.py

@@ -41,14 +41,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.path.name in SLOW_FILES or getattr(item, "originalname", None) in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
-        # Tests that share a module-scoped fixture (a reference sweep, say) go to one
-        # xdist worker (`--dist loadgroup`), so the fixture is computed once, not per worker.
-        info = getattr(item, "_fixtureinfo", None)  # doctests have none
-        defs = info.name2fixturedefs.items() if info is not None else ()
-        shared = sorted(name for name, d in defs if d[-1].scope == "module")
-        if shared:
-            group = f"{item.module.__name__}:{','.join(shared)}"
-            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.hookimpl(wrapper=True)
