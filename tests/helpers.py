@@ -1,6 +1,9 @@
 """The test suite's one tolerance policy: jaxbp.tolerance(dtype, kind=...), for arrays and trees."""
 
+import fcntl
 import importlib.util
+import os
+import shutil
 import socket
 import subprocess
 from pathlib import Path
@@ -107,3 +110,22 @@ def load_experiment(name: str):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """The folder ``build(path)`` writes at ``path``, built once per test run: the xdist
+    workers share it (the first to ask builds it under a lock, the others wait and
+    read it), so a reference sweep is computed once, not once per worker. Its users
+    only read it."""
+    root = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        root = root.parent  # the run's folder, above each worker's own
+    out, done = root / name / "run", root / f"{name}.built"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(out.parent, ignore_errors=True)  # a build that failed part way
+            out.parent.mkdir()
+            build(out)
+            done.touch()
+    return out

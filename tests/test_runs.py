@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from jaxbp.cli import main
+from tests.helpers import built_once
 
 CONFIG = """
 [task]
@@ -50,6 +51,7 @@ SIGNAL_WHEN_DONE = """
 import os, pathlib, signal, sys
 import jaxbp.sweeps._runs as runs
 from jaxbp.cli import main
+from tests.helpers import built_once
 signal.signal(signal.SIGINT, signal.default_int_handler)
 real, chunks = runs.train_many, pathlib.Path(sys.argv[1]) / "chunks"
 def train_many(*args, **kw):
@@ -75,15 +77,16 @@ def sweep(config, out, signal_when_done=None):
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def whole(tmp_path_factory):
     """An uninterrupted run of CONFIG, the reference for the interrupted ones."""
-    tmp = tmp_path_factory.mktemp("whole")
-    out = tmp / "run"
-    q = sweep(write_config(tmp), out)
-    _, err = q.communicate(timeout=300)
-    assert q.returncode == 0, err
-    return out
+
+    def build(out):
+        q = sweep(write_config(out.parent), out)
+        _, err = q.communicate(timeout=300)
+        assert q.returncode == 0, err
+
+    return built_once(tmp_path_factory, "test_runs-whole", build)
 
 
 def interrupt_after_two_chunks(config, out, sig):

@@ -13,7 +13,7 @@ import pytest
 
 import jaxbp
 from jaxbp.cli import main
-from tests.helpers import free_port, run_processes
+from tests.helpers import built_once, free_port, run_processes
 
 CONFIG = """
 [task]
@@ -35,13 +35,15 @@ batch_size = 4
 FILES = ("members.csv", "histories.npz", "summary.json", "report.md")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def single(tmp_path_factory):
     """The same sweep in one process, for reference."""
-    root = tmp_path_factory.mktemp("single")
-    (root / "c.toml").write_text(CONFIG)
-    assert main(["sweep", str(root / "c.toml"), "--out", str(root / "run"), "--no-progress"]) == 0
-    return root / "run"
+
+    def build(out):
+        (out.parent / "c.toml").write_text(CONFIG)
+        assert main(["sweep", str(out.parent / "c.toml"), "--out", str(out), "--no-progress"]) == 0
+
+    return built_once(tmp_path_factory, "test_shards-single", build)
 
 
 def sweep_cmd(config, out, *extra):
