@@ -1,6 +1,7 @@
 """Sweeps into run folders: resumable after SIGKILL, refusing other configs, validating first."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -336,7 +337,12 @@ def test_load_run_gives_back_what_train_many_returns(whole):
     assert run.config == jaxbp.SweepConfig.from_toml(whole / "config.toml")
     task = jaxbp.load_task("parity", bits=3)
     ref = jaxbp.train_many(
-        jax.random.key(0), (3, 2, 1), task.x, task.y, **run.config.train_kwargs(task)
+        jax.random.key(0),
+        (3, 2, 1),
+        task.x,
+        task.y,
+        keep_params=True,
+        **run.config.train_kwargs(task),
     )
     for field in ("final_loss", "accuracy", "converged_at", "diverged", "history"):
         np.testing.assert_array_equal(getattr(run.result, field), getattr(ref, field))
@@ -344,6 +350,30 @@ def test_load_run_gives_back_what_train_many_returns(whole):
         np.testing.assert_array_equal(getattr(run.result, field), getattr(ref, field))
     assert run.summary["members"] == 256
     assert [g["converged"] for g in run.summary["grid"]] == [g["converged"] for g in ref.summary()]
+    # A 3-input sweep's chunk files keep every member's final parameters (for the
+    # decision figure): train_many's, bit for bit.
+    leaves = jax.tree_util.tree_leaves(ref.params)
+    for path in sorted((whole / "chunks").glob("*.npz")):
+        start, stop = (int(v) for v in path.stem.split("-")[1:])
+        with np.load(path) as z:
+            assert sorted(k for k in z if k.startswith("params.")) == ["params.0", "params.1",
+                                                                      "params.2", "params.3"]  # fmt: skip
+            for i, leaf in enumerate(leaves):
+                np.testing.assert_array_equal(z[f"params.{i}"], leaf[start:stop])
+
+
+def test_a_folder_without_kept_parameters_retrains_the_members_it_draws(tmp_path, whole):
+    # A run folder whose chunks keep no parameters (an older jaxbp's) redraws the
+    # decision figure from members trained again: byte for byte the same figure.
+    old = tmp_path / "old"
+    shutil.copytree(whole, old)
+    for path in (old / "chunks").glob("*.npz"):
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z if not k.startswith("params.")}
+        np.savez(path, **arrays)
+    assert main(["report", str(old)]) == 0
+    name = "figures/decision_surfaces.png"
+    assert (old / name).read_bytes() == (whole / name).read_bytes()
 
 
 def test_the_sweep_config_is_train_many_s_settings():

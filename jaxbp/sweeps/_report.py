@@ -3,7 +3,8 @@
 Figures (matplotlib, PNG) are written atomically, like everything else in a run
 folder: a convergence heatmap over learning rate x init scale, the final-loss
 histogram, loss curves, and for 2- or 3-input tasks the decision surfaces of a few
-members (retrained alone, the same bits as in the sweep). report.md shows them
+members (as the chunk files keep them, or retrained alone: the same bits as in the
+sweep). report.md shows them
 with the per-grid-point table; [`add_report_section`][jaxbp.sweeps.add_report_section] lets a study add its
 findings.
 
@@ -35,6 +36,7 @@ from ._figures import (
     loss_histogram,
     train_vs_heldout,
 )
+from ._kept import draws_decision_surfaces, kept_params
 
 __all__ = ["add_report_section", "figures_and_report", "member_params", "pick_members"]
 
@@ -67,9 +69,16 @@ def pick_members(data, grid_index, n: int = 4) -> list[int]:
     return picks
 
 
-def member_params(config: SweepConfig, task, members: list[int]) -> list[Any]:
-    """The final parameters of these members, trained again alone: the same bits as in the
-    sweep, because a member's result depends only on the key, its index and its grid point."""
+def member_params(
+    config: SweepConfig, task, members: list[int], out: Path, widths: list[int | None]
+) -> list[Any]:
+    """The final parameters of these members: as the run folder ``out`` keeps them
+    (``_kept``), else trained again alone, to the same bits as in the sweep (a member's
+    result depends only on the key, its index and its grid point). ``widths``: each
+    member's hidden width (None without a width axis)."""
+    kept = kept_params(out / "chunks", config, members, widths)
+    if kept is not None:
+        return kept
     kw = config.train_kwargs(task)
     out = []
     for m in members:
@@ -88,18 +97,19 @@ def member_params(config: SweepConfig, task, members: list[int]) -> list[Any]:
 
 def _decision_figure(path: Path, config: SweepConfig, task, data, grid_index, name) -> bool:
     """The decision surfaces of a few members, for tasks with 2 or 3 inputs (2 for a model
-    of one's own)."""
-    if task.n_features not in ((2, 3) if config.model is None else (2,)):
+    of one's own), into ``path`` in the run folder's ``figures/``."""
+    if not draws_decision_surfaces(config, task):
         return False
 
     picks = pick_members(data, grid_index)
     if not picks:
         return False
     grid = _grid(config)
+    widths = [grid.width(int(grid_index[m])) for m in picks]
     panels = []
-    for m, params in zip(picks, member_params(config, task, picks)):
+    kept = member_params(config, task, picks, path.parent.parent, widths)
+    for m, params, width in zip(picks, kept, widths):
         lr, scale = grid.point(int(grid_index[m]))
-        width = grid.width(int(grid_index[m]))
         at = int(data["converged_at"][m])
         story = (
             f"converged at step {at}"

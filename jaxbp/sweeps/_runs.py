@@ -44,6 +44,7 @@ from ..many._result import HISTORIES, ManyResult
 from ..util._checks import ceil_div
 from ..util._files import write_atomic
 from ._config import SweepConfig
+from ._kept import chunk_range, keeps_params, n_kept, params_arrays
 from ._report import figures_and_report
 from ._tasks import load_task
 
@@ -206,8 +207,9 @@ def estimate(config: SweepConfig, task, dtype) -> Estimate:
     fields = _fields(task)
     histories = sum(f in HISTORIES for f in fields)
     per_member = histories * (steps // every) * itemsize + 8 * len(fields)  # one chunk row
-    # chunks/ and histories.npz hold every row once each, members.csv ~120 characters.
-    disk = config.n_members * (2 * per_member + 120)
+    # chunks/ and histories.npz hold every row once each (the parameters a chunk keeps
+    # only in chunks/), members.csv ~120 characters.
+    disk = config.n_members * (2 * per_member + n_kept(config, task) * itemsize + 120)
     # Assembling: the chunks concatenated, the CSV text, the summary's working copies.
     memory = config.n_members * (3 * per_member + 240)
     return Estimate(disk=disk, memory=memory)
@@ -280,7 +282,7 @@ def run_sweep(
     if distributed and shard is None:
         shard = (jax.process_index(), jax.process_count())
     task = _load_task(config)
-    kw = config.train_kwargs(task, progress=progress)
+    kw = {**config.train_kwargs(task, progress=progress), "keep_params": keeps_params(config, task)}
     key = jax.random.key(config.seed)
     with local_process() if distributed else contextlib.nullcontext():
         # Every argument checked as train_many checks it, before anything is written.
@@ -307,6 +309,8 @@ def run_sweep(
                     **{**kw, "progress": bar or False},
                 )
                 arrays = {f: getattr(r, f) for f in _fields(task)}
+                if r.params is not None:
+                    arrays.update(params_arrays(r.params))
                 write_atomic(path, lambda f, a=arrays: np.savez(f, **a))
         finally:
             if bar is not None:
@@ -368,14 +372,9 @@ def _sweep_bar(todo, config: SweepConfig):
     )
 
 
-def _chunk_range(path: Path) -> tuple[int, int]:
-    start, stop = (int(v) for v in path.stem.split("-")[1:])
-    return start, stop
-
-
 def _uncovered(out: Path, lo: int, hi: int) -> list[tuple[int, int]]:
     """The parts of members ``[lo, hi)`` that no chunk file covers yet."""
-    done = sorted(_chunk_range(p) for p in (out / "chunks").glob("members-*.npz"))
+    done = sorted(chunk_range(p) for p in (out / "chunks").glob("members-*.npz"))
     gaps, at = [], lo
     for start, stop in [*done, (hi, hi)]:
         if stop <= at:
@@ -415,7 +414,7 @@ def _read_chunks(out: Path, n: int, fields) -> dict[str, np.ndarray]:
     data = {f: [] for f in fields}
     covered = 0
     for p in sorted((out / "chunks").glob("members-*.npz")):
-        start, stop = _chunk_range(p)
+        start, stop = chunk_range(p)
         if start != covered:
             raise ValueError(
                 f"{out}: chunk files do not tile the members (expected one starting at {covered})"
