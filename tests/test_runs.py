@@ -52,7 +52,6 @@ SIGNAL_WHEN_DONE = """
 import os, pathlib, signal, sys
 import jaxbp.sweeps._runs as runs
 from jaxbp.cli import main
-from tests.helpers import built_once
 signal.signal(signal.SIGINT, signal.default_int_handler)
 real, chunks = runs.train_many, pathlib.Path(sys.argv[1]) / "chunks"
 def train_many(*args, **kw):

@@ -22,7 +22,15 @@ from ..many._widths import sizes_at, trim, widest
 from ..nn._mlp import n_init_draws
 from ._config import SweepConfig
 
-__all__ = ["MAX_KEPT", "chunk_range", "draws_decision_surfaces", "keeps_params", "kept_params"]
+__all__ = [
+    "MAX_KEPT",
+    "chunk_range",
+    "draws_decision_surfaces",
+    "keeps_params",
+    "kept_params",
+    "n_kept",
+    "params_arrays",
+]
 
 # Numbers per member (weights and biases) up to which the chunk files keep them: a
 # 3-16-1 network's 81, at most 512 bytes a member in float32.
@@ -42,22 +50,18 @@ def draws_decision_surfaces(config: SweepConfig, task) -> bool:
     return task.n_features in ((2, 3) if config.model is None else (2,))
 
 
-def _held_sizes(config: SweepConfig) -> tuple[int, ...]:
-    return config.sizes if config.widths is None else widest(config.sizes, config.widths)
+def n_kept(config: SweepConfig, task) -> int:
+    """Numbers per member the chunk files keep (0 when they keep no parameters)."""
+    if config.model is not None or not draws_decision_surfaces(config, task):
+        return 0
+    sizes = config.sizes if config.widths is None else widest(config.sizes, config.widths)
+    n = n_init_draws(sizes)  # at the widest width, as train_many holds every member
+    return n if n <= MAX_KEPT else 0
 
 
 def keeps_params(config: SweepConfig, task) -> bool:
     """Whether this sweep's chunk files keep every member's final parameters."""
-    return (
-        config.model is None
-        and draws_decision_surfaces(config, task)
-        and n_init_draws(_held_sizes(config)) <= MAX_KEPT
-    )
-
-
-def n_kept(config: SweepConfig, task) -> int:
-    """Numbers per member the chunk files keep (0 when they keep no parameters)."""
-    return n_init_draws(_held_sizes(config)) if keeps_params(config, task) else 0
+    return n_kept(config, task) > 0
 
 
 def params_arrays(params) -> dict[str, np.ndarray]:
@@ -73,11 +77,11 @@ def kept_params(chunks: Path, config: SweepConfig, members, widths) -> list | No
     files = [(chunk_range(p), p) for p in chunks.glob("members-*.npz")]
     layers = tuple({"W": 0, "b": 0} for _ in range(len(config.sizes) - 1))
     treedef = jax.tree_util.tree_structure(layers)
+    names = [f"{PREFIX}{i}" for i in range(treedef.num_leaves)]
     out = []
     for m, width in zip(members, widths, strict=True):
         (start, _), path = next(f for f in files if f[0][0] <= m < f[0][1])
         with np.load(path, allow_pickle=False) as z:
-            names = [f"{PREFIX}{i}" for i in range(treedef.num_leaves)]
             if not all(n in z for n in names):
                 return None
             params = treedef.unflatten([z[n][m - start] for n in names])

@@ -4,9 +4,8 @@ Figures (matplotlib, PNG) are written atomically, like everything else in a run
 folder: a convergence heatmap over learning rate x init scale, the final-loss
 histogram, loss curves, and for 2- or 3-input tasks the decision surfaces of a few
 members (as the chunk files keep them, or retrained alone: the same bits as in the
-sweep). report.md shows them
-with the per-grid-point table; [`add_report_section`][jaxbp.sweeps.add_report_section] lets a study add its
-findings.
+sweep). report.md shows them with the per-grid-point table;
+[`add_report_section`][jaxbp.sweeps.add_report_section] lets a study add its findings.
 
 Edge of the library: it reads what ``_runs`` wrote; nothing below knows of it.
 """
@@ -70,13 +69,13 @@ def pick_members(data, grid_index, n: int = 4) -> list[int]:
 
 
 def member_params(
-    config: SweepConfig, task, members: list[int], out: Path, widths: list[int | None]
+    config: SweepConfig, task, members: list[int], folder: Path, widths: list[int | None]
 ) -> list[Any]:
-    """The final parameters of these members: as the run folder ``out`` keeps them
+    """The final parameters of these members: as the run ``folder`` keeps them
     (``_kept``), else trained again alone, to the same bits as in the sweep (a member's
     result depends only on the key, its index and its grid point). ``widths``: each
     member's hidden width (None without a width axis)."""
-    kept = kept_params(out / "chunks", config, members, widths)
+    kept = kept_params(folder / "chunks", config, members, widths)
     if kept is not None:
         return kept
     kw = config.train_kwargs(task)
