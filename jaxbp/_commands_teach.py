@@ -34,6 +34,13 @@ __all__ = ["TEACH_COMMANDS", "add_teach_commands"]
 
 def add_teach_commands(sub) -> None:
     """The parsers of ``explain``, ``check``, ``exercise`` and ``grade``."""
+    _explain_parser(sub)
+    _check_parser(sub)
+    _exercise_parser(sub)
+    _grade_parser(sub)
+
+
+def _explain_parser(sub) -> None:
     ex = sub.add_parser(
         "explain", help="a worked solution, step by step (the seed exercise by default)"
     )
@@ -48,6 +55,8 @@ def add_teach_commands(sub) -> None:
         "--out", type=Path, metavar="FILE", help="write to FILE instead of the terminal"
     )
 
+
+def _check_parser(sub) -> None:
     ck = sub.add_parser("check", help="grade a hand derivation (exit 0 only if nothing is wrong)")
     ck.add_argument(
         "claimed",
@@ -70,6 +79,8 @@ def add_teach_commands(sub) -> None:
     )
     ck.add_argument("--format", choices=("text", "json"), default="text")
 
+
+def _exercise_parser(sub) -> None:
     xr = sub.add_parser(
         "exercise", help="a fresh exercise with small integer weights, and its solution"
     )
@@ -103,6 +114,8 @@ def add_teach_commands(sub) -> None:
         help="write network.json, solution.txt, solution.md and solution.json to DIR",
     )
 
+
+def _grade_parser(sub) -> None:
     gr = sub.add_parser(
         "grade", help="grade a class's derivations: grades.csv, feedback pages, class report"
     )
@@ -140,6 +153,18 @@ def add_teach_commands(sub) -> None:
         metavar="NAMES",
         help="the derivation steps the exercise asks for, comma-separated (default: every step)",
     )
+    _credit_options(gr)
+    gr.add_argument(
+        "--notation",
+        type=Path,
+        metavar="FILE",
+        help="what the symbols of submissions written as text (.md, .txt, .tex) are among "
+        "the steps (default: jaxbp's names and the common textbook ones)",
+    )
+
+
+def _credit_options(gr) -> None:
+    """``grade``'s marking credits and what its LMS files say of the assignment."""
     gr.add_argument(
         "--no-carry-forward",
         action="store_true",
@@ -179,13 +204,6 @@ def add_teach_commands(sub) -> None:
         default=100.0,
         metavar="P",
         help="what the assignment is worth in canvas.csv (default 100)",
-    )
-    gr.add_argument(
-        "--notation",
-        type=Path,
-        metavar="FILE",
-        help="what the symbols of submissions written as text (.md, .txt, .tex) are among "
-        "the steps (default: jaxbp's names and the common textbook ones)",
     )
 
 

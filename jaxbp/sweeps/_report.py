@@ -247,35 +247,29 @@ def _cells(config: SweepConfig, grid_index: np.ndarray):
 def _figures(figures: Path, name, config: SweepConfig, task, data, grid_index, doc) -> list[str]:
     """Draw the figures into ``figures/``; the file names drawn."""
     pyplot()  # an ImportError before anything is drawn when matplotlib is missing
-    n_lr, ns = len(config.learning_rates), len(config.init_scales)
-    rate = np.array([row["convergence_rate"] for row in doc["grid"]])
+    figures.mkdir(exist_ok=True)
+    made = []
+    for fname, draw in _figure_draws(name, config, task, data, grid_index, doc):
+        # Through a temporary file: a figure is in the folder whole or not at all. Only
+        # the decision figure declines (False) for a task it cannot draw.
+        tmp = figures / f".{fname}.tmp.png"
+        if draw(tmp) is not False:
+            os.replace(tmp, figures / fname)
+            made.append(fname)
+    return made
+
+
+def _figure_draws(name, config: SweepConfig, task, data, grid_index, doc) -> list[tuple]:
+    """``(file name, draw)`` for each figure of the report: ``draw(path)`` draws it."""
+    ns = len(config.init_scales)
     cell, lines, line_name = _cells(config, grid_index)
     pooled = "" if config.widths is None or ns == 1 else f", {ns} init scales pooled"
     every = config.record_every or max(1, config.steps // data["history"].shape[1])
     ylabel = {"bce": "cross-entropy (nats)", "softmax_ce": "cross-entropy (nats)"}.get(
         config.loss, "squared error"
     )
-    if config.widths is None:
-        convergence = lambda p: convergence_heatmap(
-            rate.reshape(n_lr, ns),
-            config.learning_rates,
-            config.init_scales,
-            p,
-            title=f"{name}: convergence over {config.n_inits} starts per cell",
-        )
-    else:
-        convergence = lambda p: convergence_by_width(
-            rate.reshape(len(config.widths), n_lr, ns),
-            config.widths,
-            config.learning_rates,
-            config.init_scales,
-            p,
-            title=f"{name}: convergence over {config.n_inits} starts per cell",
-        )
-    figures.mkdir(exist_ok=True)
-    made = []
-    for fname, draw in (
-        ("convergence.png", convergence),
+    draws = [
+        ("convergence.png", lambda p: _convergence(p, name, config, doc)),
         (
             "final_loss.png",
             lambda p: loss_histogram(
@@ -300,37 +294,56 @@ def _figures(figures: Path, name, config: SweepConfig, task, data, grid_index, d
                 line_name=line_name,
             ),
         ),
-    ):
-        tmp = figures / f".{fname}.tmp.png"
-        draw(tmp)
-        os.replace(tmp, figures / fname)
-        made.append(fname)
+    ]
     if "test_loss_history" in data:
-        tmp = figures / ".train_vs_heldout.tmp.png"
-        train_vs_heldout(
-            data["history"],
-            data["test_loss_history"],
-            cell,
-            config.learning_rates,
-            lines,
-            every,
-            tmp,
-            title=f"{name}: training and held-out loss{pooled}"
-            + (
-                ""
-                if config.batch_size is None
-                else f" (training: the step's minibatch of {config.batch_size})"
-            ),
-            ylabel=ylabel,
-            column_name=line_name,
+        minibatch = (
+            ""
+            if config.batch_size is None
+            else f" (training: the step's minibatch of {config.batch_size})"
         )
-        os.replace(tmp, figures / "train_vs_heldout.png")
-        made.append("train_vs_heldout.png")
-    tmp = figures / ".decision_surfaces.tmp.png"
-    if _decision_figure(tmp, config, task, data, grid_index, name):
-        os.replace(tmp, figures / "decision_surfaces.png")
-        made.append("decision_surfaces.png")
-    return made
+        draws.append(
+            (
+                "train_vs_heldout.png",
+                lambda p: train_vs_heldout(
+                    data["history"],
+                    data["test_loss_history"],
+                    cell,
+                    config.learning_rates,
+                    lines,
+                    every,
+                    p,
+                    title=f"{name}: training and held-out loss{pooled}{minibatch}",
+                    ylabel=ylabel,
+                    column_name=line_name,
+                ),
+            )
+        )
+    draws.append(
+        (
+            "decision_surfaces.png",
+            lambda p: _decision_figure(p, config, task, data, grid_index, name),
+        )
+    )
+    return draws
+
+
+def _convergence(path: Path, name, config: SweepConfig, doc):
+    """The convergence rate of every grid point: a heatmap, or one per hidden width."""
+    n_lr, ns = len(config.learning_rates), len(config.init_scales)
+    rate = np.array([row["convergence_rate"] for row in doc["grid"]])
+    title = f"{name}: convergence over {config.n_inits} starts per cell"
+    if config.widths is None:
+        return convergence_heatmap(
+            rate.reshape(n_lr, ns), config.learning_rates, config.init_scales, path, title=title
+        )
+    return convergence_by_width(
+        rate.reshape(len(config.widths), n_lr, ns),
+        config.widths,
+        config.learning_rates,
+        config.init_scales,
+        path,
+        title=title,
+    )
 
 
 def _report_text(name: str, config: SweepConfig, doc, made: list[str] | None, out: Path) -> str:

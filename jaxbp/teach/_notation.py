@@ -220,6 +220,9 @@ def claim_from_page(
     page: PageRead, shapes: dict, batch_steps, batch: int, notation: Notation
 ) -> PageClaim:
     """Map a page's equations onto the steps of a network (``shapes``: step -> shape)."""
+    # One function with ``put`` nested in it (over 80 lines): every equation's entries
+    # land in the same grids and lists of problems, in the page's order, and ``put`` is
+    # the one place that writes them (a repeated entry is judged against the first).
     table: dict[str, tuple] = {}
     if notation.default:
         table = {k: ("either", v) for k, v in default_symbols(shapes, batch_steps, batch).items()}
