@@ -222,7 +222,7 @@ def claim_from_page(
     """Map a page's equations onto the steps of a network (``shapes``: step -> shape)."""
     # One function with ``put`` nested in it (over 80 lines): every equation's entries
     # land in the same grids and lists of problems, in the page's order, and ``put`` is
-    # the one place that writes them (a repeated entry is judged against the first).
+    # the one place that writes them (an entry written twice: the later one is graded).
     table: dict[str, tuple] = {}
     if notation.default:
         table = {k: ("either", v) for k, v in default_symbols(shapes, batch_steps, batch).items()}
