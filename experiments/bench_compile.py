@@ -98,15 +98,22 @@ print(compiled, min(runs))
 """
 
 
-def measure(call: str, mode: str) -> tuple[float, float]:
-    """(compile seconds, best run seconds) of ``call`` in a fresh process."""
+def child_env(mode: str) -> dict:
+    """A fresh CPU process's environment, without a compilation cache; ``"elemental"``
+    adds the XLA flag."""
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
     if mode == "elemental":
         env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {ELEMENTAL}".strip()
+    return env
+
+
+def measure(call: str, mode: str) -> tuple[float, float]:
+    """(compile seconds, best run seconds) of ``call`` in a fresh process."""
     r = subprocess.run(
-        [sys.executable, "-c", CHILD, mode, call], env=env, capture_output=True, text=True
-    )
+        [sys.executable, "-c", CHILD, mode, call], env=child_env(mode), capture_output=True,
+        text=True,
+    )  # fmt: skip
     if r.returncode:
         raise SystemExit(r.stderr[-2000:])
     compiled, run = r.stdout.split()[-2:]
@@ -163,12 +170,9 @@ def bit_differences() -> list[dict]:
     got = {}
     with tempfile.TemporaryDirectory() as tmp:
         for mode in MODES["emitters"]:
-            env = dict(os.environ, JAX_PLATFORMS="cpu")
-            env.pop("JAX_COMPILATION_CACHE_DIR", None)
-            if mode == "elemental":
-                env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {ELEMENTAL}".strip()
             path = os.path.join(tmp, f"{mode}.npz")
-            r = subprocess.run([sys.executable, "-c", BITS, path], env=env, capture_output=True)
+            cmd = [sys.executable, "-c", BITS, path]
+            r = subprocess.run(cmd, env=child_env(mode), capture_output=True)
             if r.returncode:
                 raise SystemExit(r.stderr.decode()[-2000:])
             with np.load(path) as z:
