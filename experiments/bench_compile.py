@@ -33,8 +33,10 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 
 import jax
+import numpy as np
 
 CALLS = {
     "train_many, seed network (3-2-1, float32)": "many()",
@@ -122,22 +124,22 @@ def measure(call: str, mode: str) -> tuple[float, float]:
 
 def compare(what: str, repeats: int) -> list[dict]:
     """Each call's median compile and run time in both modes of ``what``, and their ratios."""
-    base, ours = MODES[what]
+    base, other = MODES[what]
     calls = CALLS if what == "threefry" else EMITTER_CALLS
-    print(f"\n{what}: {base} against {ours} (compile s, run s; ratio {base}/{ours})")
+    print(f"\n{what}: {base} against {other} (compile s, run s; ratio {base}/{other})")
     rows = []
     for name, call in calls.items():
         row = {"call": name}
-        for mode in (base, ours):
+        for mode in (base, other):
             got = [measure(call, mode) for _ in range(repeats)]
             row[mode] = statistics.median(g[0] for g in got)
             row[f"{mode}_run"] = statistics.median(g[1] for g in got)
-        row["ratio"] = row[base] / row[ours]
-        row["run_ratio"] = row[f"{base}_run"] / row[f"{ours}_run"]
+        row["ratio"] = row[base] / row[other]
+        row["run_ratio"] = row[f"{base}_run"] / row[f"{other}_run"]
         rows.append(row)
         print(
-            f"{name:56s} compile {row[base]:5.2f}s {row[ours]:5.2f}s {row['ratio']:4.2f}x"
-            f"   run {row[f'{base}_run']:7.4f}s {row[f'{ours}_run']:7.4f}s {row['run_ratio']:4.2f}x"
+            f"{name:56s} compile {row[base]:5.2f}s {row[other]:5.2f}s {row['ratio']:4.2f}x"
+            f"   run {row[f'{base}_run']:7.4f}s {row[f'{other}_run']:7.4f}s {row['run_ratio']:4.2f}x"
         )
     return rows
 
@@ -163,10 +165,6 @@ np.savez(sys.argv[1], **{f"{k}|{i}": np.asarray(a) for k, t in out.items()
 
 def bit_differences() -> list[dict]:
     """Two results computed with each emitter: how many entries differ, and by how much."""
-    import tempfile
-
-    import numpy as np
-
     got = {}
     with tempfile.TemporaryDirectory() as tmp:
         for mode in MODES["emitters"]:

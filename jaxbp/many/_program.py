@@ -303,14 +303,14 @@ def _blocks(member, batched, shared, n_blocks, width, last):
     # The block traced once: its jaxpr gives the output shapes and, evaluated in the
     # loop body, the same equations a second trace would.
     closed, shapes = jax.make_jaxpr(block, return_shape=True)(*blocks_at(0), *shared)
+    results = jax.tree_util.tree_structure(shapes)
     n_total = jax.tree_util.tree_leaves(batched[0])[0].shape[0]
     out = tmap(lambda s: jnp.zeros((n_total, *s.shape), s.dtype), shapes)
 
     def body(i, out):
         args = jax.tree_util.tree_leaves((blocks_at(i), shared))
         res = jax.core.eval_jaxpr(closed.jaxpr, closed.consts, *args)
-        res = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(shapes), res)
-        return tmap(lambda o, r: o.at[i].set(r), out, res)
+        return tmap(lambda o, r: o.at[i].set(r), out, jax.tree_util.tree_unflatten(results, res))
 
     out = jax.lax.fori_loop(0, n_blocks, body, out)
     return jax.tree_util.tree_map_with_path(
