@@ -124,6 +124,31 @@ def test_a_missing_data_package_is_an_import_error_with_the_extra_to_install(mon
         jaxbp.load_task("breast_cancer")
 
 
+@pytest.mark.parametrize(
+    "task, loader",
+    [
+        ("breast_cancer", "load_breast_cancer"),
+        ("digits", "load_digits"),
+        ("iris", "load_iris"),
+        ("wine", "load_wine"),
+    ],
+)
+def test_bundled_data_is_read_as_scikit_learn_loads_it(task, loader, monkeypatch):
+    import sys
+
+    import sklearn.datasets
+
+    from jaxbp.sweeps._tasks import _load_sklearn
+
+    raw = getattr(sklearn.datasets, loader)()
+    # Read from scikit-learn's files without its loaders (a blocked import would fail).
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    data, target = _load_sklearn(task)
+    assert data.dtype == np.float64 and target.dtype.kind == "i"
+    assert data.tobytes() == raw.data.astype(np.float64).tobytes()
+    np.testing.assert_array_equal(target, raw.target)
+
+
 def test_a_missing_plotting_package_is_an_import_error_with_the_extra_to_install(monkeypatch):
     import sys
 

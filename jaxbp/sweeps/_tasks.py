@@ -24,7 +24,12 @@ from 0): train them with ``loss="softmax_ce"`` and one output unit per class.
 
 from __future__ import annotations
 
+import csv
+import gzip
+import importlib.util
 import math
+import sys
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -108,33 +113,67 @@ def _spirals(n: int = 200, noise: float = 0.05, seed: int = 0, turns: float = 1.
 
 
 def _breast_cancer(seed: int = 0) -> Task:
-    data = _load_sklearn("breast_cancer", "load_breast_cancer")
-    x, y = data.data.astype(np.float64), data.target.astype(np.float64)
+    data, target = _load_sklearn("breast_cancer")
+    x, y = data, target.astype(np.float64)
     return _split_standardized("breast_cancer", x, y, y, seed)
 
 
-def _load_sklearn(task: str, loader: str):
-    try:
-        import sklearn.datasets
-    except ImportError:
+# The files scikit-learn ships its small data sets in (``sklearn/datasets/data``): the
+# digits as one gzipped table of 64 pixels and the digit per row; the others as a CSV
+# whose first row gives the counts and the class names, then features and class per row.
+_SKLEARN_FILES = {
+    "breast_cancer": ("breast_cancer.csv", "load_breast_cancer"),
+    "digits": ("digits.csv.gz", "load_digits"),
+    "iris": ("iris.csv", "load_iris"),
+    "wine": ("wine_data.csv", "load_wine"),
+}
+
+
+def _load_sklearn(task: str) -> tuple[np.ndarray, np.ndarray]:
+    """The features (float64) and class numbers (int) of a data set bundled with
+    scikit-learn, as its loader gives them. The files are read where scikit-learn
+    installed them, without importing it (1.3 s of start-up); where they are not, its
+    loader reads them."""
+    name, loader = _SKLEARN_FILES[task]
+    # A module entry of None is how an import is blocked: ``import sklearn`` would fail.
+    blocked = "sklearn" in sys.modules and sys.modules["sklearn"] is None
+    spec = None if blocked else importlib.util.find_spec("sklearn")
+    if spec is None:
         raise ImportError(
             f"task {task!r} reads the data bundled with scikit-learn: pip install 'jaxbp[data]'"
-        ) from None
-    return getattr(sklearn.datasets, loader)()
+        )
+    path = Path(spec.submodule_search_locations[0], "datasets", "data", name)
+    if not path.is_file():
+        import sklearn.datasets
+
+        data = getattr(sklearn.datasets, loader)()
+        return data.data.astype(np.float64), data.target
+    if name.endswith(".gz"):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            table = np.loadtxt(f, delimiter=",")
+        return table[:, :-1], table[:, -1].astype(int)
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = csv.reader(f)
+        n, width = (int(v) for v in next(rows)[:2])
+        data, target = np.empty((n, width)), np.empty(n, dtype=int)
+        for i, row in enumerate(rows):
+            data[i] = np.asarray(row[:-1], dtype=np.float64)
+            target[i] = int(row[-1])
+    return data, target
 
 
-def _classes(name: str, loader: str, seed: int) -> Task:
-    data = _load_sklearn(name, loader)
-    x, y = data.data.astype(np.float64), data.target.astype(np.int64)
+def _classes(name: str, seed: int) -> Task:
+    data, target = _load_sklearn(name)
+    x, y = data, target.astype(np.int64)
     return _split_standardized(name, x, y, y, seed)._replace(n_classes=int(y.max()) + 1)
 
 
 def _iris(seed: int = 0) -> Task:
-    return _classes("iris", "load_iris", seed)
+    return _classes("iris", seed)
 
 
 def _wine(seed: int = 0) -> Task:
-    return _classes("wine", "load_wine", seed)
+    return _classes("wine", seed)
 
 
 def _split_standardized(name, x, y, strata, seed) -> Task:
@@ -161,7 +200,7 @@ def _digits(positive=None, seed: int = 0, classes: int = 2) -> Task:
             raise ValueError(
                 "positive is for the binary task; with classes=10 every digit is a class"
             )
-        return _classes("digits", "load_digits", seed)
+        return _classes("digits", seed)
     positive = _ODD if positive is None else positive
     if isinstance(positive, (str, bytes)) or not hasattr(positive, "__iter__"):
         raise ValueError(f"positive must be a list of digit classes 0-9; got {positive!r}")
@@ -170,8 +209,7 @@ def _digits(positive=None, seed: int = 0, classes: int = 2) -> Task:
         raise ValueError(f"positive must be a list of digit classes 0-9; got {positive!r}")
     if len(set(classes)) == 10:
         raise ValueError("positive names every digit class: the task would have one label")
-    data = _load_sklearn("digits", "load_digits")
-    x, digit = data.data.astype(np.float64), data.target
+    x, digit = _load_sklearn("digits")
     y = np.isin(digit, classes).astype(np.float64)
     return _split_standardized("digits", x, y, digit, seed)
 
