@@ -149,6 +149,19 @@ def test_bundled_data_is_read_as_scikit_learn_loads_it(task, loader, monkeypatch
     np.testing.assert_array_equal(target, raw.target)
 
 
+def test_bundled_data_falls_back_to_the_loader_where_the_file_is_not(monkeypatch):
+    import sklearn.datasets
+
+    from jaxbp.sweeps import _tasks
+
+    # A scikit-learn that keeps its files elsewhere: its loader reads them.
+    monkeypatch.setitem(_tasks._SKLEARN_FILES, "iris", ("moved.csv", "load_iris"))
+    data, target = _tasks._load_sklearn("iris")
+    raw = sklearn.datasets.load_iris()
+    assert data.dtype == np.float64 and data.tobytes() == raw.data.astype(np.float64).tobytes()
+    np.testing.assert_array_equal(target, raw.target)
+
+
 def test_a_missing_plotting_package_is_an_import_error_with_the_extra_to_install(monkeypatch):
     import sys
 
