@@ -89,12 +89,20 @@ def test_manual_matches_autodiff(net, dtype):
     assert err(mg) <= 2 * err(ad) + 1e-7, f"manual {err(mg):.3g} vs autodiff {err(ad):.3g}\n{cmp}"
 
 
+# One network per depth, shared with the PyTorch comparison below: the same shapes,
+# activation and loss make the same compiled gradient programs, compiled once per run.
+NETS = {
+    1: dict(sizes=(5, 1), batch=9, seed=1),
+    2: dict(sizes=(5, 7, 1), batch=9, seed=2),
+    4: dict(sizes=(5, 7, 6, 4, 1), batch=9, seed=4),
+}
+
+
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("depth", [1, 2, 4])
 def test_every_activation_loss_and_depth(activation, loss, depth):
-    sizes = {1: (5, 1), 2: (5, 7, 1), 4: (5, 7, 6, 4, 1)}[depth]
-    net = dict(sizes=sizes, activation=activation, loss=loss, batch=9, seed=depth)
+    net = dict(NETS[depth], activation=activation, loss=loss)
     params, x, y = make(net, np.float64)
     ad = jaxbp.autodiff_grad(params, x, y, activation=activation, loss=loss)
     assert_tree_close(jaxbp.manual_grad(params, x, y, activation=activation, loss=loss), ad)
@@ -176,9 +184,7 @@ class TestTorch:
     @pytest.mark.parametrize("loss", LOSSES)
     def test_gradient_matches_torch(self, activation, loss):
         torch = self.torch
-        params, x, y = make(
-            dict(sizes=(4, 8, 5, 1), activation=activation, loss=loss, batch=7, seed=11), np.float64
-        )
+        params, x, y = make(dict(NETS[4], activation=activation, loss=loss), np.float64)
         tp = [
             (
                 torch.tensor(np.asarray(p["W"]), requires_grad=True),
