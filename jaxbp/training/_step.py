@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from ..nn._losses import resolve_loss
@@ -41,8 +42,8 @@ def check_learning_rate(learning_rate, argname="learning_rate"):
     ):
         raise TypeError(f"{argname} must be a positive number; got {learning_rate!r}")
     if is_concrete(learning_rate):
-        lr = jnp.asarray(learning_rate)
-        if lr.ndim != 0 or not bool(jnp.isfinite(lr)) or not bool(lr > 0):
+        lr = np.asarray(learning_rate)  # on the host: a check, nothing to compile
+        if lr.ndim != 0 or not bool(np.isfinite(lr)) or not bool(lr > 0):
             raise ValueError(f"{argname} must be a positive finite number; got {learning_rate!r}")
 
 
