@@ -451,7 +451,8 @@ def test_the_progress_bar_moves_within_a_chunk_and_changes_no_bit(capsys):
     for field in ("final_loss", "history", "converged_at", "diverged", "accuracy"):
         np.testing.assert_array_equal(getattr(shown, field), getattr(quiet, field))
     assert_tree_equal(shown.params, quiet.params)
-    run_many(progress=True)  # a bar of its own, on stderr
+    # A bar of its own, on stderr (the pieces of the run above: no new programs).
+    run_many(steps=40, record_every=2, keep_params=True, progress=True)
     err = capsys.readouterr().err
     assert "train_many: 24 members" in err and "net-step" in err
 
