@@ -35,7 +35,8 @@ def test_manual_equals_autodiff_equals_finite_differences(sizes, classes):
 torch = pytest.importorskip("torch")
 
 
-# The networks, batches and tanh units of the test above: the same compiled gradients.
+# The shapes, batches and tanh units of the test above (other weights): the same compiled
+# gradient programs.
 @pytest.mark.parametrize("sizes, classes", NETS)
 def test_loss_and_gradients_equal_torch_cross_entropy(sizes, classes):
     params, x, y = _problem(sizes, seed=3 * classes)
