@@ -1,6 +1,7 @@
 """Minibatch training of many networks: train_many against torch.func, and the matmul rate.
 
     python experiments/bench_minibatch.py [--members 1024] [--repeats 3] [--cpu-devices N] [--quick]
+    python experiments/bench_minibatch.py --shuffle [--members 1024] ...
 
 64-32-1 tanh networks on the digits task (1,352 training images, 64 features,
 float32, odd against even, BCE), plain SGD with minibatches of 32 and of 256, and
@@ -17,6 +18,11 @@ permutation per epoch). Measured in this one run:
 Rates are examples per second summed over networks (network-examples/s), and the
 arithmetic rate they mean: forward + backward is about 3 x 2 x (64 x 32 + 32 x k)
 flops per example (k output units). Each rate is the best of --repeats timed runs.
+
+``--shuffle``: the same train_many rows with jaxbp's data order (JAX's shuffle, its
+stable sorts done by radix passes of single-word sorts) against the programs traced
+with ``jax.random.permutation`` itself (``jaxbp.internal.jax_shuffle``), and whether
+the two give the same bits.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 import bench_many
 
 import jaxbp
+from jaxbp.internal import jax_shuffle
+
+ROWS = ((2, 32, 400), (2, 256, 100), (10, 256, 100))  # (classes, batch, steps)
 
 
 def sizes(classes: int) -> tuple[int, int, int]:
@@ -43,17 +52,46 @@ def flops_per_example(classes: int) -> int:
     return 3 * 2 * (64 * 32 + 32 * sizes(classes)[-1])
 
 
-def bench_jaxbp(x, y, n, steps, batch, classes=2):
+def run_jaxbp(x, y, n, steps, batch, classes=2, seed=1):
+    """``train_many`` as a user calls it for one row (the result, not yet awaited)."""
     kw = dict(
         n_inits=n, steps=steps, batch_size=batch, learning_rate=0.05, scheme="glorot_normal",
         activation="tanh", progress=False, loss="bce" if classes == 2 else "softmax_ce",
     )  # fmt: skip
-    net = sizes(classes)
-    first, _ = bench_many.timed(
-        lambda: jaxbp.train_many(jax.random.key(0), net, x, y, **kw).final_loss
-    )
-    t = bench_many.best(lambda: jaxbp.train_many(jax.random.key(1), net, x, y, **kw).final_loss)
+    return jaxbp.train_many(jax.random.key(seed), sizes(classes), x, y, **kw)
+
+
+def bench_jaxbp(x, y, n, steps, batch, classes=2):
+    first, _ = bench_many.timed(lambda: run_jaxbp(x, y, n, steps, batch, classes, 0).final_loss)
+    t = bench_many.best(lambda: run_jaxbp(x, y, n, steps, batch, classes).final_loss)
     return n * steps * batch / t, max(0.0, first - t)
+
+
+def bench_shuffle(data, n, quick):
+    """The ``--shuffle`` table: jaxbp's data order against ``jax.random.permutation``'s."""
+    print(
+        "| network | batch | N | steps | jax.random.permutation (examples/s) | "
+        "jaxbp (examples/s) | ratio | same bits |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for classes, batch, steps in ROWS:
+        steps = steps // 10 if quick else steps
+        x, y = data[classes]
+        with jax_shuffle():
+            theirs, _ = bench_jaxbp(x, y, n, steps, batch, classes)
+            ref = run_jaxbp(x, y, n, steps, batch, classes)
+        ours, _ = bench_jaxbp(x, y, n, steps, batch, classes)
+        mine = run_jaxbp(x, y, n, steps, batch, classes)
+        same = all(
+            np.array_equal(np.asarray(getattr(ref, f)), np.asarray(getattr(mine, f)))
+            for f in ("final_loss", "history", "accuracy")
+        )
+        name = "-".join(map(str, sizes(classes)))
+        print(
+            f"| {name} | {batch} | {n} | {steps} | {theirs / 1e6:.2f} M | {ours / 1e6:.2f} M | "
+            f"{ours / theirs:.2f}x | {'yes' if same else 'NO'} |",
+            flush=True,
+        )
 
 
 def bench_torch(x, y, n, steps, batch, classes=2):
@@ -105,6 +143,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--cpu-devices", type=int)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--shuffle", action="store_true", help="jaxbp's data order vs JAX's")
     args = ap.parse_args(argv)
     bench_many.REPEATS = max(1, args.repeats)
     jaxbp.use_cpu_cores(args.cpu_devices)
@@ -119,12 +158,15 @@ def main(argv=None):
         f"# {bench_many.cpu_name()}, {len(jax.devices())} JAX CPU device(s), JAX {jax.__version__}, "
         f"jaxbp {jaxbp.__version__}; float32 matmul {matmul:.0f} GFLOP/s"
     )
+    if args.shuffle:
+        bench_shuffle(data, n, args.quick)
+        return
     print(
         "| network | batch | N | steps | train_many (examples/s) | GFLOP/s | share of matmul | "
         "compile s | torch.func (examples/s) | ratio |"
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for classes, batch, steps in ((2, 32, 400), (2, 256, 100), (10, 256, 100)):
+    for classes, batch, steps in ROWS:
         steps = steps // 10 if args.quick else steps
         x, y = data[classes]
         t0 = time.perf_counter()

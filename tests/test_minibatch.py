@@ -53,6 +53,32 @@ def test_each_epoch_visits_every_example_once_in_a_fresh_order():
     np.testing.assert_array_equal(epochs[1], perm[:20])
 
 
+@pytest.mark.parametrize("n", [256, 1797, 65537])  # 1 round, 2 rounds, 3 radix passes
+def test_large_data_orders_are_jax_random_permutation_bit_for_bit(n):
+    from jaxbp.training._batches import permutation, stable_argsort_u32
+
+    members = 64 if n < 10_000 else 4
+    keys = jax.vmap(lambda i: jax.random.fold_in(jax.random.key(7), i))(jnp.arange(members))
+    # Ties keep their order, as in JAX's stable key-value sort: 40 values for n keys,
+    # spread over all 32 bits (so every digit of a key matters).
+    ties = jax.random.randint(jax.random.key(1), (members, n), 0, 40).astype(jnp.uint32)
+    ties = ties * jnp.uint32(0x6B43A9B5)
+    position = jnp.arange(n, dtype=jnp.uint32)
+
+    @jax.jit
+    @jax.vmap
+    def both(k, t):
+        return (
+            (permutation(k, n), jax.random.permutation(k, n)),
+            (stable_argsort_u32(t), jax.lax.sort_key_val(t, position)[1]),
+        )
+
+    (ours, jax_order), (radix, stable) = both(keys, ties)
+    np.testing.assert_array_equal(ours, jax_order)
+    assert ours.dtype == jnp.arange(n).dtype
+    np.testing.assert_array_equal(radix, stable)
+
+
 def test_data_order_key_is_a_stream_apart_from_the_initialization():
     key = jax.random.key(3)
     k = jaxbp.data_order_key(key, 5)

@@ -10,6 +10,7 @@ from ..many._devices import small_loop_flags
 from ..many._lastmap import record_fallbacks, vmap_last
 from ..teach._steps import Problem, StepSpec, step_specs
 from ..teach._textread import flat, mend
+from ..training._batches import jax_shuffle
 from ..util._dtypes import float64_mode
 from ..util._files import write_atomic
 from ..util._threefry import rolled_threefry
@@ -19,6 +20,7 @@ __all__ = [
     "StepSpec",
     "flat",
     "float64_mode",
+    "jax_shuffle",
     "mend",
     "record_fallbacks",
     "rolled_threefry",
