@@ -108,14 +108,15 @@ def stable_argsort_u32(keys: jax.Array) -> jax.Array:
     cover a key up to n = 2**16; larger n takes more.
     """
     n = keys.shape[-1]
-    p = max(1, (n - 1).bit_length())
     if n > RADIX_MAX_EXAMPLES:
         raise ValueError(f"stable_argsort_u32 sorts up to {RADIX_MAX_EXAMPLES} keys, not {n}")
+    p = max(1, (n - 1).bit_length())
     d = 32 - p  # digit bits per pass
     position = jnp.arange(n, dtype=jnp.uint32)
     order = position
     for s in range(ceil_div(32, d)):
-        digit = (keys[order] >> (s * d)) & ((1 << d) - 1)
+        in_order = keys if s == 0 else keys[order]  # the first pass starts in key order
+        digit = (in_order >> (s * d)) & ((1 << d) - 1)
         words = jax.lax.sort((digit << p) | position)
         order = order[words & ((1 << p) - 1)]
     return order
