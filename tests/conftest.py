@@ -14,12 +14,11 @@ settings.load_profile("jaxbp")
 def pytest_configure(config):
     config.addinivalue_line("markers", "standard_promotion: run with JAX's default dtype promotion")
     config.addinivalue_line(
-        "markers", "slow: starts whole processes (sweeps, studies, several JAX processes)"
+        "markers", "slow: the long ones (processes of their own, whole sweeps and studies)"
     )
 
 
-# The tests that start processes of their own (a sweep killed and resumed, the studies,
-# multi-process JAX jobs): `make test` runs them; `pytest -m "not slow"` leaves them out.
+# The long tests (a sweep killed and resumed, the studies, multi-process JAX jobs): `make test` runs them; `pytest -m "not slow"` leaves them out.
 SLOW_FILES = ("test_shards.py", "test_studies.py")
 SLOW_TESTS = (
     "test_sigkill_then_resume_equals_an_uninterrupted_run",

@@ -1,38 +1,83 @@
-"""The studies in experiments/ run end to end (--quick) and report what their data say."""
+"""The studies in experiments/ run end to end (--quick) and report what their data say.
 
+Each script runs in this process as ``python experiments/study_*.py`` would run it (its
+``__main__`` block, its arguments, JAX's default 32-bit floats), so the studies share
+the test process's JAX and compiled programs instead of starting one each."""
+
+import contextlib
 import json
-import os
-import subprocess
+import runpy
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
+import jaxbp
+from tests.helpers import load_experiment
+
 ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ROOT / "experiments"
 
 
-def study(name, out, *extra):
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    r = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "experiments" / f"study_{name}.py"),
-            *extra,
-            "--quick",
-            "--out",
-            str(out),
-            "--no-progress",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    report = (out / "report.md").read_text()
-    assert report.count("## Study findings") == 1
-    return report, json.loads((out / "summary.json").read_text())
+@pytest.fixture
+def run_script(monkeypatch):
+    """``run_script(name, *args)``: ``python experiments/{name}.py *args`` in this
+    process; returns its exit status."""
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))  # as python puts the script's folder first
+    use_cpu_cores = jaxbp.use_cpu_cores
+
+    def started_backend(n=None):
+        # The test process's CPU backend has started with one device: keep it, as the
+        # jaxbp command does when it runs in a started process.
+        with contextlib.suppress(RuntimeError):
+            return use_cpu_cores(n)
+        return len(jax.devices("cpu"))
+
+    monkeypatch.setattr(jaxbp, "use_cpu_cores", started_backend)
+
+    def run(name, *args):
+        script = EXPERIMENTS / f"{name}.py"
+        monkeypatch.setattr(sys, "argv", [str(script), *map(str, args)])
+        # A fresh process's settings: 32-bit floats, JAX's default promotion rules.
+        jax.config.update("jax_enable_x64", False)
+        try:
+            with jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard"):
+                runpy.run_path(str(script), run_name="__main__")
+        except SystemExit as e:
+            return e.code or 0
+        finally:
+            jax.config.update("jax_enable_x64", True)
+        return 0
+
+    return run
+
+
+@pytest.fixture
+def quick(run_script, capsys):
+    """``quick(script, out, *extra)``: the script's --quick run into ``out``, which must
+    succeed."""
+
+    def run(script, out, *extra):
+        status = run_script(script, *extra, "--quick", "--out", out, "--no-progress")
+        assert status == 0, capsys.readouterr().err[-3000:]
+
+    return run
+
+
+@pytest.fixture
+def study(quick):
+    """``study(name, out, *extra)``: a sweep-based study's --quick run; its report and
+    summary."""
+
+    def run(name, out, *extra):
+        quick(f"study_{name}", out, *extra)
+        report = (out / "report.md").read_text()
+        assert report.count("## Study findings") == 1
+        return report, json.loads((out / "summary.json").read_text())
+
+    return run
 
 
 def members(out):
@@ -41,7 +86,7 @@ def members(out):
     return {k: np.array([float(r.split(",")[i]) for r in rows[1:]]) for i, k in enumerate(head)}
 
 
-def test_parity3_study(tmp_path):
+def test_parity3_study(tmp_path, study):
     out = tmp_path / "p3"
     report, summary = study("parity3", out)
     best = max(summary["grid"], key=lambda r: r["convergence_rate"])
@@ -60,7 +105,7 @@ def test_parity3_study(tmp_path):
     assert without_timing(report2) == without_timing(report)
 
 
-def test_xor_study(tmp_path):
+def test_xor_study(tmp_path, study):
     out = tmp_path / "xor"
     report, _ = study("xor", out)
     m = members(out)
@@ -68,7 +113,7 @@ def test_xor_study(tmp_path):
     assert "Sprinkhuizen-Kuyper" in report and "How the failures look" in report
 
 
-def test_width_study(tmp_path):
+def test_width_study(tmp_path, study):
     out = tmp_path / "width"
     report, summary = study("width", out, "--task", "xor")
     m = members(out)
@@ -83,13 +128,9 @@ def test_width_study(tmp_path):
     assert (out / "figures" / "rate_by_width.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_digits10_study(tmp_path):
+def test_digits10_study(tmp_path, quick):
     out = tmp_path / "digits10"
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    script = str(ROOT / "experiments" / "study_digits10.py")
-    cmd = [sys.executable, script, "--quick", "--out", str(out), "--no-progress"]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
+    quick("study_digits10", out)
     report = (out / "report.md").read_text()
     with np.load(out / "networks.npz") as z:
         acc, probs = z["test_accuracy"], z["probabilities"]
@@ -103,8 +144,7 @@ def test_digits10_study(tmp_path):
     assert (out / "figures" / "digits10.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.standard_promotion
-def test_breast_cancer_study(tmp_path):
+def test_breast_cancer_study(tmp_path, study):
     out = tmp_path / "bc"
     report, _ = study("breast_cancer", out)
     m = members(out)
@@ -114,24 +154,15 @@ def test_breast_cancer_study(tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_digits_study(tmp_path):
-    import importlib.util
-
+def test_digits_study(tmp_path, quick):
     out = tmp_path / "digits"
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    cmd = [sys.executable, str(ROOT / "experiments" / "study_digits.py"), "--quick", "--out", str(out), "--no-progress"]  # fmt: skip
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
+    quick("study_digits", out)
     report = (out / "report.md").read_text()
     conds = {p.stem for p in (out / "conditions").glob("*.npz")}
     assert conds == {"full_batch", "batch_256", "batch_64", "batch_16"}
     assert (out / "figures" / "digits.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # The reported medians and variance shares are those of the stored results.
-    spec = importlib.util.spec_from_file_location(
-        "study_digits", ROOT / "experiments" / "study_digits.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_experiment("study_digits")
     with np.load(out / "conditions" / "batch_16.npz") as z:
         acc = z["test_accuracy"]
         assert z["probabilities"].shape == (16, 445) and z["test_loss_history"].shape == (16, 4)
@@ -144,17 +175,13 @@ def test_digits_study(tmp_path):
     assert mod.variance_shares(np.tile(np.arange(4.0), 4), 4, 4)["data order"] == 1.0
     # Rerunning resumes: the stored conditions are read back, not retrained.
     before = (out / "conditions" / "batch_16.npz").stat().st_mtime_ns
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0 and (out / "conditions" / "batch_16.npz").stat().st_mtime_ns == before
+    quick("study_digits", out)
+    assert (out / "conditions" / "batch_16.npz").stat().st_mtime_ns == before
 
 
-def test_digits_conv_study(tmp_path):
+def test_digits_conv_study(tmp_path, quick):
     out = tmp_path / "conv"
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    script = str(ROOT / "experiments" / "study_digits_conv.py")
-    cmd = [sys.executable, script, "--quick", "--out", str(out), "--no-progress"]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
+    quick("study_digits_conv", out)
     report = (out / "report.md").read_text()
     assert (out / "figures" / "digits_conv.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for name, label, params in (("conv", "conv 3x3x6", 277), ("mlp", "mlp 64-4-1", 265)):
@@ -168,13 +195,10 @@ def test_digits_conv_study(tmp_path):
         assert f"| {params} | 32 | {np.median(acc):.1%} |" in row
     # A second run reuses the stored networks (resumable) and writes the same report.
     before = {p.name: p.stat().st_mtime_ns for p in (out / "networks").iterdir()}
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
+    quick("study_digits_conv", out)
     assert {p.name: p.stat().st_mtime_ns for p in (out / "networks").iterdir()} == before
     assert (out / "report.md").read_text() == report
 
 
 def jaxbp_test_labels(classes=2):
-    import jaxbp
-
     return jaxbp.load_task("digits", classes=classes).y_test
