@@ -63,35 +63,33 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-def sweep(config, out, signal_when_done=None):
+def interrupted_sweep(config, out, done, sig):
+    """The sweep in a process of its own that gets ``sig`` once ``done`` chunks are written."""
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     args = ["sweep", str(config), "--out", str(out), "--no-progress"]
-    if signal_when_done is None:
-        command = [sys.executable, "-m", "jaxbp.cli", *args]
-    else:
-        done, sig = signal_when_done
-        code = SIGNAL_WHEN_DONE.format(done=done, sig=int(sig))
-        command = [sys.executable, "-c", code, str(out), *args]
+    code = SIGNAL_WHEN_DONE.format(done=done, sig=int(sig))
+    command = [sys.executable, "-c", code, str(out), *args]
     return subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 
+def sweep_here(config, out):
+    """The sweep as the command runs it, in this process (one CPU device: the same bits)."""
+    assert main(["sweep", str(config), "--out", str(out), "--no-progress"]) == 0
+
+
 @pytest.fixture(scope="session")
 def whole(tmp_path_factory):
     """An uninterrupted run of CONFIG, the reference for the interrupted ones."""
-
-    def build(out):
-        q = sweep(write_config(out.parent), out)
-        _, err = q.communicate(timeout=300)
-        assert q.returncode == 0, err
-
-    return built_once(tmp_path_factory, "test_runs-whole", build)
+    return built_once(
+        tmp_path_factory, "test_runs-whole", lambda out: sweep_here(write_config(out.parent), out)
+    )
 
 
 def interrupt_after_two_chunks(config, out, sig):
     """The sweep gets ``sig`` while its third of 8 chunks trains."""
-    p = sweep(config, out, signal_when_done=(2, sig))
+    p = interrupted_sweep(config, out, 2, sig)
     _, err = p.communicate(timeout=120)
     done = sorted((out / "chunks").glob("*.npz"))
     assert len(done) == 2, err
@@ -100,9 +98,7 @@ def interrupt_after_two_chunks(config, out, sig):
 
 
 def resume_and_compare(config, out, whole):
-    r = sweep(config, out)
-    _, err = r.communicate(timeout=300)
-    assert r.returncode == 0, err
+    sweep_here(config, out)
     a = (out / "members.csv").read_text().splitlines()
     b = (whole / "members.csv").read_text().splitlines()
     assert len(a) == 1 + 256 and a == b, "no member lost, duplicated or changed"
