@@ -248,7 +248,7 @@ MEMORY_SCRIPT = textwrap.dedent("""
     import jaxbp
     x = np.random.default_rng(0).normal(size=(1797, 64)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.float32)
-    r = jaxbp.train_many(jax.random.key(0), (64, 32, 1), x, y, n_inits=10_000, steps=8,
+    r = jaxbp.train_many(jax.random.key(0), (64, 8, 1), x, y, n_inits=10_000, steps=8,
                          batch_size=32, learning_rate=0.1, progress=False, record_every=8,
                          memory_budget=1 << 30)
     assert r.n_members == 10_000
