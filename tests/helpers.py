@@ -1,5 +1,6 @@
 """The test suite's one tolerance policy: jaxbp.tolerance(dtype, kind=...), for arrays and trees."""
 
+import contextlib
 import fcntl
 import importlib.util
 import os
@@ -101,6 +102,17 @@ def run_processes(commands, envs, *, timeout):
             p.kill()
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
     return outs
+
+
+@contextlib.contextmanager
+def without_x64():
+    """JAX's default 32-bit floats within the block, as in a process that has not turned
+    on ``jax_enable_x64`` (the test run has)."""
+    jax.config.update("jax_enable_x64", False)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", True)
 
 
 def load_experiment(name: str):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import jaxbp
-from tests.helpers import assert_close
+from tests.helpers import assert_close, without_x64
 
 X = np.array([[1.0, 2.0, 2.0]])
 Y = np.array([1.0])
@@ -65,21 +65,14 @@ def test_a_wider_input_is_never_narrowed():
 
 
 def test_without_x64_the_default_is_float32():
-    import subprocess
-    import sys
-
-    script = (
-        "import jax, numpy as np, jaxbp\n"
-        "p = jaxbp.init_mlp(jax.random.key(0), (3, 2, 1))\n"
-        "q = jaxbp.from_augmented([np.ones((4, 2)), np.ones(3)])\n"
-        "r = jaxbp.train_many(jax.random.key(0), (3, 2, 1), np.ones((2, 3)), np.ones(2),"
-        " n_inits=2, steps=2, progress=False)\n"
-        "print(p[0]['W'].dtype, q[0]['W'].dtype, r.final_loss.dtype)\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert out == ["float32", "float32", "float32"]
+    with without_x64():
+        p = jaxbp.init_mlp(jax.random.key(0), (3, 2, 1))
+        q = jaxbp.from_augmented([np.ones((4, 2)), np.ones(3)])
+        r = jaxbp.train_many(
+            jax.random.key(0), (3, 2, 1), np.ones((2, 3)), np.ones(2), n_inits=2, steps=2,
+            progress=False,
+        )  # fmt: skip
+    assert (p[0]["W"].dtype, q[0]["W"].dtype, r.final_loss.dtype) == (np.float32,) * 3
 
 
 @pytest.mark.parametrize("n", [np.int64(2), np.int32(3)])

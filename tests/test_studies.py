@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import jaxbp
-from tests.helpers import load_experiment
+from tests.helpers import load_experiment, without_x64
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "experiments"
@@ -41,14 +41,15 @@ def run_script(monkeypatch):
         script = EXPERIMENTS / f"{name}.py"
         monkeypatch.setattr(sys, "argv", [str(script), *map(str, args)])
         # A fresh process's settings: 32-bit floats, JAX's default promotion rules.
-        jax.config.update("jax_enable_x64", False)
-        try:
-            with jax.numpy_rank_promotion("allow"), jax.numpy_dtype_promotion("standard"):
+        with (
+            without_x64(),
+            jax.numpy_rank_promotion("allow"),
+            jax.numpy_dtype_promotion("standard"),
+        ):
+            try:
                 runpy.run_path(str(script), run_name="__main__")
-        except SystemExit as e:
-            return e.code or 0
-        finally:
-            jax.config.update("jax_enable_x64", True)
+            except SystemExit as e:
+                return e.code or 0
         return 0
 
     return run
