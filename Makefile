@@ -42,7 +42,7 @@ $(LOWEST)/.installed: pyproject.toml .ci/lowest_requirements.py
 	touch $@
 
 test-lowest: $(LOWEST)/.installed
-	$(LOWEST)/bin/python -m pytest -q -n 2 -p no:cacheprovider --deselect tests/test_grads.py::TestTorch
+	$(LOWEST)/bin/python -m pytest -q -n 2 -p no:cacheprovider
 
 lint: $(FULL)
 	$(BIN)/ruff format --check jaxbp tests experiments conftest.py docs_hooks.py

@@ -42,6 +42,13 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture(scope="session")
+def torch():
+    """PyTorch, for the tests that compare with it; they skip where it is not installed
+    (the lowest-versions run). Imported when such a test first runs, not at collection."""
+    return pytest.importorskip("torch")
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     dtype_rule = "standard" if item.get_closest_marker("standard_promotion") else "strict"

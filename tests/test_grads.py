@@ -178,12 +178,9 @@ def test_multi_output_and_soft_labels():
 class TestTorch:
     """PyTorch autograd as an independent engine (the CPU build, float64)."""
 
-    torch = pytest.importorskip("torch")
-
     @pytest.mark.parametrize("activation", ACTIVATIONS)
     @pytest.mark.parametrize("loss", LOSSES)
-    def test_gradient_matches_torch(self, activation, loss):
-        torch = self.torch
+    def test_gradient_matches_torch(self, activation, loss, torch):
         params, x, y = make(dict(NETS[4], activation=activation, loss=loss), np.float64)
         tp = [
             (

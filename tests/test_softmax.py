@@ -32,13 +32,10 @@ def test_manual_equals_autodiff_equals_finite_differences(sizes, classes):
     assert_tree_close(fd, ad, kind="finite_difference", dtype=np.float64)
 
 
-torch = pytest.importorskip("torch")
-
-
 # The shapes, batches and tanh units of the test above (other weights): the same compiled
 # gradient programs.
 @pytest.mark.parametrize("sizes, classes", NETS)
-def test_loss_and_gradients_equal_torch_cross_entropy(sizes, classes):
+def test_loss_and_gradients_equal_torch_cross_entropy(sizes, classes, torch):
     params, x, y = _problem(sizes, seed=3 * classes)
     ts = [
         (
@@ -155,10 +152,8 @@ def test_accuracy_is_the_argmax_and_convergence_every_example_right():
     assert right.mean() > 0.9
 
 
-sklearn_nn = pytest.importorskip("sklearn.neural_network")
-
-
 def test_one_sgd_step_of_sklearn_mlpclassifier_on_three_classes():
+    sklearn_nn = pytest.importorskip("sklearn.neural_network")
     rng = np.random.default_rng(4)
     x = rng.normal(size=(9, 4))
     y = np.array([0, 1, 2, 0, 1, 2, 2, 1, 0])
