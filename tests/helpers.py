@@ -107,12 +107,13 @@ def run_processes(commands, envs, *, timeout):
 @contextlib.contextmanager
 def without_x64():
     """JAX's default 32-bit floats within the block, as in a process that has not turned
-    on ``jax_enable_x64`` (the test run has)."""
+    on ``jax_enable_x64`` (the test run has); the setting before it is restored after."""
+    before = jax.config.jax_enable_x64
     jax.config.update("jax_enable_x64", False)
     try:
         yield
     finally:
-        jax.config.update("jax_enable_x64", True)
+        jax.config.update("jax_enable_x64", before)
 
 
 def load_experiment(name: str):
